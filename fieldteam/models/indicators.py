@@ -1,0 +1,206 @@
+"""Indicators of the digital-society plans, their targets, and their values per area and period."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.choices import IndicatorGroup, IndicatorKind, PeriodKind, PopulationKind, Sex, TargetComparison
+
+
+class Indicator(models.Model):
+    """A plan indicator: a ratio computed from household data, or a value reported by hand.
+
+    A computed indicator counts holders of ``capability`` (numerator) among a population
+    (denominator): residents within the age bounds, working-age residents, or households.
+    """
+
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    name = models.CharField(_("name"), max_length=300)
+    group = models.CharField(_("group"), max_length=30, choices=IndicatorGroup.choices)
+    kind = models.CharField(_("kind"), max_length=10, choices=IndicatorKind.choices)
+    capability = models.ForeignKey(
+        "fieldteam.Capability",
+        verbose_name=_("numerator capability"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="indicators",
+    )
+    population = models.CharField(_("population"), max_length=12, choices=PopulationKind.choices, blank=True)
+    min_age = models.PositiveSmallIntegerField(_("minimum age"), null=True, blank=True)
+    max_age = models.PositiveSmallIntegerField(
+        _("maximum age"), null=True, blank=True, help_text=_("Inclusive: residents up to and including this age.")
+    )
+    unit = models.CharField(_("unit"), max_length=10, default="%")
+    source = models.CharField(_("source"), max_length=200, blank=True, help_text=_("E.g. Decision 411/QĐ-TTg."))
+    description = models.TextField(_("description"), blank=True)
+    sort_order = models.PositiveSmallIntegerField(_("order"), default=100)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("indicator")
+        verbose_name_plural = _("indicators")
+        ordering = ["sort_order", "code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(kind=IndicatorKind.COMPUTED, capability__isnull=False)
+                    & ~Q(population="")
+                    | Q(kind=IndicatorKind.REPORTED, capability__isnull=True, population="")
+                ),
+                name="indicator_computed_has_capability_and_population",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_age__isnull=True) | Q(max_age__isnull=True) | Q(max_age__gte=F("min_age")),
+                name="indicator_age_bounds_ordered",
+            ),
+            models.CheckConstraint(
+                condition=~Q(population=PopulationKind.HOUSEHOLDS) | Q(min_age__isnull=True, max_age__isnull=True),
+                name="indicator_households_have_no_age_bounds",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_computed(self) -> bool:
+        return self.kind == IndicatorKind.COMPUTED
+
+
+class RetirementAge(models.Model):
+    """Statutory retirement age by sex and year (it rises each year): the upper bound of working age."""
+
+    sex = models.CharField(_("sex"), max_length=6, choices=Sex.choices)
+    year = models.PositiveSmallIntegerField(_("year"))
+    age_months = models.PositiveSmallIntegerField(_("retirement age (months)"))
+
+    class Meta:
+        verbose_name = _("retirement age")
+        verbose_name_plural = _("retirement ages")
+        ordering = ["year", "sex"]
+        constraints = [models.UniqueConstraint(fields=["sex", "year"], name="retirement_age_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_sex_display()} {self.year}: {self.age_months // 12}y{self.age_months % 12}m"
+
+
+class Target(models.Model):
+    """An indicator's target for an area and a year; areas below inherit it unless they set their own."""
+
+    indicator = models.ForeignKey(Indicator, verbose_name=_("indicator"), on_delete=models.PROTECT, related_name="targets")
+    area = models.ForeignKey("fieldteam.Area", verbose_name=_("area"), on_delete=models.PROTECT, related_name="targets")
+    year = models.PositiveSmallIntegerField(_("year"))
+    value = models.DecimalField(_("target value"), max_digits=7, decimal_places=2)
+    comparison = models.CharField(
+        _("comparison"), max_length=10, choices=TargetComparison.choices, default=TargetComparison.AT_LEAST
+    )
+    source = models.CharField(_("plan"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("target")
+        verbose_name_plural = _("targets")
+        ordering = ["indicator__sort_order", "year"]
+        constraints = [
+            models.UniqueConstraint(fields=["indicator", "area", "year"], name="target_unique_per_area_year"),
+            models.CheckConstraint(condition=Q(value__gte=0), name="target_value_not_negative"),
+            models.CheckConstraint(condition=Q(year__gte=2000) & Q(year__lte=2100), name="target_year_range"),
+        ]
+
+    def __str__(self) -> str:
+        sign = ">" if self.comparison == TargetComparison.MORE_THAN else "≥"
+        return f"{self.indicator.code} {self.area} {self.year}: {sign}{self.value}{self.indicator.unit}"
+
+
+class IndicatorValue(models.Model):
+    """An indicator's value for an area and period.
+
+    Computed indicators: numerator, denominator and ratio, frozen as a snapshot when the period
+    closes (the current period is read live from the village counts). Reported indicators: the
+    value entered by hand, with who and when.
+    """
+
+    province = models.ForeignKey("fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+")
+    area = models.ForeignKey("fieldteam.Area", verbose_name=_("area"), on_delete=models.PROTECT, related_name="indicator_values")
+    indicator = models.ForeignKey(Indicator, verbose_name=_("indicator"), on_delete=models.PROTECT, related_name="values")
+    period_kind = models.CharField(_("period kind"), max_length=8, choices=PeriodKind.choices)
+    period_start = models.DateField(_("period start"))
+    numerator = models.BigIntegerField(_("numerator"), null=True, blank=True)
+    denominator = models.BigIntegerField(_("denominator"), null=True, blank=True)
+    value = models.DecimalField(_("value"), max_digits=9, decimal_places=3, null=True, blank=True)
+    computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reported by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reported_at = models.DateTimeField(_("reported at"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("indicator value")
+        verbose_name_plural = _("indicator values")
+        indexes = [models.Index(fields=["indicator", "period_kind", "period_start"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["area", "indicator", "period_kind", "period_start"], name="indicator_value_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(denominator__isnull=True) | Q(numerator__lte=F("denominator")),
+                name="indicator_value_numerator_within_denominator",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_kind__in=[p.value for p in PeriodKind]), name="indicator_value_period_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.indicator.code} {self.area} {self.period_kind} {self.period_start}: {self.value}"
+
+
+class VillageCount(models.Model):
+    """Live numerator and denominator of one computed indicator in one village.
+
+    Kept current by the adoption and resident services in the same transaction as each change
+    (``UPDATE ... SET n = n + 1``: one row per village and indicator, so concurrent writes in a
+    province do not queue on a shared row). Communes and the province are sums over their
+    villages. Ages are counted as of the end of ``RollupState.month`` of the province.
+    """
+
+    province = models.ForeignKey("fieldteam.Area", on_delete=models.CASCADE, related_name="+")
+    village = models.ForeignKey("fieldteam.Area", on_delete=models.CASCADE, related_name="counts")
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="+")
+    numerator = models.BigIntegerField(default=0)
+    denominator = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("village count")
+        verbose_name_plural = _("village counts")
+        indexes = [models.Index(fields=["province", "indicator"])]
+        constraints = [models.UniqueConstraint(fields=["village", "indicator"], name="village_count_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.village_id}/{self.indicator_id}: {self.numerator}/{self.denominator}"
+
+
+class RollupState(models.Model):
+    """Per-province state of the roll-up: the month its live counts are based on, and last runs."""
+
+    province = models.OneToOneField("fieldteam.Area", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    month = models.DateField(_("counting month"))
+    last_recompute_at = models.DateTimeField(_("last recompute"), null=True, blank=True)
+    last_recompute_seconds = models.FloatField(_("duration (s)"), null=True, blank=True)
+    last_drift_rows = models.IntegerField(_("rows corrected"), null=True, blank=True)
+    last_closed_month = models.DateField(_("last closed month"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("roll-up state")
+        verbose_name_plural = _("roll-up states")
+
+    def __str__(self) -> str:
+        return f"{self.province}: {self.month:%Y-%m}"

@@ -1,0 +1,167 @@
+"""Households and residents: the people a team serves, and their consent records.
+
+Identifiers (citizen ID, phone) are personal data: stored encrypted (``*_ciphertext``), looked up
+only through a keyed hash (``*_hash``), and shown masked (``*_masked``) everywhere.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.choices import ConsentChannel, ResidentStatus, Sex
+
+
+class Household(models.Model):
+    """A household (hộ gia đình) in a village."""
+
+    province = models.ForeignKey("fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+")
+    village = models.ForeignKey(
+        "fieldteam.Area", verbose_name=_("village"), on_delete=models.PROTECT, related_name="households"
+    )
+    code = models.CharField(_("household code"), max_length=40, blank=True)
+    head_name = models.CharField(_("head of household"), max_length=200, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    # Bit i is set while the household holds the capability whose ``bit`` is i. Derived from
+    # the Adoption rows by the adoption service only; the roll-up counts read it in one scan.
+    capability_mask = models.BigIntegerField(_("capabilities held"), default=0, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("household")
+        verbose_name_plural = _("households")
+        indexes = [models.Index(fields=["province", "village"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["village", "code"], condition=~Q(code=""), name="household_code_unique_in_village"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        label = self.head_name or self.code or f"#{self.pk}"
+        return str(_("Household %(label)s") % {"label": label})
+
+
+class Resident(models.Model):
+    """A person living in a village, member of a household."""
+
+    province = models.ForeignKey("fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+")
+    village = models.ForeignKey(
+        "fieldteam.Area", verbose_name=_("village"), on_delete=models.PROTECT, related_name="residents"
+    )
+    household = models.ForeignKey(
+        Household, verbose_name=_("household"), on_delete=models.PROTECT, related_name="residents"
+    )
+    full_name = models.CharField(_("full name"), max_length=200)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    birth_year = models.PositiveSmallIntegerField(_("birth year"))
+    # Months since year 0 of the birth month (year-only births count as born mid-year); ages at
+    # a period's end are then one integer comparison in SQL.
+    birth_month_index = models.IntegerField(editable=False)
+    sex = models.CharField(_("sex"), max_length=6, choices=Sex.choices)
+    # Sensitive personal data under Decree 356/2025: optional and never shown in lists.
+    ethnicity = models.CharField(_("ethnicity"), max_length=60, blank=True)
+
+    citizen_id_ciphertext = models.TextField(_("citizen ID (encrypted)"), blank=True, editable=False)
+    citizen_id_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    citizen_id_masked = models.CharField(_("citizen ID"), max_length=12, blank=True, editable=False)
+    phone_ciphertext = models.TextField(_("phone (encrypted)"), blank=True, editable=False)
+    phone_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    phone_masked = models.CharField(_("phone"), max_length=12, blank=True, editable=False)
+
+    status = models.CharField(_("status"), max_length=10, choices=ResidentStatus.choices, default=ResidentStatus.ACTIVE)
+    left_on = models.DateField(_("moved out or died on"), null=True, blank=True)
+    capability_mask = models.BigIntegerField(_("capabilities held"), default=0, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("resident")
+        verbose_name_plural = _("residents")
+        indexes = [
+            models.Index(fields=["province", "village", "status"]),
+            models.Index(fields=["phone_hash"], name="resident_phone_hash_idx"),
+            models.Index(fields=["village", "full_name"], name="resident_village_name_idx"),
+        ]
+        constraints = [
+            # A citizen ID belongs to one person: de-duplication through the keyed hash.
+            models.UniqueConstraint(fields=["citizen_id_hash"], name="resident_citizen_id_unique"),
+            models.CheckConstraint(condition=~Q(full_name=""), name="resident_name_not_empty"),
+            models.CheckConstraint(
+                condition=Q(birth_year__gte=1890) & Q(birth_year__lte=2200), name="resident_birth_year_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(birth_month_index__gte=F("birth_year") * 12)
+                & Q(birth_month_index__lt=F("birth_year") * 12 + 12),
+                name="resident_birth_month_in_year",
+            ),
+            models.CheckConstraint(condition=Q(sex__in=[s.value for s in Sex]), name="resident_sex_valid"),
+            models.CheckConstraint(
+                condition=Q(status=ResidentStatus.ACTIVE, left_on__isnull=True)
+                | (~Q(status=ResidentStatus.ACTIVE) & Q(left_on__isnull=False)),
+                name="resident_left_on_matches_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} ({self.birth_year})"
+
+    @staticmethod
+    def month_index(year: int, month: int) -> int:
+        return year * 12 + month - 1
+
+    def derive_birth_month_index(self) -> None:
+        """Keep ``birth_month_index`` in step with the birth date or year."""
+        if self.birth_date is not None:
+            self.birth_year = self.birth_date.year
+            self.birth_month_index = self.month_index(self.birth_date.year, self.birth_date.month)
+        elif self.birth_year:
+            self.birth_month_index = self.month_index(self.birth_year, settings.FIELDTEAM_YEAR_ONLY_BIRTH_MONTH)
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # A derived column, not business logic: it must agree with the birth fields however saved.
+        self.derive_birth_month_index()
+        super().save(*args, **kwargs)
+
+
+class ConsentRecord(models.Model):
+    """Explicit, verifiable consent for stated purposes (Law 91/2025/QH15), and its withdrawal."""
+
+    province = models.ForeignKey("fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+")
+    resident = models.ForeignKey(
+        Resident, verbose_name=_("resident"), on_delete=models.CASCADE, related_name="consents"
+    )
+    purposes = models.JSONField(_("purposes"), default=list)
+    channel = models.CharField(_("channel"), max_length=20, choices=ConsentChannel.choices)
+    notice_version = models.CharField(_("notice version"), max_length=20)
+    given_at = models.DateTimeField(_("given at"))
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), on_delete=models.PROTECT, related_name="+"
+    )
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    withdrawn_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("withdrawal recorded by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(withdrawn_at__isnull=True) | Q(withdrawn_at__gte=F("given_at")),
+                name="consent_withdrawn_after_given",
+            ),
+            models.CheckConstraint(condition=~Q(notice_version=""), name="consent_notice_version_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Consent of %(resident)s, %(date)s") % {"resident": self.resident, "date": self.given_at.date()})

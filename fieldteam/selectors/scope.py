@@ -1,0 +1,124 @@
+"""Who may see what: the one place that turns a user into the areas they may see.
+
+Every selector, API view, admin and export filters through ``scope_for(user)``:
+- a superuser sees everything;
+- a province officer or viewer with a province role sees that province's subtree;
+- a commune officer sees the commune's subtree;
+- a team member (any role) sees the areas their open memberships' teams serve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+from typing import TypeVar
+
+from django.db.models import Model, Q, QuerySet
+
+from fieldteam.choices import AreaRoleKind, MembershipRole
+from fieldteam.models import Area, AreaRole, Membership, User
+
+M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The subtrees a user may see, as treebeard path prefixes."""
+
+    everything: bool
+    paths: tuple[str, ...]
+    # Provinces wholly in scope: filtering population tables by ``province_id`` needs no join.
+    province_ids: frozenset[int] = frozenset()
+    can_edit: bool = False
+    is_staff_scope: bool = False
+    led_team_ids: frozenset[int] = frozenset()
+    team_ids: frozenset[int] = frozenset()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.everything and not self.paths
+
+    def area_q(self, field: str = "") -> Q:
+        """A filter on an area relation (``field`` like ``"village"``; empty for Area itself)."""
+        if self.everything:
+            return Q()
+        if not self.paths:
+            return Q(pk__in=[])
+        prefix = f"{field}__" if field else ""
+        return reduce(or_, (Q(**{f"{prefix}path__startswith": p}) for p in self.paths))
+
+    def filter_areas(self, queryset: QuerySet[Area]) -> QuerySet[Area]:
+        return queryset.filter(self.area_q())
+
+    def filter(self, queryset: QuerySet[M], area_field: str = "village") -> QuerySet[M]:
+        """Keep the rows whose ``area_field`` lies in scope.
+
+        A whole province in scope is filtered on the row's own ``province_id`` column (every
+        population table carries it), everything else by the area path prefix.
+        """
+        if self.everything:
+            return queryset
+        if self.paths and len(self.province_ids) == len(self.paths) and hasattr(queryset.model, "province_id"):
+            return queryset.filter(province_id__in=self.province_ids)
+        return queryset.filter(self.area_q(area_field))
+
+    def contains(self, area: Area) -> bool:
+        return self.everything or any(area.path.startswith(p) for p in self.paths)
+
+
+def _minimal(paths: set[str]) -> tuple[str, ...]:
+    """Drop paths already covered by an ancestor path in the set."""
+    kept: list[str] = []
+    for path in sorted(paths, key=len):
+        if not any(path.startswith(k) for k in kept):
+            kept.append(path)
+    return tuple(sorted(kept))
+
+
+def scope_for(user: User) -> Scope:
+    """The scope of ``user``; cached on the user object for the length of a request."""
+    cached = getattr(user, "_fieldteam_scope", None)
+    if cached is not None:
+        return cached
+    scope = _compute_scope(user)
+    user._fieldteam_scope = scope  # type: ignore[attr-defined]
+    return scope
+
+
+def _compute_scope(user: User) -> Scope:
+    if not user.is_authenticated or not user.is_active:
+        return Scope(everything=False, paths=())
+    if user.is_superuser:
+        return Scope(everything=True, paths=(), can_edit=True, is_staff_scope=True)
+    paths: set[str] = set()
+    province_paths: set[str] = set()
+    can_edit = False
+    staff_roles = AreaRole.objects.filter(user=user).select_related("area")
+    for role in staff_roles:
+        paths.add(role.area.path)
+        if role.area.depth == 1:
+            province_paths.add(role.area.path)
+        can_edit = can_edit or role.role != AreaRoleKind.VIEWER
+    memberships = list(
+        Membership.objects.filter(user=user, ended_on__isnull=True, team__is_active=True).values_list(
+            "team_id", "role"
+        )
+    )
+    team_ids = frozenset(t for t, _ in memberships)
+    led = frozenset(t for t, r in memberships if r in (MembershipRole.LEADER, MembershipRole.DEPUTY))
+    if team_ids:
+        paths.update(Area.objects.filter(teams__in=team_ids).values_list("path", flat=True))
+    minimal = _minimal(paths)
+    province_ids = frozenset(
+        Area.objects.filter(path__in=[p for p in minimal if p in province_paths]).values_list("pk", flat=True)
+    )
+    return Scope(
+        everything=False,
+        paths=minimal,
+        province_ids=province_ids,
+        can_edit=can_edit or bool(team_ids),
+        is_staff_scope=bool(staff_roles),
+        led_team_ids=led,
+        team_ids=team_ids,
+    )
