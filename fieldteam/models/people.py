@@ -34,7 +34,14 @@ class Household(models.Model):
     class Meta:
         verbose_name = _("household")
         verbose_name_plural = _("households")
-        indexes = [models.Index(fields=["province", "village"])]
+        indexes = [
+            models.Index(fields=["province", "village"]),
+            models.Index(
+                fields=["province", "village", "capability_mask"],
+                condition=Q(is_active=True),
+                name="household_rollup_idx",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["village", "code"], condition=~Q(code=""), name="household_code_unique_in_village"
@@ -84,6 +91,13 @@ class Resident(models.Model):
         verbose_name_plural = _("residents")
         indexes = [
             models.Index(fields=["province", "village", "status"]),
+            # Covers the roll-up's GROUP BY: the recompute reads this index alone (index-only
+            # scan on PostgreSQL) instead of the wide rows with names and ciphertexts.
+            models.Index(
+                fields=["province", "village", "birth_month_index", "sex", "capability_mask"],
+                condition=Q(status=ResidentStatus.ACTIVE),
+                name="resident_rollup_idx",
+            ),
             models.Index(fields=["phone_hash"], name="resident_phone_hash_idx"),
             models.Index(fields=["village", "full_name"], name="resident_village_name_idx"),
         ]

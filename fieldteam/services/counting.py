@@ -1,0 +1,216 @@
+"""The counting rules of computed indicators, shared by the incremental path and the recompute.
+
+A computed indicator counts, in each village, the members of a population (denominator) and
+those of them who hold a capability (numerator). Both the per-write deltas (``apply_deltas``)
+and the set-based recompute (``fieldteam.services.rollup``) derive from ``CountingRules``, so the
+two can only disagree if a write bypassed the services — which the recompute then reports.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import connection
+
+from fieldteam import locks
+from fieldteam.choices import IndicatorKind, PopulationKind, ResidentStatus, Sex
+from fieldteam.models import Indicator, RetirementAge, RollupState, VillageCount
+from fieldteam.periods import month_index as month_index_of
+from fieldteam.periods import today
+
+WORKING_AGE_FROM_YEARS = 15
+
+
+@dataclass(frozen=True)
+class ResidentRule:
+    """Residents in the population: born in a month index within ``(low, high]`` for their sex."""
+
+    indicator_id: int
+    bit_mask: int
+    # birth_month_index <= high_bmi (old enough) and birth_month_index > low_bmi[sex] (young enough)
+    high_bmi: int
+    low_bmi: dict[str, int | None] = field(hash=False)
+
+    def in_population(self, birth_month_index: int, sex: str) -> bool:
+        low = self.low_bmi.get(sex)
+        return birth_month_index <= self.high_bmi and (low is None or birth_month_index > low)
+
+
+@dataclass(frozen=True)
+class HouseholdRule:
+    indicator_id: int
+    bit_mask: int
+
+
+@dataclass(frozen=True)
+class CountingRules:
+    """How to count every computed indicator at the end of month ``month_index``."""
+
+    month_index: int
+    residents: tuple[ResidentRule, ...]
+    households: tuple[HouseholdRule, ...]
+
+
+@dataclass(frozen=True)
+class ResidentFacts:
+    """What counting needs to know of a resident (before or after a change)."""
+
+    village_id: int
+    birth_month_index: int
+    sex: str
+    active: bool
+    capability_mask: int
+
+
+@dataclass(frozen=True)
+class HouseholdFacts:
+    village_id: int
+    active: bool
+    capability_mask: int
+
+
+def retirement_months(year: int) -> dict[str, int]:
+    """Statutory retirement age (months) by sex in ``year``: the row for the year, else the nearest before."""
+    result: dict[str, int] = {}
+    rows = RetirementAge.objects.filter(year__lte=year).order_by("sex", "-year").values_list("sex", "age_months")
+    for sex, months in rows:
+        result.setdefault(sex, months)
+    if len(result) < len(Sex):
+        for sex, months in RetirementAge.objects.order_by("sex", "year").values_list("sex", "age_months"):
+            result.setdefault(sex, months)
+    return result
+
+
+def load_rules(month_index: int) -> CountingRules:
+    """Counting rules of the active computed indicators for ages at the end of ``month_index``."""
+    indicators = list(
+        Indicator.objects.filter(kind=IndicatorKind.COMPUTED, is_active=True)
+        .select_related("capability")
+        .order_by("pk")
+    )
+    resident_rules: list[ResidentRule] = []
+    household_rules: list[HouseholdRule] = []
+    retirement: dict[str, int] | None = None
+    for indicator in indicators:
+        bit_mask = 1 << indicator.capability.bit  # type: ignore[union-attr]
+        if indicator.population == PopulationKind.HOUSEHOLDS:
+            household_rules.append(HouseholdRule(indicator.pk, bit_mask))
+            continue
+        if indicator.population == PopulationKind.WORKING_AGE:
+            if retirement is None:
+                retirement = retirement_months(month_index // 12)
+            min_months = (indicator.min_age if indicator.min_age is not None else WORKING_AGE_FROM_YEARS) * 12
+            low = {sex: month_index - retirement[sex] if sex in retirement else None for sex in Sex.values}
+        else:
+            min_months = (indicator.min_age or 0) * 12
+            # max_age is inclusive: a resident is within it until the month they turn max_age + 1.
+            limit = None if indicator.max_age is None else month_index - (indicator.max_age + 1) * 12
+            low = dict.fromkeys(Sex.values, limit)
+        resident_rules.append(ResidentRule(indicator.pk, bit_mask, month_index - min_months, low))
+    return CountingRules(month_index, tuple(resident_rules), tuple(household_rules))
+
+
+def counting_month(province_id: int) -> int:
+    """The month the province's live counts are based on (created as this month on first use)."""
+    month = RollupState.objects.filter(pk=province_id).values_list("month", flat=True).first()
+    if month is None:
+        RollupState.objects.bulk_create(
+            [RollupState(province_id=province_id, month=today().replace(day=1))], ignore_conflicts=True
+        )
+        month = RollupState.objects.values_list("month", flat=True).get(pk=province_id)
+    return month_index_of(month)
+
+
+def rules_for_writes(province_id: int) -> CountingRules:
+    """Join the province's writers (shared lock) and load the rules its live counts follow."""
+    locks.province_counts_shared(province_id)
+    return load_rules(counting_month(province_id))
+
+
+Deltas = dict[tuple[int, int], list[int]]
+
+
+def resident_contribution(rules: CountingRules, facts: ResidentFacts | None, sign: int, into: Deltas) -> None:
+    """Add ``sign`` × what ``facts`` contributes to each (village, indicator) count."""
+    if facts is None or not facts.active:
+        return
+    for rule in rules.residents:
+        if rule.in_population(facts.birth_month_index, facts.sex):
+            cell = into.setdefault((facts.village_id, rule.indicator_id), [0, 0])
+            cell[1] += sign
+            if facts.capability_mask & rule.bit_mask:
+                cell[0] += sign
+
+
+def household_contribution(rules: CountingRules, facts: HouseholdFacts | None, sign: int, into: Deltas) -> None:
+    if facts is None or not facts.active:
+        return
+    for rule in rules.households:
+        cell = into.setdefault((facts.village_id, rule.indicator_id), [0, 0])
+        cell[1] += sign
+        if facts.capability_mask & rule.bit_mask:
+            cell[0] += sign
+
+
+def apply_deltas(province_id: int, deltas: Deltas) -> None:
+    """Add the deltas to the village counts in one upsert (rows in key order, so no deadlocks)."""
+    rows = sorted((key, cell) for key, cell in deltas.items() if cell[0] or cell[1])
+    if not rows:
+        return
+    table = VillageCount._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
+    params: list[int] = []
+    for (village_id, indicator_id), (numerator, denominator) in rows:
+        params += [province_id, village_id, indicator_id, numerator, denominator]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (province_id, village_id, indicator_id, numerator, denominator) "  # noqa: S608
+            f"VALUES {values} ON CONFLICT (village_id, indicator_id) DO UPDATE SET "
+            f"numerator = {table}.numerator + excluded.numerator, "
+            f"denominator = {table}.denominator + excluded.denominator",
+            params,
+        )
+
+
+def resident_facts(resident: object) -> ResidentFacts:
+    return ResidentFacts(
+        village_id=resident.village_id,  # type: ignore[attr-defined]
+        birth_month_index=resident.birth_month_index,  # type: ignore[attr-defined]
+        sex=resident.sex,  # type: ignore[attr-defined]
+        active=resident.status == ResidentStatus.ACTIVE,  # type: ignore[attr-defined]
+        capability_mask=resident.capability_mask,  # type: ignore[attr-defined]
+    )
+
+
+def household_facts(household: object) -> HouseholdFacts:
+    return HouseholdFacts(
+        village_id=household.village_id,  # type: ignore[attr-defined]
+        active=household.is_active,  # type: ignore[attr-defined]
+        capability_mask=household.capability_mask,  # type: ignore[attr-defined]
+    )
+
+
+def adjust_counts(
+    province_id: int,
+    *,
+    residents: Iterable[tuple[ResidentFacts | None, ResidentFacts | None]] = (),
+    households: Iterable[tuple[HouseholdFacts | None, HouseholdFacts | None]] = (),
+    rules: CountingRules | None = None,
+) -> None:
+    """Move the village counts from each subject's ``before`` facts to its ``after`` facts.
+
+    Call inside the service's transaction, after the subject rows are written. ``None`` stands
+    for "did not exist". Takes the province's shared counts lock.
+    """
+    rules = rules or rules_for_writes(province_id)
+    deltas: Deltas = defaultdict(lambda: [0, 0])
+    for before, after in residents:
+        resident_contribution(rules, before, -1, deltas)
+        resident_contribution(rules, after, +1, deltas)
+    for hh_before, hh_after in households:
+        household_contribution(rules, hh_before, -1, deltas)
+        household_contribution(rules, hh_after, +1, deltas)
+    apply_deltas(province_id, deltas)
+

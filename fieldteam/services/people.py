@@ -1,0 +1,260 @@
+"""Writes about households and residents. Each keeps the village counts right in its transaction."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam import identifiers
+from fieldteam.choices import COMMUNE_KINDS, VILLAGE_KINDS, ResidentStatus, Sex
+from fieldteam.errors import field_error
+from fieldteam.models import Area, Household, Resident, User
+from fieldteam.periods import today
+from fieldteam.selectors.scope import scope_for
+from fieldteam.services.counting import adjust_counts, household_facts, resident_facts
+
+RESIDENT_FIELDS = frozenset({"full_name", "sex", "birth_year", "birth_date", "citizen_id", "phone", "ethnicity"})
+EARLIEST_BIRTH_YEAR = 1890
+
+
+def ensure_area_in_scope(actor: User | None, area: Area, *, field: str) -> None:
+    """Refuse a write outside the actor's areas (``actor=None`` is the system itself)."""
+    if actor is not None and not scope_for(actor).contains(area):
+        raise field_error(field, _("This is outside your area."), code="out_of_scope")
+
+
+def _check_village(village: Area) -> None:
+    # Households live in villages; a commune-level list without villages may use the commune.
+    if village.kind not in VILLAGE_KINDS | COMMUNE_KINDS:
+        raise field_error("village", _("Choose a village or residential group."), code="not_a_village")
+
+
+@transaction.atomic
+def register_household(
+    *, actor: User | None, village: Area, code: str = "", head_name: str = "", address: str = ""
+) -> Household:
+    """Create a household in ``village`` and count it in the household indicators' denominators."""
+    _check_village(village)
+    ensure_area_in_scope(actor, village, field="village")
+    code = code.strip()
+    if code and Household.objects.filter(village=village, code=code).exists():
+        raise field_error("code", _("This household code is already used in the village."), code="duplicate")
+    household = Household.objects.create(
+        province_id=village.province_id or village.pk,
+        village=village,
+        code=code,
+        head_name=head_name.strip(),
+        address=address.strip(),
+    )
+    adjust_counts(household.province_id, households=[(None, household_facts(household))])
+    return household
+
+
+def _clean_birth(birth_year: int | None, birth_date: date | None) -> tuple[int, date | None]:
+    if birth_date is not None:
+        if birth_date > today():
+            raise field_error("birth_date", _("The birth date is in the future."), code="future")
+        if birth_year is not None and birth_year != birth_date.year:
+            raise field_error("birth_year", _("The birth year does not match the birth date."), code="mismatch")
+        birth_year = birth_date.year
+    if birth_year is None:
+        raise field_error("birth_year", _("Give the birth date or at least the birth year."), code="required")
+    if not EARLIEST_BIRTH_YEAR <= birth_year <= today().year:
+        raise field_error(
+            "birth_year",
+            _("The birth year must be between %(low)s and %(high)s."),
+            code="range",
+            params={"low": EARLIEST_BIRTH_YEAR, "high": today().year},
+        )
+    return birth_year, birth_date
+
+
+def _set_citizen_id(resident: Resident, raw: str, *, exclude_pk: int | None = None) -> None:
+    if not raw:
+        resident.citizen_id_ciphertext = ""
+        resident.citizen_id_hash = None
+        resident.citizen_id_masked = ""
+        return
+    try:
+        value = identifiers.validate_citizen_id(raw, birth_year=resident.birth_year, sex=resident.sex)
+    except ValidationError as exc:
+        raise ValidationError({"citizen_id": exc.error_list}) from exc
+    digest = identifiers.keyed_hash("cccd", value)
+    if Resident.objects.filter(citizen_id_hash=digest).exclude(pk=exclude_pk).exists():
+        raise field_error(
+            "citizen_id", _("A resident with this citizen ID is already registered."), code="duplicate_citizen_id"
+        )
+    resident.citizen_id_ciphertext = identifiers.encrypt(value)
+    resident.citizen_id_hash = digest
+    resident.citizen_id_masked = identifiers.mask_citizen_id(value)
+
+
+def _set_phone(resident: Resident, raw: str) -> None:
+    if not raw:
+        resident.phone_ciphertext = ""
+        resident.phone_hash = None
+        resident.phone_masked = ""
+        return
+    try:
+        value = identifiers.validate_phone(raw)
+    except ValidationError as exc:
+        raise ValidationError({"phone": exc.error_list}) from exc
+    resident.phone_ciphertext = identifiers.encrypt(value)
+    resident.phone_hash = identifiers.keyed_hash("phone", value)
+    resident.phone_masked = identifiers.mask_phone(value)
+
+
+def _check_name_and_sex(full_name: str, sex: str) -> str:
+    full_name = " ".join((full_name or "").split())
+    if not full_name:
+        raise field_error("full_name", _("Enter the resident's full name."), code="required")
+    if sex not in Sex.values:
+        raise field_error("sex", _("Choose male or female."), code="invalid_choice")
+    return full_name
+
+
+@transaction.atomic
+def register_resident(
+    *,
+    actor: User | None,
+    household: Household,
+    full_name: str,
+    sex: str,
+    birth_year: int | None = None,
+    birth_date: date | None = None,
+    citizen_id: str = "",
+    phone: str = "",
+    ethnicity: str = "",
+) -> Resident:
+    """Register a resident in ``household``'s village and count them in the village's populations.
+
+    Identifiers are validated (the CCCD must agree with birth year and sex), de-duplicated by keyed
+    hash, and stored encrypted and masked. Raises ``ValidationError`` naming the field.
+    """
+    ensure_area_in_scope(actor, household.village, field="household")
+    if not household.is_active:
+        raise field_error("household", _("This household is no longer active."), code="inactive")
+    full_name = _check_name_and_sex(full_name, sex)
+    birth_year, birth_date = _clean_birth(birth_year, birth_date)
+    resident = Resident(
+        province_id=household.province_id,
+        village_id=household.village_id,
+        household=household,
+        full_name=full_name,
+        sex=sex,
+        birth_year=birth_year,
+        birth_date=birth_date,
+        ethnicity=ethnicity.strip(),
+    )
+    _set_citizen_id(resident, citizen_id.strip())
+    _set_phone(resident, phone.strip())
+    resident.save()
+    adjust_counts(resident.province_id, residents=[(None, resident_facts(resident))])
+    return resident
+
+
+def _lock_resident(resident: Resident) -> Resident:
+    return Resident.objects.select_for_update().get(pk=resident.pk)
+
+
+@transaction.atomic
+def update_resident(*, actor: User | None, resident: Resident, **changes: Any) -> Resident:
+    """Change a resident's own fields (name, sex, birth, identifiers, ethnicity).
+
+    A key that is present is applied; ``citizen_id=""`` or ``phone=""`` removes the identifier.
+    A birth or sex change moves the resident between age bands and the counts follow; the CCCD
+    must still agree with the new birth year and sex.
+    """
+    unknown = set(changes) - RESIDENT_FIELDS
+    if unknown:
+        raise ValueError(f"update_resident: unknown fields {sorted(unknown)}")
+    resident = _lock_resident(resident)
+    ensure_area_in_scope(actor, resident.village, field="resident")
+    before = resident_facts(resident)
+    full_name = _check_name_and_sex(changes.get("full_name", resident.full_name), changes.get("sex", resident.sex))
+    if "birth_date" in changes or "birth_year" in changes:
+        birth_date = changes.get("birth_date", resident.birth_date if "birth_year" not in changes else None)
+        birth_year, birth_date = _clean_birth(changes.get("birth_year"), birth_date)
+        resident.birth_year, resident.birth_date = birth_year, birth_date
+    resident.full_name = full_name
+    resident.sex = changes.get("sex", resident.sex)
+    if "ethnicity" in changes:
+        resident.ethnicity = (changes["ethnicity"] or "").strip()
+    if "citizen_id" in changes:
+        _set_citizen_id(resident, (changes["citizen_id"] or "").strip(), exclude_pk=resident.pk)
+    elif resident.citizen_id_ciphertext and ({"birth_year", "birth_date", "sex"} & set(changes)):
+        # The stored CCCD must still agree with the corrected birth year and sex.
+        stored = identifiers.decrypt(resident.citizen_id_ciphertext)
+        try:
+            identifiers.validate_citizen_id(stored, birth_year=resident.birth_year, sex=resident.sex)
+        except ValidationError as exc:
+            field = "sex" if exc.code == "citizen_id_sex" else "birth_year"
+            raise ValidationError({field: exc.error_list}) from exc
+    if "phone" in changes:
+        _set_phone(resident, (changes["phone"] or "").strip())
+    resident.save()
+    adjust_counts(resident.province_id, residents=[(before, resident_facts(resident))])
+    return resident
+
+
+@transaction.atomic
+def move_resident(*, actor: User | None, resident: Resident, household: Household) -> Resident:
+    """Move a resident into another household (in the same or another village of the province)."""
+    resident = _lock_resident(resident)
+    ensure_area_in_scope(actor, resident.village, field="resident")
+    ensure_area_in_scope(actor, household.village, field="household")
+    if household.province_id != resident.province_id:
+        raise field_error(
+            "household",
+            _("A move to another province is a move-out here and a registration there."),
+            code="other_province",
+        )
+    if not household.is_active:
+        raise field_error("household", _("This household is no longer active."), code="inactive")
+    before = resident_facts(resident)
+    resident.household = household
+    resident.village_id = household.village_id
+    resident.save(update_fields=["household", "village", "updated_at"])
+    adjust_counts(resident.province_id, residents=[(before, resident_facts(resident))])
+    return resident
+
+
+@transaction.atomic
+def record_departure(*, actor: User | None, resident: Resident, status: str, on: date) -> Resident:
+    """Record that a resident moved out or died on ``on``; they leave the counts from then on."""
+    resident = _lock_resident(resident)
+    ensure_area_in_scope(actor, resident.village, field="resident")
+    if status not in (ResidentStatus.MOVED_OUT, ResidentStatus.DECEASED):
+        raise field_error("status", _("Choose moved out or deceased."), code="invalid_choice")
+    if resident.status != ResidentStatus.ACTIVE:
+        raise field_error("status", _("This resident has already left."), code="already_left")
+    if on > today():
+        raise field_error("on", _("The date is in the future."), code="future")
+    if resident.birth_date and on < resident.birth_date:
+        raise field_error("on", _("The date is before the birth date."), code="before_birth")
+    before = resident_facts(resident)
+    resident.status = status
+    resident.left_on = on
+    resident.save(update_fields=["status", "left_on", "updated_at"])
+    adjust_counts(resident.province_id, residents=[(before, resident_facts(resident))])
+    return resident
+
+
+@transaction.atomic
+def split_household(
+    *, actor: User | None, residents: list[Resident], code: str = "", head_name: str = "", address: str = ""
+) -> Household:
+    """Form a new household, in the same village, from some members of one existing household."""
+    if not residents:
+        raise field_error("residents", _("Choose at least one resident."), code="required")
+    locked = list(Resident.objects.select_for_update().filter(pk__in=[r.pk for r in residents]).order_by("pk"))
+    if len({r.household_id for r in locked}) != 1:
+        raise field_error("residents", _("The residents must come from one household."), code="several_households")
+    old = Household.objects.get(pk=locked[0].household_id)
+    new = register_household(actor=actor, village=old.village, code=code, head_name=head_name, address=address)
+    Resident.objects.filter(pk__in=[r.pk for r in locked]).update(household=new)
+    return new

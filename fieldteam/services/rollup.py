@@ -1,0 +1,362 @@
+"""The full recompute, month closing and reported values of the roll-up engine.
+
+The live village counts are kept by the write services (``counting.adjust_counts``). This module
+recomputes them from the subject rows in a few set-based SQL statements per province — one
+GROUP BY over residents and one over households, with one conditional aggregate per distinct
+population and per indicator — compares with what is stored, logs any drift and corrects it.
+It also freezes each closed month as ``IndicatorValue`` snapshots for every area.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam import locks
+from fieldteam.choices import IndicatorKind, PeriodKind, ResidentStatus
+from fieldteam.errors import field_error
+from fieldteam.models import (
+    Adoption,
+    Area,
+    Capability,
+    Household,
+    Indicator,
+    IndicatorValue,
+    Resident,
+    RollupState,
+    User,
+    VillageCount,
+)
+from fieldteam.periods import Period, month_end, month_index, month_start, today
+from fieldteam.selectors.scope import scope_for
+from fieldteam.services.counting import CountingRules, load_rules
+
+logger = logging.getLogger(__name__)
+
+Counts = dict[tuple[int, int], tuple[int, int]]  # (village_id, indicator_id) -> (numerator, denominator)
+
+
+@dataclass
+class RecomputeResult:
+    province_id: int
+    month: date
+    seconds: float
+    rows: int
+    drift: list[tuple[int, int, tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """Count as of the end of a period from the event tables instead of the live masks."""
+
+    end: date
+
+
+def _resident_condition(rule_high: int, low: dict[str, int | None], params: list[object]) -> str:
+    parts = ["birth_month_index <= %s"]
+    params.append(rule_high)
+    lows = set(low.values())
+    if len(lows) == 1:
+        (only,) = lows
+        if only is not None:
+            parts.append("birth_month_index > %s")
+            params.append(only)
+    else:
+        per_sex = []
+        for sex, bound in sorted(low.items()):
+            if bound is None:
+                per_sex.append("sex = %s")
+                params.append(sex)
+            else:
+                per_sex.append("(sex = %s AND birth_month_index > %s)")
+                params += [sex, bound]
+        parts.append("(" + " OR ".join(per_sex) + ")")
+    return " AND ".join(parts)
+
+
+def resident_counts_sql(
+    rules: CountingRules, province_id: int, as_of: AsOf | None = None
+) -> tuple[str, list[object], list[tuple[int, str, str]]]:
+    """One GROUP BY over the province's residents giving every resident indicator's counts per village.
+
+    Returns the SQL, its parameters and a plan ``(indicator_id, numerator column, denominator
+    column)``. Identical populations are aggregated once. Live counts read the capability mask;
+    ``as_of`` counts read the adoptions valid at the period's end and the residents living there then.
+    """
+    params: list[object] = []
+    population_columns: dict[tuple[object, ...], str] = {}
+    select: list[str] = []
+    plan: list[tuple[int, str, str]] = []
+    for position, rule in enumerate(rules.residents):
+        key = (rule.high_bmi, *sorted(rule.low_bmi.items(), key=lambda kv: kv[0]))
+        condition_params: list[object] = []
+        condition = _resident_condition(rule.high_bmi, rule.low_bmi, condition_params)
+        if key not in population_columns:
+            population_columns[key] = f"d{len(population_columns)}"
+            select.append(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS {population_columns[key]}")
+            params += condition_params
+        select.append(f"SUM(CASE WHEN {condition} AND (capability_mask & %s) <> 0 THEN 1 ELSE 0 END) AS n{position}")
+        params += [*condition_params, rule.bit_mask]
+        plan.append((rule.indicator_id, f"n{position}", population_columns[key]))
+    if as_of is None:
+        source = f"{Resident._meta.db_table} WHERE province_id = %s AND status = %s"
+        params += [province_id, ResidentStatus.ACTIVE.value]
+    else:
+        source = _as_of_resident_source(province_id, as_of)
+    sql = f"SELECT village_id, {', '.join(select)} FROM {source} GROUP BY village_id"  # noqa: S608
+    return sql, params, plan
+
+
+def _as_of_resident_source(province_id: int, as_of: AsOf) -> str:
+    adoption = Adoption._meta.db_table
+    capability = Capability._meta.db_table
+    resident = Resident._meta.db_table
+    end = as_of.end.isoformat()
+    # Inlined constants (dates and ids we produced, never user input) keep the parameter order simple.
+    return (
+        f"(SELECT r.village_id, r.birth_month_index, r.sex, COALESCE(h.held, 0) AS capability_mask "  # noqa: S608
+        f"FROM {resident} r LEFT JOIN (SELECT a.resident_id, SUM(DISTINCT CAST(1 AS BIGINT) << c.bit) AS held "
+        f"FROM {adoption} a JOIN {capability} c ON c.id = a.capability_id "
+        f"WHERE a.province_id = {int(province_id)} AND a.resident_id IS NOT NULL AND a.since <= '{end}' "
+        f"AND (a.ended_on IS NULL OR a.ended_on > '{end}') GROUP BY a.resident_id) h ON h.resident_id = r.id "
+        f"WHERE r.province_id = {int(province_id)} AND r.birth_month_index <= {month_index(as_of.end)} "
+        f"AND (r.status = '{ResidentStatus.ACTIVE.value}' OR r.left_on > '{end}')) counted"
+    )
+
+
+def household_counts_sql(rules: CountingRules, province_id: int, as_of: AsOf | None = None) -> tuple[str, list[object]]:
+    """One GROUP BY over the province's households: per village, (numerator, count) per household rule."""
+    household = Household._meta.db_table
+    select = ["COUNT(*)"]
+    params: list[object] = []
+    for rule in rules.households:
+        select.append("SUM(CASE WHEN (capability_mask & %s) <> 0 THEN 1 ELSE 0 END)")
+        params.append(rule.bit_mask)
+    if as_of is None:
+        source = f"{household} WHERE province_id = %s AND is_active = %s"
+        params += [province_id, True]
+    else:
+        adoption = Adoption._meta.db_table
+        capability = Capability._meta.db_table
+        end = as_of.end.isoformat()
+        source = (
+            f"(SELECT hh.village_id, COALESCE(h.held, 0) AS capability_mask FROM {household} hh "  # noqa: S608
+            f"LEFT JOIN (SELECT a.household_id, SUM(DISTINCT CAST(1 AS BIGINT) << c.bit) AS held "
+            f"FROM {adoption} a JOIN {capability} c ON c.id = a.capability_id "
+            f"WHERE a.province_id = {int(province_id)} AND a.household_id IS NOT NULL AND a.since <= '{end}' "
+            f"AND (a.ended_on IS NULL OR a.ended_on > '{end}') GROUP BY a.household_id) h "
+            f"ON h.household_id = hh.id WHERE hh.province_id = {int(province_id)} AND hh.is_active) counted"
+        )
+    return f"SELECT village_id, {', '.join(select)} FROM {source} GROUP BY village_id", params  # noqa: S608
+
+
+def compute_counts(rules: CountingRules, province_id: int, as_of: AsOf | None = None) -> Counts:
+    """Every non-empty (village, indicator) count of the province, computed from the subject rows."""
+    counts: Counts = {}
+    with connection.cursor() as cursor:
+        if rules.residents:
+            sql, params, plan = resident_counts_sql(rules, province_id, as_of)
+            cursor.execute(sql, params)
+            columns = [col[0] for col in cursor.description]
+            for row in cursor.fetchall():
+                by_name = dict(zip(columns, row, strict=True))
+                for indicator_id, numerator_column, denominator_column in plan:
+                    denominator = int(by_name[denominator_column] or 0)
+                    if denominator:
+                        counts[(row[0], indicator_id)] = (int(by_name[numerator_column] or 0), denominator)
+        if rules.households:
+            sql, params = household_counts_sql(rules, province_id, as_of)
+            cursor.execute(sql, params)
+            for village_id, total, *numerators in cursor.fetchall():
+                if total:
+                    for rule, numerator in zip(rules.households, numerators, strict=True):
+                        counts[(village_id, rule.indicator_id)] = (int(numerator or 0), int(total))
+    return counts
+
+
+def stored_counts(province_id: int) -> Counts:
+    return {
+        (village_id, indicator_id): (numerator, denominator)
+        for village_id, indicator_id, numerator, denominator in VillageCount.objects.filter(
+            province_id=province_id
+        ).values_list("village_id", "indicator_id", "numerator", "denominator")
+        if numerator or denominator
+    }
+
+
+def _write_counts(province_id: int, changes: dict[tuple[int, int], tuple[int, int]]) -> None:
+    if not changes:
+        return
+    VillageCount.objects.bulk_create(
+        [
+            VillageCount(province_id=province_id, village_id=v, indicator_id=i, numerator=n, denominator=d)
+            for (v, i), (n, d) in sorted(changes.items())
+        ],
+        update_conflicts=True,
+        unique_fields=["village", "indicator"],
+        update_fields=["numerator", "denominator"],
+        batch_size=2000,
+    )
+
+
+def recompute_province(*, province_id: int, month: date | None = None) -> RecomputeResult:
+    """Recompute the live counts of a province from its residents and households; correct drift.
+
+    Idempotent. Holds the province's counts lock exclusively for the length of one transaction,
+    so no concurrent write's delta is lost or double-counted. ``month`` (default: the current
+    month) becomes the counting month: ages are counted at its end. Callers that may run
+    concurrently (tasks, commands) hold ``locks.recompute_guard`` around it.
+    """
+    started = time.perf_counter()
+    month = (month or today()).replace(day=1)
+    with transaction.atomic():
+        # Written first: on SQLite this takes the database write lock before anything is read.
+        state, _created = RollupState.objects.update_or_create(province_id=province_id, defaults={"month": month})
+        locks.province_counts_exclusive(province_id)
+        rules = load_rules(month_index(month))
+        computed = compute_counts(rules, province_id)
+        stored = stored_counts(province_id)
+        drift = [
+            (village, indicator, stored.get((village, indicator), (0, 0)), computed.get((village, indicator), (0, 0)))
+            for village, indicator in sorted(set(computed) | set(stored))
+            if stored.get((village, indicator), (0, 0)) != computed.get((village, indicator), (0, 0))
+        ]
+        _write_counts(province_id, {(v, i): after for v, i, _before, after in drift})
+        seconds = time.perf_counter() - started
+        state.last_recompute_at = timezone.now()
+        state.last_recompute_seconds = seconds
+        state.last_drift_rows = len(drift)
+        state.save(update_fields=["last_recompute_at", "last_recompute_seconds", "last_drift_rows"])
+    if drift:
+        logger.warning(
+            "rollup drift corrected in province %s: %d rows, e.g. %s", province_id, len(drift), drift[:5]
+        )
+    return RecomputeResult(province_id, month, seconds, len(computed), drift)
+
+
+def _ratio(numerator: int, denominator: int) -> Decimal | None:
+    if not denominator:
+        return None
+    return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+
+
+def area_totals(province_id: int, counts: Counts) -> dict[tuple[int, int], tuple[int, int]]:
+    """Sum village counts up every level of the tree: (area_id, indicator_id) -> (numerator, denominator)."""
+    areas = dict(Area.objects.filter(province_id=province_id).values_list("path", "pk"))
+    village_paths = dict(Area.objects.filter(province_id=province_id).values_list("pk", "path"))
+    steplen = Area.steplen
+    totals: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    for (village_id, indicator_id), (numerator, denominator) in counts.items():
+        path = village_paths[village_id]
+        for end in range(steplen, len(path) + 1, steplen):
+            ancestor = areas.get(path[:end])
+            if ancestor is not None:
+                cell = totals[(ancestor, indicator_id)]
+                cell[0] += numerator
+                cell[1] += denominator
+    return {key: (n, d) for key, (n, d) in totals.items()}
+
+
+def close_month(*, province_id: int, month: date) -> int:
+    """Freeze the values of ``month`` (and of its quarter and year when it ends them) for every area.
+
+    Counts what was true at the month's end: ages then, adoptions valid then, residents living
+    there then. Idempotent: running it again rewrites the same rows. Returns the rows written.
+    """
+    index = month_index(month)
+    end = month_end(index)
+    rules = load_rules(index)
+    counts = compute_counts(rules, province_id, AsOf(end))
+    totals = area_totals(province_id, counts)
+    now = timezone.now()
+    kinds = [PeriodKind.MONTH]
+    if month.month % 3 == 0:
+        kinds.append(PeriodKind.QUARTER)
+    if month.month == 12:
+        kinds.append(PeriodKind.YEAR)
+    rows = [
+        IndicatorValue(
+            province_id=province_id,
+            area_id=area_id,
+            indicator_id=indicator_id,
+            period_kind=kind,
+            period_start=Period.containing(kind, month).start,
+            numerator=numerator,
+            denominator=denominator,
+            value=_ratio(numerator, denominator),
+            computed_at=now,
+        )
+        for (area_id, indicator_id), (numerator, denominator) in totals.items()
+        for kind in kinds
+    ]
+    with transaction.atomic():
+        IndicatorValue.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["area", "indicator", "period_kind", "period_start"],
+            update_fields=["numerator", "denominator", "value", "computed_at"],
+            batch_size=2000,
+        )
+        RollupState.objects.filter(pk=province_id).update(last_closed_month=month_start(index))
+    return len(rows)
+
+
+def roll_month_forward(*, province_id: int, on: date | None = None) -> list[date]:
+    """Close every month from the counting month up to the one before ``on``, then rebase the counts.
+
+    The beat task calls this on the first of each month; it is idempotent and catches up after
+    downtime. Returns the months closed.
+    """
+    on = on or today()
+    state = RollupState.objects.filter(pk=province_id).first()
+    current = month_index(on)
+    first = month_index(state.month) if state else current
+    closed = []
+    for index in range(first, current):
+        close_month(province_id=province_id, month=month_start(index))
+        closed.append(month_start(index))
+    if closed or state is None or month_index(state.month) != current:
+        recompute_province(province_id=province_id, month=month_start(current))
+    return closed
+
+
+@transaction.atomic
+def report_indicator_value(
+    *, actor: User, indicator: Indicator, area: Area, period: Period, value: Decimal, note: str = ""
+) -> IndicatorValue:
+    """Enter (or correct) a reported indicator's value for an area and period, with who and when."""
+    if indicator.kind != IndicatorKind.REPORTED:
+        raise field_error("indicator", _("This indicator is computed from household data."), code="computed")
+    if not scope_for(actor).contains(area):
+        raise field_error("area", _("This is outside your area."), code="out_of_scope")
+    if not scope_for(actor).can_edit:
+        raise field_error("area", _("Your role may only view."), code="read_only")
+    if value is None or value < 0:
+        raise field_error("value", _("Enter a value of zero or more."), code="range")
+    if indicator.unit == "%" and value > 100:
+        raise field_error("value", _("A percentage cannot exceed 100."), code="range")
+    if period.start > today():
+        raise field_error("period", _("The period has not started yet."), code="future")
+    now: datetime = timezone.now()
+    row, _created = IndicatorValue.objects.update_or_create(
+        area=area,
+        indicator=indicator,
+        period_kind=period.kind,
+        period_start=period.start,
+        defaults={
+            "province_id": area.province_id or area.pk,
+            "value": value,
+            "reported_by": actor,
+            "reported_at": now,
+            "note": note.strip(),
+        },
+    )
+    return row
