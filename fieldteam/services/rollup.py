@@ -123,7 +123,7 @@ def _as_of_resident_source(province_id: int, as_of: AsOf) -> str:
     # Inlined constants (dates and ids we produced, never user input) keep the parameter order simple.
     return (
         f"(SELECT r.village_id, r.birth_month_index, r.sex, COALESCE(h.held, 0) AS capability_mask "  # noqa: S608
-        f"FROM {resident} r LEFT JOIN (SELECT a.resident_id, SUM(DISTINCT CAST(1 AS BIGINT) << c.bit) AS held "
+        f"FROM {resident} r LEFT JOIN (SELECT a.resident_id, CAST(SUM(DISTINCT CAST(1 AS BIGINT) << c.bit) AS BIGINT) AS held "
         f"FROM {adoption} a JOIN {capability} c ON c.id = a.capability_id "
         f"WHERE a.province_id = {int(province_id)} AND a.resident_id IS NOT NULL AND a.since <= '{end}' "
         f"AND (a.ended_on IS NULL OR a.ended_on > '{end}') GROUP BY a.resident_id) h ON h.resident_id = r.id "
@@ -149,7 +149,7 @@ def household_counts_sql(rules: CountingRules, province_id: int, as_of: AsOf | N
         end = as_of.end.isoformat()
         source = (
             f"(SELECT hh.village_id, COALESCE(h.held, 0) AS capability_mask FROM {household} hh "  # noqa: S608
-            f"LEFT JOIN (SELECT a.household_id, SUM(DISTINCT CAST(1 AS BIGINT) << c.bit) AS held "
+            f"LEFT JOIN (SELECT a.household_id, CAST(SUM(DISTINCT CAST(1 AS BIGINT) << c.bit) AS BIGINT) AS held "
             f"FROM {adoption} a JOIN {capability} c ON c.id = a.capability_id "
             f"WHERE a.province_id = {int(province_id)} AND a.household_id IS NOT NULL AND a.since <= '{end}' "
             f"AND (a.ended_on IS NULL OR a.ended_on > '{end}') GROUP BY a.household_id) h "
