@@ -213,4 +213,3 @@ def adjust_counts(
         household_contribution(rules, hh_before, -1, deltas)
         household_contribution(rules, hh_after, +1, deltas)
     apply_deltas(province_id, deltas)
-

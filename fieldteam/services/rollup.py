@@ -236,9 +236,7 @@ def recompute_province(*, province_id: int, month: date | None = None) -> Recomp
         state.last_drift_rows = len(drift)
         state.save(update_fields=["last_recompute_at", "last_recompute_seconds", "last_drift_rows"])
     if drift:
-        logger.warning(
-            "rollup drift corrected in province %s: %d rows, e.g. %s", province_id, len(drift), drift[:5]
-        )
+        logger.warning("rollup drift corrected in province %s: %d rows, e.g. %s", province_id, len(drift), drift[:5])
     return RecomputeResult(province_id, month, seconds, len(computed), drift)
 
 

@@ -64,7 +64,9 @@ def _age_months_at_end_of(month: int, resident: Resident) -> int:
     return month - (resident.birth_year * 12 + birth_month - 1)
 
 
-def brute_force(province, *, month: int, as_of: dt.date | None = None) -> dict[tuple[int, int], tuple[int, int]]:
+def brute_force(  # noqa: C901 - the definitions, spelled out
+    province, *, month: int, as_of: dt.date | None = None
+) -> dict[tuple[int, int], tuple[int, int]]:
     """(village, indicator) -> (numerator, denominator), ages at the end of ``month``.
 
     ``as_of=None``: the state now. Otherwise: residents living there at ``as_of``, adoptions valid then.
@@ -175,13 +177,18 @@ class Run:
             )
         elif kind == "unadopt" and (resident := _pick(self.residents, args[0])):
             adoption_services.clear_adoption(
-                actor=None, capability=_pick(self.world["resident_capabilities"], args[1]), on=self.today,
+                actor=None,
+                capability=_pick(self.world["resident_capabilities"], args[1]),
+                on=self.today,
                 resident=resident,
             )
         elif kind == "household_adopt" and (household := _pick(self.households, args[0])):
             adoption_services.set_adoption(
-                actor=None, capability=self.world["household_capability"],
-                since=self.today - dt.timedelta(days=args[1]), source=AdoptionSource.SURVEY, household=household,
+                actor=None,
+                capability=self.world["household_capability"],
+                since=self.today - dt.timedelta(days=args[1]),
+                source=AdoptionSource.SURVEY,
+                household=household,
             )
         elif kind == "household_unadopt" and (household := _pick(self.households, args[0])):
             adoption_services.clear_adoption(
@@ -214,14 +221,18 @@ class Run:
         before = month_index(self.today)
         self.today = self.today + dt.timedelta(days=days)
         self.clock.move_to(self.today)
-        expected = {m: brute_force(self.province, month=m, as_of=month_end(m)) for m in range(before, month_index(self.today))}
+        expected = {
+            m: brute_force(self.province, month=m, as_of=month_end(m)) for m in range(before, month_index(self.today))
+        }
         closed = rollup.roll_month_forward(province_id=self.province.pk)
         assert [month_index(m) for m in closed] == list(expected)
         for m, counts in expected.items():
             frozen = {
                 (v.area_id, v.indicator_id): (v.numerator, v.denominator)
                 for v in IndicatorValue.objects.filter(
-                    area__in=self.world["villages"], period_kind=PeriodKind.MONTH, period_start=month_end(m).replace(day=1)
+                    area__in=self.world["villages"],
+                    period_kind=PeriodKind.MONTH,
+                    period_start=month_end(m).replace(day=1),
                 )
                 if v.denominator
             }

@@ -1,0 +1,327 @@
+"""Indicator values against targets, for dashboards, reports and the API.
+
+Each function takes the acting user and refuses areas outside their scope (``OutOfScope``, a 404).
+Each runs a constant number of queries whatever the size of the subtree: live values are sums
+over the village counts of the subtree (one GROUP BY), closed periods read the frozen snapshots.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Min, Sum
+from django.db.models.functions import Substr
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.choices import IndicatorKind, PeriodKind, TargetComparison
+from fieldteam.models import Area, Indicator, IndicatorValue, Target, User, VillageCount
+from fieldteam.periods import Period, month_end, month_index, month_start, today
+from fieldteam.selectors.scope import scope_for
+
+PLAN_HORIZON_YEAR = 2030
+PACE_MONTHS = 3
+
+
+class OutOfScope(Http404):
+    """The area is not visible to the user; answered exactly like a missing one."""
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    year: int
+    value: Decimal
+    comparison: str
+    area_id: int
+    inherited: bool
+
+    def is_met_by(self, value: Decimal | None) -> bool:
+        if value is None:
+            return False
+        return value > self.value if self.comparison == TargetComparison.MORE_THAN else value >= self.value
+
+
+@dataclass
+class IndicatorReading:
+    """One indicator's value for an area and period, with its targets, gap, path and projection."""
+
+    indicator: Indicator
+    area_id: int
+    period: Period
+    numerator: int | None = None
+    denominator: int | None = None
+    value: Decimal | None = None
+    is_live: bool = False
+    targets: dict[int, TargetInfo] = field(default_factory=dict)
+    target: TargetInfo | None = None
+    gap: Decimal | None = None
+    expected_now: Decimal | None = None
+    on_track: bool | None = None
+    projected_date: date | None = None
+    projection: str = ""  # "reached", "date", "not_before_horizon", "" (not enough history)
+    reported_by_id: int | None = None
+    reported_at: object = None
+
+    @property
+    def projection_label(self) -> str:
+        if self.projection == "reached":
+            return str(_("Target reached"))
+        if self.projection == "date" and self.projected_date:
+            return self.projected_date.strftime("%m/%Y")
+        if self.projection == "not_before_horizon":
+            return str(_("Not before %(year)s") % {"year": PLAN_HORIZON_YEAR})
+        return ""
+
+
+@dataclass
+class ChildValues:
+    area: Area
+    readings: list[IndicatorReading]
+    gap_score: Decimal | None
+
+
+def _ratio(numerator: int, denominator: int) -> Decimal | None:
+    if not denominator:
+        return None
+    return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+
+
+def visible_area(*, user: User, area_id: int) -> Area:
+    """The area if the user may see it, else ``OutOfScope``."""
+    area = Area.objects.filter(pk=area_id).first()
+    if area is None or not scope_for(user).contains(area):
+        raise OutOfScope(_("No such area."))
+    return area
+
+
+def _ensure_visible(user: User, area: Area) -> None:
+    if not scope_for(user).contains(area):
+        raise OutOfScope(_("No such area."))
+
+
+def _ancestor_paths(area: Area) -> list[str]:
+    return [area.path[:end] for end in range(Area.steplen, len(area.path) + 1, Area.steplen)]
+
+
+def _live_counts(area: Area, group_by_child: bool = False) -> dict[tuple[str, int], tuple[int, int]]:
+    """Sums of the village counts in ``area``'s subtree, per indicator (and per child if asked)."""
+    # A whole province filters on the counts' own province column: no join with the area tree.
+    rows = (
+        VillageCount.objects.filter(province_id=area.pk)
+        if area.depth == 1
+        else VillageCount.objects.filter(village__path__startswith=area.path)
+    )
+    if group_by_child:
+        child_len = (area.depth + 1) * Area.steplen
+        rows = rows.annotate(key=Substr("village__path", 1, child_len))
+        values = rows.values("key", "indicator_id").annotate(n=Sum("numerator"), d=Sum("denominator"))
+        return {(row["key"], row["indicator_id"]): (row["n"], row["d"]) for row in values}
+    values = rows.values("indicator_id").annotate(n=Sum("numerator"), d=Sum("denominator"))
+    return {(area.path, row["indicator_id"]): (row["n"], row["d"]) for row in values}
+
+
+def _targets(areas: list[Area], anchor: Area) -> dict[int, dict[int, dict[int, TargetInfo]]]:
+    """area_id -> indicator_id -> year -> the target in force (its own, else the nearest ancestor's)."""
+    paths = set(_ancestor_paths(anchor)) | {a.path for a in areas}
+    rows = list(
+        Target.objects.filter(area__path__in=paths).values_list(
+            "indicator_id", "year", "value", "comparison", "area_id", "area__path"
+        )
+    )
+    result: dict[int, dict[int, dict[int, TargetInfo]]] = {}
+    for area in areas:
+        best: dict[tuple[int, int], tuple[int, TargetInfo]] = {}
+        for indicator_id, year, value, comparison, target_area_id, path in rows:
+            if not area.path.startswith(path):
+                continue
+            depth = len(path)
+            if (indicator_id, year) not in best or best[(indicator_id, year)][0] < depth:
+                info = TargetInfo(year, value, comparison, target_area_id, inherited=target_area_id != area.pk)
+                best[(indicator_id, year)] = (depth, info)
+        per_indicator: dict[int, dict[int, TargetInfo]] = defaultdict(dict)
+        for (indicator_id, year), (_depth, info) in best.items():
+            per_indicator[indicator_id][year] = info
+        result[area.pk] = per_indicator
+    return result
+
+
+def _history(area_ids: list[int], period: Period) -> tuple[dict, dict]:
+    """Baseline (earliest month snapshot) and the snapshot ``PACE_MONTHS`` before the period's end."""
+    months = IndicatorValue.objects.filter(area_id__in=area_ids, period_kind=PeriodKind.MONTH, value__isnull=False)
+    firsts = months.values("area_id", "indicator_id").annotate(first=Min("period_start"))
+    first_by_key = {(r["area_id"], r["indicator_id"]): r["first"] for r in firsts}
+    pace_start = month_start(period.last_month_index - PACE_MONTHS)
+    wanted = set(first_by_key.values()) | {pace_start}
+    baseline: dict[tuple[int, int], tuple[date, Decimal]] = {}
+    earlier: dict[tuple[int, int], Decimal] = {}
+    for area_id, indicator_id, start, value in months.filter(period_start__in=wanted).values_list(
+        "area_id", "indicator_id", "period_start", "value"
+    ):
+        if first_by_key.get((area_id, indicator_id)) == start:
+            baseline[(area_id, indicator_id)] = (start, value)
+        if start == pace_start:
+            earlier[(area_id, indicator_id)] = value
+    return baseline, earlier
+
+
+def _assess(reading: IndicatorReading, baseline: tuple[date, Decimal] | None, earlier: Decimal | None) -> None:
+    """Fill target, gap, expected position on the straight path, and the projection."""
+    year = reading.period.start.year
+    later = sorted(y for y in reading.targets if y >= year)
+    reading.target = reading.targets[later[0]] if later else None
+    value, target = reading.value, reading.target
+    if target is None or value is None:
+        return
+    reading.gap = (target.value - value).quantize(Decimal("0.001"))
+    end_index = reading.period.last_month_index
+    target_index = target.year * 12 + 11
+    if baseline is not None:
+        base_index = month_index(baseline[0])
+        if target_index > base_index:
+            share = Decimal(min(max(end_index - base_index, 0), target_index - base_index)) / (
+                target_index - base_index
+            )
+            reading.expected_now = (baseline[1] + (target.value - baseline[1]) * share).quantize(Decimal("0.001"))
+            reading.on_track = value >= reading.expected_now
+    if target.is_met_by(value):
+        reading.projection = "reached"
+        return
+    if earlier is None:
+        return
+    pace = (value - earlier) / PACE_MONTHS
+    if pace <= 0:
+        reading.projection = "not_before_horizon"
+        return
+    months_needed = math.ceil((target.value - value) / pace)
+    reached = month_end(end_index + months_needed)
+    if reached.year > PLAN_HORIZON_YEAR:
+        reading.projection = "not_before_horizon"
+    else:
+        reading.projection, reading.projected_date = "date", reached
+
+
+def _readings(
+    areas: list[Area], anchor: Area, period: Period, live: dict, indicators: list[Indicator]
+) -> dict[int, list[IndicatorReading]]:
+    is_live = period.is_open()
+    stored = {
+        (row.area_id, row.indicator_id): row
+        for row in IndicatorValue.objects.filter(
+            area__in=areas, period_kind=period.kind, period_start=period.start
+        ).only("area_id", "indicator_id", "numerator", "denominator", "value", "reported_by_id", "reported_at")
+    }
+    targets = _targets(areas, anchor)
+    baseline, earlier = _history([a.pk for a in areas], period)
+    result: dict[int, list[IndicatorReading]] = {}
+    for area in areas:
+        readings = []
+        for indicator in indicators:
+            reading = IndicatorReading(indicator=indicator, area_id=area.pk, period=period)
+            row = stored.get((area.pk, indicator.pk))
+            if indicator.kind == IndicatorKind.COMPUTED and is_live:
+                numerator, denominator = live.get((area.path, indicator.pk), (0, 0))
+                reading.numerator, reading.denominator = numerator, denominator
+                reading.value, reading.is_live = _ratio(numerator, denominator), True
+            elif row is not None:
+                reading.numerator, reading.denominator, reading.value = row.numerator, row.denominator, row.value
+                reading.reported_by_id, reading.reported_at = row.reported_by_id, row.reported_at
+            reading.targets = targets[area.pk].get(indicator.pk, {})
+            _assess(reading, baseline.get((area.pk, indicator.pk)), earlier.get((area.pk, indicator.pk)))
+            readings.append(reading)
+        result[area.pk] = readings
+    return result
+
+
+def _indicators() -> list[Indicator]:
+    return list(Indicator.objects.filter(is_active=True).select_related("capability").order_by("sort_order", "code"))
+
+
+def area_indicator_values(*, user: User, area: Area, period: Period) -> list[IndicatorReading]:
+    """Every active indicator's value for ``area`` and ``period``, against its targets."""
+    _ensure_visible(user, area)
+    indicators = _indicators()
+    live = _live_counts(area) if period.is_open() else {}
+    return _readings([area], area, period, live, indicators)[area.pk]
+
+
+def child_indicator_values(
+    *, user: User, area: Area, period: Period, indicator: Indicator | None = None
+) -> list[ChildValues]:
+    """The same for each child of ``area``, largest gap first.
+
+    Ranked by the gap of ``indicator`` if given, else by the mean gap over indicators with a target.
+    """
+    _ensure_visible(user, area)
+    children = list(Area.objects.filter(path__startswith=area.path, depth=area.depth + 1).order_by("path"))
+    if not children:
+        return []
+    indicators = _indicators()
+    live = _live_counts(area, group_by_child=True) if period.is_open() else {}
+    per_area = _readings(children, area, period, live, indicators)
+    rows = []
+    for child in children:
+        readings = per_area[child.pk]
+        gaps = [r.gap for r in readings if r.gap is not None and (indicator is None or r.indicator.pk == indicator.pk)]
+        score = (sum(gaps, Decimal(0)) / len(gaps)).quantize(Decimal("0.001")) if gaps else None
+        rows.append(ChildValues(child, readings, score))
+    rows.sort(key=lambda row: (row.gap_score is None, -(row.gap_score or 0), row.area.name))
+    return rows
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    month: date
+    numerator: int | None
+    denominator: int | None
+    value: Decimal | None
+    is_live: bool
+
+
+def indicator_series(
+    *, user: User, area: Area, indicator: Indicator, first_month: date, last_month: date
+) -> list[SeriesPoint]:
+    """Monthly values of one indicator for an area: frozen snapshots, and the live current month."""
+    _ensure_visible(user, area)
+    snapshots = {
+        row.period_start: row
+        for row in IndicatorValue.objects.filter(
+            area=area,
+            indicator=indicator,
+            period_kind=PeriodKind.MONTH,
+            period_start__gte=first_month.replace(day=1),
+            period_start__lte=last_month,
+        )
+    }
+    live_month = Period.containing(PeriodKind.MONTH, today())
+    live = (
+        _live_counts(area).get((area.path, indicator.pk))
+        if indicator.kind == IndicatorKind.COMPUTED and first_month <= live_month.start <= last_month
+        else None
+    )
+    points = []
+    for index in range(month_index(first_month), month_index(last_month) + 1):
+        start = month_start(index)
+        if live is not None and start == live_month.start:
+            points.append(SeriesPoint(start, live[0], live[1], _ratio(*live), True))
+        elif (row := snapshots.get(start)) is not None:
+            points.append(SeriesPoint(start, row.numerator, row.denominator, row.value, False))
+        else:
+            points.append(SeriesPoint(start, None, None, None, False))
+    return points
+
+
+__all__ = [
+    "ChildValues",
+    "IndicatorReading",
+    "OutOfScope",
+    "SeriesPoint",
+    "TargetInfo",
+    "area_indicator_values",
+    "child_indicator_values",
+    "indicator_series",
+    "visible_area",
+]

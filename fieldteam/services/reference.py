@@ -1,0 +1,352 @@
+"""Reference data from ``fixtures/``: capability catalogue, retirement ages, indicators, seed targets.
+
+The files are JSON of our own shape (see each loader), matched on natural codes, never on pks, so
+the same files load into any database and can be edited by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.choices import IndicatorKind, Sex
+from fieldteam.errors import field_error
+from fieldteam.models import Area, Capability, Indicator, RetirementAge, Target
+from fieldteam.services.areas import AdminUnitsResult, create_capability, load_admin_units, official_province_codes
+
+CAPABILITIES_FILE = "capabilities.json"
+INDICATORS_FILE = "indicators.json"
+TARGETS_FILE = "targets.json"
+RETIREMENT_AGES_FILE = "retirement_ages.json"
+
+
+@dataclass
+class UpsertCounts:
+    """Rows created, updated and left as they were by one loader."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def count(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+@dataclass
+class ReferenceResult:
+    """What ``load_reference`` did, per kind of row.
+
+    ``admin_units`` is set when provinces named by the targets were missing and were loaded first.
+    """
+
+    capabilities: UpsertCounts = field(default_factory=UpsertCounts)
+    retirement_ages: UpsertCounts = field(default_factory=UpsertCounts)
+    indicators: UpsertCounts = field(default_factory=UpsertCounts)
+    targets: UpsertCounts = field(default_factory=UpsertCounts)
+    admin_units: AdminUnitsResult | None = None
+
+    @property
+    def changed(self) -> int:
+        parts = (self.capabilities, self.retirement_ages, self.indicators, self.targets)
+        return sum(p.created + p.updated for p in parts)
+
+
+class _Problems:
+    """Row-numbered errors of one file, raised together so a fixture is fixed in one pass."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.errors: list[ValidationError] = []
+
+    def add(self, row: int, field_name: str, message: Any) -> None:
+        if field_name == NON_FIELD_ERRORS:
+            self.errors.append(
+                ValidationError(
+                    _("%(file)s, row %(row)d: %(message)s"),
+                    code="invalid_row",
+                    params={"file": self.filename, "row": row, "message": message},
+                )
+            )
+            return
+        self.errors.append(
+            ValidationError(
+                _("%(file)s, row %(row)d, field “%(field)s”: %(message)s"),
+                code="invalid_row",
+                params={"file": self.filename, "row": row, "field": field_name, "message": message},
+            )
+        )
+
+    def add_validation_error(self, row: int, error: ValidationError) -> None:
+        if hasattr(error, "error_dict"):
+            for field_name, messages in error.message_dict.items():
+                for message in messages:
+                    self.add(row, field_name, message)
+        else:
+            for message in error.messages:
+                self.add(row, NON_FIELD_ERRORS, message)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationError({self.filename: self.errors})
+
+
+def _read(fixtures_dir: Path, filename: str, key: str) -> list[dict[str, Any]]:
+    """The list of row objects under ``key`` in ``fixtures_dir / filename``."""
+    path = fixtures_dir / filename
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _file_error(filename, _("The file %(path)s is missing."), "missing_file", path=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise _file_error(filename, _("Not valid JSON: %(error)s."), "invalid_json", error=str(exc)) from None
+    rows = document.get(key) if isinstance(document, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise _file_error(
+            filename, _("Expected an object with a list of objects under “%(key)s”."), "invalid_shape", key=key
+        )
+    return rows
+
+
+def _file_error(filename: str, message: Any, code: str, **params: Any) -> ValidationError:
+    return field_error(filename, message, code=code, params=params)
+
+
+def _required(row: dict[str, Any], keys: tuple[str, ...], number: int, problems: _Problems) -> bool:
+    missing = [key for key in keys if key not in row]
+    for key in missing:
+        problems.add(number, key, _("This field is missing."))
+    return not missing
+
+
+def _upsert(model: type[models.Model], lookup: dict[str, Any], values: dict[str, Any]) -> str:
+    """Create or update the row matching ``lookup``; ``created``, ``updated`` or ``unchanged``.
+
+    Validates with ``full_clean`` (field types, choices, check constraints) before saving.
+    """
+    lookup = dict(lookup)
+    for name, value in lookup.items():
+        model_field = model._meta.get_field(name)
+        if not model_field.is_relation:
+            try:
+                lookup[name] = model_field.to_python(value)
+            except ValidationError as error:
+                raise ValidationError({name: error.error_list}) from None
+    instance = model._default_manager.filter(**lookup).first()
+    if instance is None:
+        instance = model(**lookup, **values)
+        instance.full_clean()
+        instance.save(force_insert=True)
+        return "created"
+    changed = []
+    for name, value in values.items():
+        model_field = instance._meta.get_field(name)
+        current = getattr(instance, model_field.attname)
+        new = value.pk if isinstance(value, models.Model) else value
+        # A bad value stays as it is: it differs, and full_clean below reports it against the field.
+        with contextlib.suppress(ValidationError):
+            new = model_field.to_python(new)
+        if current != new:
+            setattr(instance, name, value)
+            changed.append(model_field.name)
+    if not changed:
+        return "unchanged"
+    instance.full_clean()
+    instance.save(update_fields=changed)
+    return "updated"
+
+
+def _load_capabilities(rows: list[dict[str, Any]], counts: UpsertCounts) -> None:
+    """Rows: ``code``, ``subject``, ``name`` (English), ``name_vi`` (stored), optional
+    ``description``/``description_vi`` and ``sort_order``. New capabilities get the next free bit in
+    file order; an existing capability keeps its bit and subject (holders' masks depend on both).
+    """
+    problems = _Problems(CAPABILITIES_FILE)
+    for number, row in enumerate(rows, start=1):
+        if not _required(row, ("code", "subject", "name_vi"), number, problems):
+            continue
+        values = {
+            "name": row["name_vi"],
+            "description": row.get("description_vi", ""),
+            "sort_order": row.get("sort_order", 100),
+        }
+        existing = Capability.objects.filter(code=row["code"]).first()
+        try:
+            if existing is None:
+                create_capability(code=row["code"], subject=row["subject"], **values)
+                counts.count("created")
+                continue
+            if existing.subject != row["subject"]:
+                problems.add(
+                    number,
+                    "subject",
+                    _("The capability exists for “%(current)s”; its holder cannot be changed by a reload.")
+                    % {"current": existing.subject},
+                )
+                continue
+            counts.count(_upsert(Capability, {"code": row["code"]}, values))
+        except ValidationError as error:
+            problems.add_validation_error(number, error)
+    problems.raise_if_any()
+
+
+def _load_retirement_ages(rows: list[dict[str, Any]], counts: UpsertCounts) -> None:
+    """Rows: ``year``, ``male_months``, ``female_months`` (retirement age in months)."""
+    problems = _Problems(RETIREMENT_AGES_FILE)
+    for number, row in enumerate(rows, start=1):
+        if not _required(row, ("year", "male_months", "female_months"), number, problems):
+            continue
+        for sex, key in ((Sex.MALE, "male_months"), (Sex.FEMALE, "female_months")):
+            try:
+                counts.count(_upsert(RetirementAge, {"sex": sex, "year": row["year"]}, {"age_months": row[key]}))
+            except ValidationError as error:
+                problems.add_validation_error(number, error)
+    problems.raise_if_any()
+
+
+def _load_indicators(rows: list[dict[str, Any]], counts: UpsertCounts) -> None:
+    """Rows: ``code``, ``group``, ``kind``, ``name_vi`` (stored; ``name`` is the English), and for
+    computed ones ``capability`` (a capability code), ``population``, ``min_age``/``max_age``;
+    optional ``unit``, ``source``, ``description_vi``, ``sort_order``.
+    """
+    problems = _Problems(INDICATORS_FILE)
+    capabilities = {c.code: c for c in Capability.objects.all()}
+    for number, row in enumerate(rows, start=1):
+        if not _required(row, ("code", "group", "kind", "name_vi"), number, problems):
+            continue
+        computed = row["kind"] == IndicatorKind.COMPUTED
+        if computed != bool(row.get("capability")) or computed != bool(row.get("population")):
+            # Says in words what the model's check constraint would only name.
+            problems.add(
+                number,
+                "kind",
+                _("A computed indicator needs a capability and a population; a reported one has neither."),
+            )
+            continue
+        capability = None
+        if row.get("capability"):
+            capability = capabilities.get(row["capability"])
+            if capability is None:
+                problems.add(
+                    number,
+                    "capability",
+                    _("No capability has the code “%(code)s”.") % {"code": row["capability"]},
+                )
+                continue
+        values = {
+            "name": row["name_vi"],
+            "group": row["group"],
+            "kind": row["kind"],
+            "capability": capability,
+            "population": row.get("population") or "",
+            "min_age": row.get("min_age"),
+            "max_age": row.get("max_age"),
+            "unit": row.get("unit", "%"),
+            "source": row.get("source", ""),
+            "description": row.get("description_vi", ""),
+            "sort_order": row.get("sort_order", 100),
+        }
+        try:
+            counts.count(_upsert(Indicator, {"code": row["code"]}, values))
+        except ValidationError as error:
+            problems.add_validation_error(number, error)
+    problems.raise_if_any()
+
+
+def _ensure_target_areas(plans: list[dict[str, Any]]) -> AdminUnitsResult | None:
+    """Load the official provinces the plans name but the database lacks.
+
+    Codes that are neither in the database nor official province codes are left to
+    ``_load_targets``, which reports them against their rows.
+    """
+    wanted = {str(plan.get("area")) for plan in plans}
+    present = set(Area.objects.filter(code__in=wanted).values_list("code", flat=True))
+    missing = sorted((wanted - present) & official_province_codes())
+    if not missing:
+        return None
+    return load_admin_units(province_codes=missing)
+
+
+def _load_targets(plans: list[dict[str, Any]], counts: UpsertCounts) -> None:
+    """Plans: ``area`` (area code), ``source`` (the plan), ``targets``: rows of ``indicator``
+    (code), ``year``, ``value`` (a string, for exact decimals) and ``comparison``
+    (``at_least``/``more_than``). Row numbers in errors count targets across plans.
+    """
+    problems = _Problems(TARGETS_FILE)
+    indicators = {i.code: i for i in Indicator.objects.all()}
+    areas = {a.code: a for a in Area.objects.filter(code__in=[str(p.get("area")) for p in plans])}
+    number = 0
+    for plan in plans:
+        rows = plan.get("targets")
+        if not isinstance(rows, list):
+            number += 1
+            problems.add(number, "targets", _("Expected a list of targets."))
+            continue
+        area = areas.get(str(plan.get("area")))
+        for row in rows:
+            number += 1
+            if area is None:
+                problems.add(number, "area", _("No area has the code “%(code)s”.") % {"code": plan.get("area")})
+                continue
+            if not isinstance(row, dict) or not _required(row, ("indicator", "year", "value"), number, problems):
+                continue
+            indicator = indicators.get(row["indicator"])
+            if indicator is None:
+                problems.add(
+                    number, "indicator", _("No indicator has the code “%(code)s”.") % {"code": row["indicator"]}
+                )
+                continue
+            values = {
+                "value": Decimal(str(row["value"])) if _is_decimal(row["value"]) else row["value"],
+                "comparison": row.get("comparison", "at_least"),
+                "source": plan.get("source", ""),
+            }
+            try:
+                counts.count(_upsert(Target, {"indicator": indicator, "area": area, "year": row["year"]}, values))
+            except ValidationError as error:
+                problems.add_validation_error(number, error)
+    problems.raise_if_any()
+
+
+def _is_decimal(value: Any) -> bool:
+    try:
+        Decimal(str(value))
+    except ArithmeticError:
+        return False
+    return not isinstance(value, bool)
+
+
+@transaction.atomic
+def load_reference(*, fixtures_dir: Path | None = None) -> ReferenceResult:
+    """Load the capability catalogue, retirement ages, indicators and seed-plan targets.
+
+    Reads ``capabilities.json``, ``retirement_ages.json``, ``indicators.json`` and
+    ``targets.json`` from ``fixtures_dir`` (default: the project's ``fixtures/``). Rows are matched
+    on natural codes; a second run creates and updates nothing. Provinces the targets name that
+    are not in the database yet are loaded first from the official list (``load_admin_units`` for
+    those provinces only), so this works on an empty database.
+
+    One transaction: any error (a ``ValidationError`` keyed by file name, each message naming the
+    row and field) saves nothing.
+    """
+    fixtures_dir = Path(fixtures_dir) if fixtures_dir is not None else Path(settings.BASE_DIR) / "fixtures"
+    capabilities = _read(fixtures_dir, CAPABILITIES_FILE, "capabilities")
+    retirement_ages = _read(fixtures_dir, RETIREMENT_AGES_FILE, "rows")
+    indicators = _read(fixtures_dir, INDICATORS_FILE, "indicators")
+    plans = _read(fixtures_dir, TARGETS_FILE, "plans")
+
+    result = ReferenceResult()
+    _load_capabilities(capabilities, result.capabilities)
+    _load_retirement_ages(retirement_ages, result.retirement_ages)
+    _load_indicators(indicators, result.indicators)
+    result.admin_units = _ensure_target_areas(plans)
+    _load_targets(plans, result.targets)
+    return result

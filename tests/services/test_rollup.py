@@ -1,0 +1,279 @@
+"""The roll-up engine's write path, recompute and reported values, as the dashboards rely on them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from freezegun import freeze_time
+
+from fieldteam.choices import AdoptionSource, ResidentStatus, Sex
+from fieldteam.models import IndicatorValue, RollupState, VillageCount
+from fieldteam.periods import Period, today
+from fieldteam.services import adoption as adoption_services
+from fieldteam.services import people, rollup
+from tests.factories import CapabilityFactory, HouseholdFactory, IndicatorFactory, ResidentFactory
+
+
+@pytest.fixture
+def smartphone_indicator(db):
+    return IndicatorFactory(min_age=18)
+
+
+def count(village, indicator) -> tuple[int, int]:
+    row = VillageCount.objects.filter(village=village, indicator=indicator).first()
+    return (row.numerator, row.denominator) if row else (0, 0)
+
+
+def test_an_adoption_moves_the_village_numerator_once(area_tree, smartphone_indicator):
+    resident = ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_year=1990)
+    assert count(area_tree.village, smartphone_indicator) == (0, 1)
+
+    for _ in range(2):  # logging the same person twice counts once
+        adoption_services.set_adoption(
+            actor=None,
+            capability=smartphone_indicator.capability,
+            since=dt.date(2025, 1, 2),
+            source=AdoptionSource.ASSISTANCE,
+            resident=resident,
+        )
+
+    assert count(area_tree.village, smartphone_indicator) == (1, 1)
+
+
+def test_a_child_is_outside_the_adult_population(area_tree, smartphone_indicator):
+    ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_year=today().year - 5)
+    assert count(area_tree.village, smartphone_indicator) == (0, 0)
+
+
+def test_moving_a_resident_moves_their_counts(area_tree, smartphone_indicator):
+    resident = ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_year=1980)
+    adoption_services.set_adoption(
+        actor=None,
+        capability=smartphone_indicator.capability,
+        since=dt.date(2025, 1, 2),
+        source=AdoptionSource.SURVEY,
+        resident=resident,
+    )
+    people.move_resident(actor=None, resident=resident, household=HouseholdFactory(village=area_tree.village2))
+
+    assert count(area_tree.village, smartphone_indicator) == (0, 0)
+    assert count(area_tree.village2, smartphone_indicator) == (1, 1)
+
+
+def test_a_death_removes_the_resident_from_the_counts(area_tree, smartphone_indicator):
+    resident = ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_year=1950)
+    people.record_departure(actor=None, resident=resident, status=ResidentStatus.DECEASED, on=today())
+    assert count(area_tree.village, smartphone_indicator) == (0, 0)
+
+
+def test_adoption_rejects_a_future_date_and_saves_nothing(area_tree, smartphone_indicator):
+    resident = ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_year=1990)
+    with pytest.raises(ValidationError) as error:
+        adoption_services.set_adoption(
+            actor=None,
+            capability=smartphone_indicator.capability,
+            since=today() + dt.timedelta(days=2),
+            source=AdoptionSource.SURVEY,
+            resident=resident,
+        )
+    assert "since" in error.value.message_dict
+    assert count(area_tree.village, smartphone_indicator) == (0, 1)
+    assert not resident.adoptions.exists()
+
+
+def test_adoption_rejects_a_household_capability_for_a_resident(area_tree):
+    resident = ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_year=1990)
+    with pytest.raises(ValidationError) as error:
+        adoption_services.set_adoption(
+            actor=None,
+            capability=CapabilityFactory(for_household=True),
+            since=dt.date(2025, 1, 1),
+            source=AdoptionSource.SURVEY,
+            resident=resident,
+        )
+    assert "capability" in error.value.message_dict
+
+
+def test_a_member_cannot_write_outside_their_villages(area_tree, member, smartphone_indicator):
+    resident = ResidentFactory(household=HouseholdFactory(village=area_tree.other_village), birth_year=1990)
+    with pytest.raises(ValidationError) as error:
+        adoption_services.set_adoption(
+            actor=member,
+            capability=smartphone_indicator.capability,
+            since=dt.date(2025, 1, 1),
+            source=AdoptionSource.ASSISTANCE,
+            resident=resident,
+        )
+    assert "resident" in error.value.message_dict
+    assert count(area_tree.other_village, smartphone_indicator) == (0, 1)
+
+
+def test_recompute_reports_and_corrects_drift(area_tree, smartphone_indicator):
+    ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_year=1990)
+    # A write that bypassed the services:
+    VillageCount.objects.filter(village=area_tree.village).update(denominator=7)
+
+    result = rollup.recompute_province(province_id=area_tree.province.pk)
+
+    assert [(v, i, before, after) for v, i, before, after in result.drift] == [
+        (area_tree.village.pk, smartphone_indicator.pk, (0, 7), (0, 1))
+    ]
+    assert count(area_tree.village, smartphone_indicator) == (0, 1)
+    assert rollup.recompute_province(province_id=area_tree.province.pk).drift == []
+    assert RollupState.objects.get(pk=area_tree.province.pk).last_drift_rows == 0
+
+
+def test_closing_a_month_freezes_every_level_of_the_tree(area_tree, smartphone_indicator):
+    with freeze_time("2026-03-10"):
+        for village in (area_tree.village, area_tree.village2, area_tree.other_village):
+            resident = ResidentFactory(household=HouseholdFactory(village=village), birth_year=1990)
+        adoption_services.set_adoption(
+            actor=None,
+            capability=smartphone_indicator.capability,
+            since=dt.date(2026, 3, 1),
+            source=AdoptionSource.SURVEY,
+            resident=resident,
+        )
+    with freeze_time("2026-04-01"):
+        closed = rollup.roll_month_forward(province_id=area_tree.province.pk)
+
+    assert closed == [dt.date(2026, 3, 1)]
+    frozen = {
+        v.area_id: (v.numerator, v.denominator, v.value)
+        for v in IndicatorValue.objects.filter(period_kind="month", period_start=dt.date(2026, 3, 1))
+    }
+    assert frozen[area_tree.province.pk] == (1, 3, Decimal("33.333"))
+    assert frozen[area_tree.commune.pk] == (0, 2, Decimal("0.000"))
+    assert frozen[area_tree.other_commune.pk] == (1, 1, Decimal("100.000"))
+    # March ends a quarter: its value is frozen for the quarter too.
+    assert IndicatorValue.objects.filter(period_kind="quarter", period_start=dt.date(2026, 1, 1)).count() == len(frozen)
+    # and the live counts were rebased on April
+    assert RollupState.objects.get(pk=area_tree.province.pk).month == dt.date(2026, 4, 1)
+
+
+def test_reported_value_records_who_and_when(area_tree, province_officer):
+    indicator = IndicatorFactory(reported=True)
+    row = rollup.report_indicator_value(
+        actor=province_officer,
+        indicator=indicator,
+        area=area_tree.province,
+        period=Period.parse("2025"),
+        value=Decimal("12.5"),
+    )
+    assert (row.value, row.reported_by, row.period_kind) == (Decimal("12.5"), province_officer, "year")
+    assert row.reported_at is not None
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("value", {"value": Decimal("-1")}),
+        ("value", {"value": Decimal("120")}),
+        ("period", {"period": Period.parse("2099-01")}),
+        ("area", {"area_name": "far_commune"}),
+    ],
+)
+def test_reported_value_rejects_bad_input(area_tree, province_officer, field, kwargs):
+    indicator = IndicatorFactory(reported=True)
+    arguments = {"value": Decimal("10"), "period": Period.parse("2025"), "area": area_tree.province}
+    if "area_name" in kwargs:
+        arguments["area"] = getattr(area_tree, kwargs.pop("area_name"))
+    arguments.update(kwargs)
+    with pytest.raises(ValidationError) as error:
+        rollup.report_indicator_value(actor=province_officer, indicator=indicator, **arguments)
+    assert field in error.value.message_dict
+    assert not IndicatorValue.objects.exists()
+
+
+def test_a_computed_indicator_cannot_be_reported(area_tree, province_officer, smartphone_indicator):
+    with pytest.raises(ValidationError) as error:
+        rollup.report_indicator_value(
+            actor=province_officer,
+            indicator=smartphone_indicator,
+            area=area_tree.province,
+            period=Period.parse("2025"),
+            value=Decimal(5),
+        )
+    assert "indicator" in error.value.message_dict
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_logging_in_one_village_loses_nothing(area_tree, smartphone_indicator):
+    household = HouseholdFactory(village=area_tree.village)
+    residents = [ResidentFactory(household=household, birth_year=1970 + i, sex=Sex.FEMALE) for i in range(12)]
+    # Half the threads log the same person: that person is counted once.
+    targets = residents + residents[:4]
+    barrier = threading.Barrier(len(targets))
+    errors: list[BaseException] = []
+
+    def log(resident):
+        try:
+            barrier.wait()
+            adoption_services.set_adoption(
+                actor=None,
+                capability=smartphone_indicator.capability,
+                since=dt.date(2025, 5, 1),
+                source=AdoptionSource.ASSISTANCE,
+                resident=resident,
+            )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=log, args=(r,)) for r in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert count(area_tree.village, smartphone_indicator) == (12, 12)
+    assert rollup.recompute_province(province_id=area_tree.province.pk).drift == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_recompute_and_concurrent_writes_agree(area_tree, smartphone_indicator):
+    household = HouseholdFactory(village=area_tree.village)
+    residents = [ResidentFactory(household=household, birth_year=1980) for _ in range(10)]
+    errors: list[BaseException] = []
+
+    def log(resident):
+        try:
+            adoption_services.set_adoption(
+                actor=None,
+                capability=smartphone_indicator.capability,
+                since=dt.date(2025, 5, 1),
+                source=AdoptionSource.ASSISTANCE,
+                resident=resident,
+            )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def recompute():
+        try:
+            rollup.recompute_province(province_id=area_tree.province.pk)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=log, args=(r,)) for r in residents]
+    threads.insert(5, threading.Thread(target=recompute))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert count(area_tree.village, smartphone_indicator) == (10, 10)
+    assert rollup.recompute_province(province_id=area_tree.province.pk).drift == []
