@@ -175,11 +175,13 @@ def test_an_indicator_that_is_neither_computed_nor_reported_is_an_error(fixtures
 
     _edit(fixtures_copy / "indicators.json", break_indicator)
 
-    with pytest.raises(ValidationError) as caught:
-        load_reference(fixtures_dir=fixtures_copy)
+    with translation.override("en"):
+        with pytest.raises(ValidationError) as caught:
+            load_reference(fixtures_dir=fixtures_copy)
+        message = caught.value.messages[0]
 
     assert list(caught.value.message_dict) == ["indicators.json"]
-    assert "row 1" in caught.value.messages[0]
+    assert "row 1" in message
     assert not Capability.objects.exists()
 
 

@@ -1,0 +1,277 @@
+"""Indicators, targets, retirement ages, indicator values and the roll-up's own tables.
+
+Indicators and retirement ages are reference data (superusers only). Targets: superusers, and a
+province officer for the areas of their province. Indicator values: reported values are entered
+and corrected here; computed values, village counts and the roll-up state belong to the roll-up
+engine and are read-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.choices import PROVINCE_KINDS, AreaRoleKind, IndicatorKind, TargetComparison
+from fieldteam.models import Area, AreaRole, Indicator, IndicatorValue, RetirementAge, RollupState, Target, VillageCount
+from fieldteam.periods import Period
+
+from .base import AREA_FILTERS, PopulationAdmin, ScopedModelAdmin, is_admin_staff
+
+
+@admin.register(Indicator)
+class IndicatorAdmin(ScopedModelAdmin):
+    reference_table = True
+    scope_area_field = None
+    can_delete_rows = False  # targets and values refer to it: retire an indicator by making it inactive
+    list_display = (
+        "name",
+        "code",
+        "group",
+        "kind",
+        "capability",
+        "population",
+        "min_age",
+        "max_age",
+        "unit",
+        "is_active",
+    )
+    list_select_related = ("capability",)
+    list_filter = ("group", "kind", "population", "is_active")
+    search_fields = ("name", "code")
+    ordering = ("sort_order", "code")
+    fieldsets = (
+        (
+            None,
+            {"fields": ("code", "name", "group", "kind", "unit", "source", "description", "sort_order", "is_active")},
+        ),
+        (_("Computed from household data"), {"fields": ("capability", "population", "min_age", "max_age")}),
+    )
+
+
+@admin.register(RetirementAge)
+class RetirementAgeAdmin(ScopedModelAdmin):
+    reference_table = True
+    scope_area_field = None
+    list_display = ("year", "sex", "age_months", "age_display")
+    list_filter = ("sex",)
+    ordering = ("-year", "sex")
+
+    @admin.display(description=_("retirement age"))
+    def age_display(self, obj: RetirementAge) -> str:
+        return _("%(years)d years %(months)d months") % {"years": obj.age_months // 12, "months": obj.age_months % 12}
+
+
+def province_officer_paths(request: HttpRequest) -> tuple[str, ...]:
+    """Subtrees where the user is a province officer (cached on the request)."""
+    cached = getattr(request, "_fieldteam_province_officer_paths", None)
+    if cached is None:
+        cached = tuple(
+            AreaRole.objects.filter(user=request.user, role=AreaRoleKind.PROVINCE_OFFICER).values_list(  # type: ignore[misc]
+                "area__path", flat=True
+            )
+        )
+        request._fieldteam_province_officer_paths = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def in_province_officer_subtree(request: HttpRequest, area: Area) -> bool:
+    return any(area.path.startswith(p) for p in province_officer_paths(request))
+
+
+class ProvinceOfficerAreaForm(forms.ModelForm):
+    """The ``area`` must lie where the user is a province officer (superusers: anywhere)."""
+
+    request: HttpRequest
+
+    def clean_area(self) -> Area:
+        area: Area = self.cleaned_data["area"]
+        if not self.request.user.is_superuser and not in_province_officer_subtree(self.request, area):
+            raise forms.ValidationError(_("Only the province officer of this area enters this."), code="out_of_scope")
+        return area
+
+
+class TargetForm(ProvinceOfficerAreaForm):
+    class Meta:
+        model = Target
+        fields = ("indicator", "area", "year", "comparison", "value", "source")
+
+
+@admin.register(Target)
+class TargetAdmin(ScopedModelAdmin):
+    form = TargetForm
+    scope_area_field = "area"
+    list_display = ("indicator", "area", "year", "target", "source", "updated_at")
+    list_select_related = ("indicator", "area")
+    list_filter = ("year", "indicator__group", "indicator", *AREA_FILTERS)
+    search_fields = ("indicator__name", "indicator__code", "area__name")
+    autocomplete_fields = ("area",)
+    ordering = ("indicator__sort_order", "area__path", "year")
+    show_facets = admin.ShowFacets.NEVER
+
+    def filter_in_scope(self, scope, queryset):  # type: ignore[no-untyped-def]
+        # Targets are inherited down the tree: an officer also sees the targets set above them.
+        ancestors = {p[:end] for p in scope.paths for end in range(Area.steplen, len(p), Area.steplen)}
+        return queryset.filter(scope.area_q("area") | Q(area__path__in=ancestors))
+
+    def may_write(self, request: HttpRequest) -> bool:
+        if not is_admin_staff(request):
+            return False
+        return request.user.is_superuser or bool(province_officer_paths(request))
+
+    def may_write_row(self, request: HttpRequest, obj: Target) -> bool:
+        return request.user.is_superuser or in_province_officer_subtree(request, obj.area)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    @admin.display(description=_("target value"), ordering="value")
+    def target(self, obj: Target) -> str:
+        sign = ">" if obj.comparison == TargetComparison.MORE_THAN else "≥"
+        return f"{sign}{obj.value}{obj.indicator.unit}"
+
+
+class IndicatorValueForm(ProvinceOfficerAreaForm):
+    class Meta:
+        model = IndicatorValue
+        fields = ("indicator", "area", "period_kind", "period_start", "value", "note")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "indicator" in self.fields:
+            # Computed values come from the roll-up; only reported indicators are entered by hand.
+            self.fields["indicator"].queryset = self.fields["indicator"].queryset.filter(kind=IndicatorKind.REPORTED)
+        if "value" in self.fields:
+            self.fields["value"].required = True
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        kind, start = data.get("period_kind"), data.get("period_start")
+        if kind and start and Period.containing(kind, start).start != start:
+            self.add_error(
+                "period_start",
+                _("A period starts on its first day: %(start)s.") % {"start": Period.containing(kind, start).start},
+            )
+        area = data.get("area")
+        if area is not None:
+            self.instance.province_id = area.pk if area.kind in PROVINCE_KINDS else area.province_id
+        return data
+
+
+class ComputedFilter(admin.SimpleListFilter):
+    title = _("kind")
+    parameter_name = "indicator_kind"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        return IndicatorKind.choices
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(indicator__kind=self.value()) if self.value() else queryset
+
+
+@admin.register(IndicatorValue)
+class IndicatorValueAdmin(PopulationAdmin):
+    form = IndicatorValueForm
+    scope_area_field = "area"
+    list_display = ("indicator", "area", "period_kind", "period_start", "numerator", "denominator", "value", "updated")
+    list_select_related = ("indicator", "area")
+    list_filter = (ComputedFilter, "period_kind", "indicator", *AREA_FILTERS)
+    search_fields = ("indicator__name", "indicator__code", "area__name")
+    date_hierarchy = "period_start"
+    autocomplete_fields = ("area",)
+    can_delete_rows = False
+    computed_fields = ("numerator", "denominator", "computed_at", "reported_by", "reported_at", "province")
+
+    def get_fields(self, request: HttpRequest, obj: IndicatorValue | None = None):  # type: ignore[no-untyped-def]
+        main = ("indicator", "area", "period_kind", "period_start", "value", "note")
+        return main if obj is None else (*main, *self.computed_fields)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: IndicatorValue | None = None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return ()
+        # What identifies the value is fixed; a reported value and its note can be corrected.
+        return ("indicator", "area", "period_kind", "period_start", *self.computed_fields)
+
+    def may_write(self, request: HttpRequest) -> bool:
+        # Reported values are provincial statistics: entered by the province officer, like targets.
+        if not is_admin_staff(request):
+            return False
+        return request.user.is_superuser or bool(province_officer_paths(request))
+
+    def may_write_row(self, request: HttpRequest, obj: IndicatorValue) -> bool:
+        if obj.indicator.kind != IndicatorKind.REPORTED:
+            return False  # computed values belong to the roll-up
+        return request.user.is_superuser or in_province_officer_subtree(request, obj.area)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def save_model(self, request: HttpRequest, obj: IndicatorValue, form: Any, change: bool) -> None:
+        obj.reported_by = request.user  # type: ignore[assignment]
+        obj.reported_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description=_("updated"))
+    def updated(self, obj: IndicatorValue) -> Any:
+        return obj.reported_at or obj.computed_at
+
+
+class DerivedAdmin(PopulationAdmin):
+    """Kept by the roll-up engine; shown for checking, never edited."""
+
+    can_add_rows = False
+    can_change_rows = False
+    can_delete_rows = False
+
+
+@admin.register(VillageCount)
+class VillageCountAdmin(DerivedAdmin):
+    # The model's columns carry no verbose names: the labels are given here.
+    list_display = ("village_name", "indicator_name", "numerator_value", "denominator_value")
+    list_select_related = ("village", "indicator")
+    list_filter = ("indicator", *AREA_FILTERS)
+    fields = list_display
+    readonly_fields = fields
+
+    @admin.display(description=_("village"), ordering="village__name")
+    def village_name(self, obj: VillageCount) -> str:
+        return obj.village.name
+
+    @admin.display(description=_("indicator"), ordering="indicator__sort_order")
+    def indicator_name(self, obj: VillageCount) -> str:
+        return obj.indicator.name
+
+    @admin.display(description=_("numerator"), ordering="numerator")
+    def numerator_value(self, obj: VillageCount) -> int:
+        return obj.numerator
+
+    @admin.display(description=_("denominator"), ordering="denominator")
+    def denominator_value(self, obj: VillageCount) -> int:
+        return obj.denominator
+
+
+@admin.register(RollupState)
+class RollupStateAdmin(DerivedAdmin):
+    scope_area_field = "province"
+    list_display = (
+        "province",
+        "month",
+        "last_recompute_at",
+        "last_recompute_seconds",
+        "last_drift_rows",
+        "last_closed_month",
+    )
+    list_select_related = ("province",)
+    fields = list_display
+    readonly_fields = fields
+
+    def filter_in_scope(self, scope, queryset: QuerySet) -> QuerySet:  # type: ignore[no-untyped-def]
+        # A commune officer may check the roll-up of the province their commune lies in.
+        return queryset.filter(province__path__in={p[: Area.steplen] for p in scope.paths})

@@ -1,0 +1,444 @@
+"""Households, residents and consent records.
+
+Identifiers are personal data: pages show only ``citizen_id_masked`` and ``phone_masked``. The
+resident form has plain inputs for a *new* citizen ID or phone, never filled in (blank keeps the
+stored value); saving goes through ``fieldteam.services.people``. Search by citizen ID or phone is
+an exact match on the keyed hash; a search for an identifier is redirected to its hash (``idh``) so
+the number is not written back into the page or its links.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_post_parameters
+
+from fieldteam import identifiers
+from fieldteam.choices import ConsentPurpose, ResidentStatus
+from fieldteam.errors import field_error
+from fieldteam.models import Capability, ConsentRecord, Household, Resident
+
+from .base import (
+    AREA_FILTERS,
+    PopulationAdmin,
+    ReadOnlyTabularInline,
+    ServiceFormAdminMixin,
+    ServiceModelForm,
+    UnrenderedTextInput,
+)
+
+IDENTIFIER_HASH_PARAM = "idh"
+_SEPARATORS = re.compile(r"[\s.\-()+]")
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def identifier_digest(term: str) -> str | None:
+    """The keyed hash to look up when ``term`` is a citizen ID or phone number; ``None`` for a name.
+
+    Any all-digit term is an identifier search: 12 digits are a citizen ID, a mobile number in any
+    written form is a phone; anything else (a prefix, a typo) gets a digest that matches nothing.
+    Identifiers are never matched by prefix and rows are never decrypted to search.
+    """
+    compact = _SEPARATORS.sub("", term or "")
+    if not compact.isdigit():
+        return None
+    if len(compact) == 12:  # a CCCD has 12 digits
+        return identifiers.citizen_id_hash(compact)
+    phone = identifiers.normalize_phone(term.strip())
+    if re.fullmatch(r"0\d{9}", phone):
+        return identifiers.phone_hash(phone)
+    return identifiers.citizen_id_hash(compact)
+
+
+def held_capability_names(mask: int, subject: str) -> str:
+    if not mask:
+        return "–"
+    names = [c.name for c in Capability.objects.filter(subject=subject).order_by("sort_order", "code") if mask & c.mask]
+    return ", ".join(names) or "–"
+
+
+class IdentifierHashFilter(admin.SimpleListFilter):
+    """``?idh=<keyed hash>``: the resident with that citizen ID or phone (set by the search redirect)."""
+
+    title = _("citizen ID or phone")
+    parameter_name = IDENTIFIER_HASH_PARAM
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        # Offered only while in use; a filter without choices would not be applied at all.
+        value = request.GET.get(self.parameter_name)
+        return [(value, _("the number searched for"))] if value is not None else []
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        value = self.value()
+        if value is None:
+            return queryset
+        if not _HEX_DIGEST.fullmatch(value):
+            return queryset.none()
+        return queryset.filter(Q(citizen_id_hash=value) | Q(phone_hash=value))
+
+
+# --- households -------------------------------------------------------------------------------
+
+
+class HouseholdForm(ServiceModelForm):
+    class Meta:
+        model = Household
+        fields = ("village", "code", "head_name", "address")
+
+    def perform(self) -> Household:
+        from fieldteam.services.people import register_household
+
+        data = self.cleaned_data
+        if self.instance.pk is None:
+            return register_household(
+                actor=self.actor,
+                village=data["village"],
+                code=data.get("code", ""),
+                head_name=data.get("head_name", ""),
+                address=data.get("address", ""),
+            )
+        # Code, head and address are not counted anywhere; the village and the active flag are
+        # (a household moves through its residents, see the residents' form).
+        household: Household = self.instance
+        for name in ("code", "head_name", "address"):
+            if name in self.cleaned_data:
+                setattr(household, name, (self.cleaned_data[name] or "").strip())
+        household.full_clean()
+        household.save(update_fields=["code", "head_name", "address", "updated_at"])
+        return household
+
+
+class ResidentInline(ReadOnlyTabularInline):
+    model = Resident
+    fields = ("full_name", "birth_year", "sex", "citizen_id_masked", "phone_masked", "status")
+    readonly_fields = fields
+    verbose_name_plural = _("members of the household")
+    ordering = ("birth_year",)
+
+
+@admin.register(Household)
+class HouseholdAdmin(ServiceFormAdminMixin, PopulationAdmin):
+    form = HouseholdForm
+    list_display = ("__str__", "code", "village", "address", "is_active")
+    list_select_related = ("village",)
+    list_filter = ("is_active", *AREA_FILTERS)
+    search_fields = ("head_name", "=code")
+    autocomplete_fields = ("village",)
+    inlines = (ResidentInline,)
+
+    def get_inlines(self, request: HttpRequest, obj: Household | None):  # type: ignore[no-untyped-def]
+        return self.inlines if obj is not None else ()
+
+    def get_fieldsets(self, request: HttpRequest, obj: Household | None = None):  # type: ignore[no-untyped-def]
+        main = ("village", "code", "head_name", "address")
+        if obj is None:
+            return [(None, {"fields": main})]
+        return [
+            (None, {"fields": main}),
+            (_("Record"), {"fields": ("is_active", "province", "held_capabilities", "created_at", "updated_at")}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Household | None = None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return ()
+        return ("village", "is_active", "province", "held_capabilities", "created_at", "updated_at")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # residents and counts hang off households; they become inactive instead
+
+    @admin.display(description=_("capabilities held"))
+    def held_capabilities(self, obj: Household) -> str:
+        return held_capability_names(obj.capability_mask, "household")
+
+
+# --- residents --------------------------------------------------------------------------------
+
+
+class ResidentForm(ServiceModelForm):
+    citizen_id = forms.CharField(
+        label=_("new citizen ID (CCCD)"),
+        required=False,
+        max_length=20,
+        widget=UnrenderedTextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+        help_text=_("12 digits. Leave empty to keep the stored number; it is never shown in full."),
+    )
+    phone = forms.CharField(
+        label=_("new phone number"),
+        required=False,
+        max_length=20,
+        widget=UnrenderedTextInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
+        help_text=_("Leave empty to keep the stored number; it is never shown in full."),
+    )
+    clear_citizen_id = forms.BooleanField(label=_("remove the stored citizen ID"), required=False)
+    clear_phone = forms.BooleanField(label=_("remove the stored phone number"), required=False)
+
+    service_error_aliases = {"on": "left_on"}
+
+    class Meta:
+        model = Resident
+        fields = (
+            "village",
+            "household",
+            "full_name",
+            "sex",
+            "birth_date",
+            "birth_year",
+            "ethnicity",
+            "status",
+            "left_on",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "birth_year" in self.fields:
+            self.fields["birth_year"].required = False
+            self.fields["birth_year"].help_text = _("Enough when the birth date is not known.")
+        if self.instance.pk is None:
+            self.fields["village"].required = False
+            self.fields["village"].help_text = _("For a new household; not needed when you choose a household.")
+            self.fields["household"].required = False
+            self.fields["household"].help_text = _("Leave empty to start a new household headed by this resident.")
+
+    def perform(self) -> Resident:
+        if self.instance.pk is None:
+            return self._register()
+        return self._change()
+
+    def _register(self) -> Resident:
+        from fieldteam.services.people import register_household, register_resident
+
+        data = self.cleaned_data
+        household = data.get("household")
+        village = data.get("village")
+        if household is None:
+            if village is None:
+                raise field_error("village", _("Choose the village, or an existing household."), code="required")
+            household = register_household(actor=self.actor, village=village, head_name=data["full_name"])
+        elif village is not None and household.village_id != village.pk:
+            raise field_error("household", _("This household lives in another village."), code="household_village")
+        return register_resident(
+            actor=self.actor,
+            household=household,
+            full_name=data["full_name"],
+            sex=data["sex"],
+            birth_year=data.get("birth_year"),
+            birth_date=data.get("birth_date"),
+            citizen_id=data.get("citizen_id", ""),
+            phone=data.get("phone", ""),
+            ethnicity=data.get("ethnicity", ""),
+        )
+
+    def _change(self) -> Resident:
+        from fieldteam.services.people import move_resident, record_departure, update_resident
+
+        data, changed = self.cleaned_data, set(self.changed_data)
+        resident: Resident = self.instance
+        changes: dict[str, Any] = {name: data[name] for name in ("full_name", "sex", "ethnicity") if name in changed}
+        changes.update(self._birth_changes(resident, changed))
+        changes.update(self._identifier_changes())
+        if changes:
+            resident = update_resident(actor=self.actor, resident=resident, **changes)
+        if "household" in changed and data.get("household") is not None:
+            resident = move_resident(actor=self.actor, resident=resident, household=data["household"])
+        status = data.get("status")
+        if "status" in changed and status != ResidentStatus.ACTIVE:
+            if data.get("left_on") is None:
+                raise field_error("left_on", _("Give the date the resident moved out or died."), code="required")
+            resident = record_departure(actor=self.actor, resident=resident, status=status, on=data["left_on"])
+        elif "left_on" in changed and status == ResidentStatus.ACTIVE:
+            raise field_error(
+                "left_on", _("Set the status to moved out or deceased as well."), code="left_on_without_status"
+            )
+        return resident
+
+    def _birth_changes(self, resident: Resident, changed: set[str]) -> dict[str, Any]:
+        data = self.cleaned_data
+        if not changed & {"birth_date", "birth_year"}:
+            return {}
+        if data.get("birth_date") is None:
+            # Year only: a cleared date keeps the year on the form (or the stored one).
+            return {"birth_date": None, "birth_year": data.get("birth_year") or resident.birth_year}
+        changes: dict[str, Any] = {"birth_date": data["birth_date"]}
+        if "birth_year" in changed and data.get("birth_year") is not None:
+            changes["birth_year"] = data["birth_year"]  # the service checks it agrees with the date
+        return changes
+
+    def _identifier_changes(self) -> dict[str, str]:
+        """Blank inputs keep the stored identifiers; the checkboxes remove them."""
+        data, changes = self.cleaned_data, {}
+        for name in ("citizen_id", "phone"):
+            if data.get(f"clear_{name}"):
+                changes[name] = ""
+            elif data.get(name):
+                changes[name] = data[name]
+        return changes
+
+
+@admin.register(Resident)
+class ResidentAdmin(ServiceFormAdminMixin, PopulationAdmin):
+    form = ResidentForm
+    # Ethnicity is sensitive personal data: never in lists, filters or search.
+    list_display = (
+        "full_name",
+        "birth_year",
+        "sex",
+        "village",
+        "household",
+        "citizen_id_masked",
+        "phone_masked",
+        "status",
+    )
+    list_select_related = ("village", "household")
+    list_filter = ("status", "sex", *AREA_FILTERS, IdentifierHashFilter)
+    search_fields = ("full_name",)
+    search_help_text = _("Name, or the full citizen ID or phone number (exact match only).")
+    autocomplete_fields = ("village", "household")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Resident | None = None):  # type: ignore[no-untyped-def]
+        person = ("full_name", "sex", "birth_date", "birth_year")
+        if obj is None:
+            return [
+                (None, {"fields": ("village", "household", *person)}),
+                (_("Identifiers"), {"fields": ("citizen_id", "phone")}),
+                (_("Sensitive data"), {"fields": ("ethnicity",)}),
+            ]
+        if self.has_change_permission(request, obj):
+            ids: tuple[str, ...] = (
+                "citizen_id_masked",
+                "citizen_id",
+                "clear_citizen_id",
+                "phone_masked",
+                "phone",
+                "clear_phone",
+            )
+        else:
+            ids = ("citizen_id_masked", "phone_masked")
+        return [
+            (None, {"fields": ("village", "household", *person, "status", "left_on")}),
+            (_("Identifiers"), {"fields": ids}),
+            (_("Sensitive data"), {"fields": ("ethnicity",), "classes": ("collapse",)}),
+            (_("Record"), {"fields": ("province", "held_capabilities", "created_at", "updated_at")}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Resident | None = None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return ()
+        fields = [
+            "village",
+            "citizen_id_masked",
+            "phone_masked",
+            "province",
+            "held_capabilities",
+            "created_at",
+            "updated_at",
+        ]
+        if obj.status != ResidentStatus.ACTIVE:
+            fields += ["status", "left_on"]  # a departure is recorded once
+        return fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the counts and the logs keep residents; a departure is recorded instead
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        digest = identifier_digest(search_term)
+        if digest is None:
+            return super().get_search_results(request, queryset, search_term)
+        queryset, _distinct = super().get_search_results(request, queryset, "")  # autocomplete narrowing only
+        return queryset.filter(Q(citizen_id_hash=digest) | Q(phone_hash=digest)), False
+
+    @method_decorator(sensitive_post_parameters("citizen_id", "phone"))
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Error reports (and DEBUG pages) must not carry the typed identifiers either.
+        return super().changeform_view(request, *args, **kwargs)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # An identifier typed into the search box is swapped for its keyed hash before the page is
+        # drawn, so the number is not echoed in the search box, the filter links or the pager.
+        term = request.GET.get("q", "")
+        digest = identifier_digest(term) if request.method == "GET" else None
+        if digest is not None:
+            params = request.GET.copy()
+            params.pop("q", None)
+            params[IDENTIFIER_HASH_PARAM] = digest
+            return HttpResponseRedirect(f"{request.path}?{params.urlencode()}")
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("capabilities held"))
+    def held_capabilities(self, obj: Resident) -> str:
+        return held_capability_names(obj.capability_mask, "resident")
+
+
+# --- consent ----------------------------------------------------------------------------------
+
+
+class ConsentRecordForm(forms.ModelForm):
+    purposes = forms.MultipleChoiceField(
+        label=_("purposes"), choices=ConsentPurpose.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ConsentRecord
+        fields = ("resident", "purposes", "channel", "notice_version", "given_at")
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(PopulationAdmin):
+    """Consent is evidence: recorded once, then only withdrawn (an action), never edited."""
+
+    form = ConsentRecordForm
+    scope_area_field = "resident__village"
+    can_change_rows = False
+    can_delete_rows = False
+    list_display = (
+        "resident",
+        "purpose_labels",
+        "channel",
+        "notice_version",
+        "given_at",
+        "withdrawn_at",
+        "recorded_by",
+    )
+    list_select_related = ("resident", "recorded_by")
+    list_filter = ("channel", "notice_version", ("withdrawn_at", admin.EmptyFieldListFilter), *AREA_FILTERS)
+    search_fields = ("resident__full_name",)
+    date_hierarchy = "given_at"
+    autocomplete_fields = ("resident",)
+    readonly_fields = ("province", "recorded_by", "withdrawn_at", "withdrawn_recorded_by")
+    actions = ("withdraw",)
+
+    def get_fields(self, request: HttpRequest, obj: ConsentRecord | None = None):  # type: ignore[no-untyped-def]
+        main = ("resident", "purposes", "channel", "notice_version", "given_at")
+        return main if obj is None else (*main, *self.readonly_fields)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"given_at": timezone.now(), **super().get_changeform_initial_data(request)}
+
+    def save_model(self, request: HttpRequest, obj: ConsentRecord, form: Any, change: bool) -> None:
+        obj.province_id = obj.resident.province_id
+        obj.recorded_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description=_("purposes"))
+    def purpose_labels(self, obj: ConsentRecord) -> str:
+        labels = dict(ConsentPurpose.choices)
+        return "; ".join(str(labels.get(p, p)) for p in obj.purposes or [])
+
+    @admin.action(description=_("Record withdrawal of the selected consents"), permissions=("add",))
+    def withdraw(self, request: HttpRequest, queryset: QuerySet[ConsentRecord]) -> None:
+        count = queryset.filter(withdrawn_at__isnull=True).update(
+            withdrawn_at=timezone.now(), withdrawn_recorded_by=request.user
+        )
+        self.message_user(
+            request,
+            ngettext("%(count)d consent withdrawn.", "%(count)d consents withdrawn.", count) % {"count": count},
+            messages.SUCCESS,
+        )

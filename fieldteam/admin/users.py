@@ -1,0 +1,200 @@
+"""Users: Django's UserAdmin, scoped, with area roles and team memberships inline.
+
+A non-superuser officer sees the users who hold a role in, or belong to a team serving, an area
+of their subtree; superusers are never among them. They change only users who have no role or
+open membership outside that subtree (a member shared with another commune is changed there or by
+a superuser), never grant superuser status or Django permissions, and place every user they
+create in one of their teams or areas at once, so that the new user stays in their sight.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.choices import AreaRoleKind, MembershipRole
+from fieldteam.models import Area, AreaRole, Membership, Team, User
+from fieldteam.periods import today
+
+from .base import ScopedAdminMixin, is_admin_staff, request_scope
+from .teams import AreaRoleInline, MembershipInline, grantable_roles
+
+
+class AreaRoleKindFilter(admin.SimpleListFilter):
+    title = _("area role")
+    parameter_name = "area_role"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        return AreaRoleKind.choices
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        if self.value() is None:
+            return queryset
+        return queryset.filter(pk__in=AreaRole.objects.filter(role=self.value()).values("user_id"))
+
+
+class TeamRoleFilter(admin.SimpleListFilter):
+    title = _("role in a team")
+    parameter_name = "team_role"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        return MembershipRole.choices
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        if self.value() is None:
+            return queryset
+        current = Membership.objects.filter(role=self.value(), ended_on__isnull=True)
+        return queryset.filter(pk__in=current.values("user_id"))
+
+
+class UserMembershipInline(MembershipInline):
+    fields = ("team", "role", "affiliation", "started_on", "ended_on")
+    autocomplete_fields = ("team",)
+    fk_name = "user"
+
+
+class UserCreationForm(AdminUserCreationForm):
+    """Django's creation form plus the team or area the new user is placed in."""
+
+    request: HttpRequest
+    admin_site: admin.AdminSite
+
+    team = forms.ModelChoiceField(label=_("team"), queryset=Team.objects.none(), required=False)
+    team_role = forms.ChoiceField(
+        label=_("role in the team"), choices=MembershipRole.choices, initial=MembershipRole.MEMBER, required=False
+    )
+    area = forms.ModelChoiceField(label=_("area"), queryset=Area.objects.none(), required=False)
+    area_role = forms.ChoiceField(label=_("area role"), choices=(), required=False)
+
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("username",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        team_admin = self.admin_site.get_model_admin(Team)
+        area_admin = self.admin_site.get_model_admin(Area)
+        self.fields["team"].queryset = team_admin.scope_queryset(self.request, Team.objects.filter(is_active=True))
+        self.fields["team"].widget = AutocompleteSelect(
+            Membership._meta.get_field("team"), self.admin_site, choices=self.fields["team"].choices
+        )
+        self.fields["area"].queryset = area_admin.scope_queryset(self.request, Area.objects.all())
+        self.fields["area"].widget = AutocompleteSelect(
+            AreaRole._meta.get_field("area"), self.admin_site, choices=self.fields["area"].choices
+        )
+        self.fields["area_role"].choices = [("", "---------"), *grantable_roles(self.request)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("area") and not data.get("area_role"):
+            self.add_error("area_role", _("Choose the role in this area."))
+        if data.get("area_role") and not data.get("area"):
+            self.add_error("area", _("Choose the area of this role."))
+        if not self.request.user.is_superuser and not data.get("team") and not data.get("area"):
+            raise forms.ValidationError(
+                _("Put the new user in one of your teams or give them a role in one of your areas."),
+                code="unplaced_user",
+            )
+        return data
+
+
+class UserChangeFormWithPhone(UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
+
+
+@admin.register(User)
+class UserAdmin(ScopedAdminMixin, DjangoUserAdmin):
+    form = UserChangeFormWithPhone
+    add_form = UserCreationForm
+    scope_area_field = None  # see scope_queryset
+    list_display = ("username", "first_name", "last_name", "email", "is_staff", "is_active")
+    list_filter = ("is_staff", "is_active", AreaRoleKindFilter, TeamRoleFilter)
+    search_fields = ("username", "first_name", "last_name", "email")
+    inlines = (AreaRoleInline, UserMembershipInline)
+    show_facets = admin.ShowFacets.NEVER
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2")}),
+        (_("Place"), {"fields": ("team", "team_role", "area", "area_role")}),
+    )
+
+    def scope_queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if request.user.is_superuser:
+            return queryset
+        if not is_admin_staff(request):
+            return queryset.none()
+        scope = request_scope(request)
+        if scope.everything:
+            return queryset
+        roles = AreaRole.objects.filter(scope.area_q("area")).values("user_id")
+        teams = Team.objects.filter(scope.area_q("areas")).values("pk")
+        members = Membership.objects.filter(team__in=teams).values("user_id")
+        return queryset.filter(Q(pk__in=roles) | Q(pk__in=members)).exclude(is_superuser=True)
+
+    def may_write_row(self, request: HttpRequest, obj: User) -> bool:
+        if request.user.is_superuser:
+            return True
+        if obj.is_superuser:
+            return False
+        scope = request_scope(request)
+        if any(not scope.contains(role.area) for role in AreaRole.objects.filter(user=obj).select_related("area")):
+            return False
+        teams_in_scope = Team.objects.filter(scope.area_q("areas")).values("pk")
+        return not (
+            Membership.objects.filter(user=obj, ended_on__isnull=True).exclude(team__in=teams_in_scope).exists()
+        )
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return self.add_fieldsets
+        permissions = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")
+        if not request.user.is_superuser:
+            permissions = ("is_active", "is_staff")
+        return (
+            (None, {"fields": ("username", "password")}),
+            (_("Personal info"), {"fields": ("first_name", "last_name", "email", "phone_display")}),
+            (_("Permissions"), {"fields": permissions}),
+            (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None):  # type: ignore[no-untyped-def]
+        return ("last_login", "date_joined") if obj is not None else ()
+
+    def get_inlines(self, request: HttpRequest, obj: User | None):  # type: ignore[no-untyped-def]
+        return self.inlines if obj is not None else ()
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any):  # type: ignore[no-untyped-def]
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None:
+            return type(form.__name__, (form,), {"request": request, "admin_site": self.admin_site})
+        return form
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        if not request.user.is_superuser and not change:
+            obj.is_superuser = False
+        if not change and form.cleaned_data.get("area"):
+            obj.is_staff = True  # an area role is for the admin and the dashboards
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if change:
+            return
+        data = form.cleaned_data
+        if data.get("team"):
+            Membership.objects.create(
+                team=data["team"],
+                user=form.instance,
+                role=data.get("team_role") or MembershipRole.MEMBER,
+                started_on=today(),
+            )
+        if data.get("area"):
+            AreaRole.objects.create(user=form.instance, area=data["area"], role=data["area_role"])
