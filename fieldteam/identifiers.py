@@ -29,8 +29,8 @@ OLD_PROVINCE_CODES = frozenset(
 )
 
 _SEPARATORS = re.compile(r"[\s.\-()]")
-_CITIZEN_ID = re.compile(r"\d{12}")
-_MOBILE = re.compile(r"0[35789]\d{8}")
+_CITIZEN_ID = re.compile(r"[0-9]{12}")  # ASCII digits only: "٠" is a digit to \d
+_MOBILE = re.compile(r"0[35789][0-9]{8}")
 
 
 def normalize_citizen_id(raw: str) -> str:
@@ -99,7 +99,7 @@ def mask_citizen_id(value: str) -> str:
 
 
 def mask_phone(value: str) -> str:
-    return value[:3] + "****" + value[-3:] if value else ""
+    return "*" * 7 + value[-3:] if value else ""
 
 
 def _derived_key(purpose: str) -> bytes:

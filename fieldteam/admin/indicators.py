@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from fieldteam.choices import PROVINCE_KINDS, AreaRoleKind, IndicatorKind, TargetComparison
 from fieldteam.models import Area, AreaRole, Indicator, IndicatorValue, RetirementAge, RollupState, Target, VillageCount
 from fieldteam.periods import Period
+from fieldteam.selectors.scope import scope_for
 
 from .base import AREA_FILTERS, PopulationAdmin, ScopedModelAdmin, is_admin_staff
 
@@ -271,6 +272,23 @@ class RollupStateAdmin(DerivedAdmin):
     list_select_related = ("province",)
     fields = list_display
     readonly_fields = fields
+    actions = ["recompute_now"]
+
+    @admin.action(description=_("Recompute the selected provinces now (report and correct drift)"))
+    def recompute_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from fieldteam.tasks import recompute_province
+
+        scope = scope_for(request.user)  # type: ignore[arg-type]
+        queued = 0
+        for state in queryset.select_related("province"):
+            # Only whoever answers for the whole province may start its recompute.
+            if scope.everything or state.province.path in scope.paths:
+                recompute_province.delay_on_commit(state.province_id)
+                queued += 1
+        if queued:
+            self.message_user(request, _("Recompute started for %(count)s province(s).") % {"count": queued})
+        else:
+            self.message_user(request, _("Only a province officer may recompute a province."), level=messages.ERROR)
 
     def filter_in_scope(self, scope, queryset: QuerySet) -> QuerySet:  # type: ignore[no-untyped-def]
         # A commune officer may check the roll-up of the province their commune lies in.

@@ -74,10 +74,11 @@ class Resident(models.Model):
     ethnicity = models.CharField(_("ethnicity"), max_length=60, blank=True)
 
     citizen_id_ciphertext = models.TextField(_("citizen ID (encrypted)"), blank=True, editable=False)
-    citizen_id_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    # NULL, not "": the unique constraint must ignore residents without a citizen ID.
+    citizen_id_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     citizen_id_masked = models.CharField(_("citizen ID"), max_length=12, blank=True, editable=False)
     phone_ciphertext = models.TextField(_("phone (encrypted)"), blank=True, editable=False)
-    phone_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    phone_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     phone_masked = models.CharField(_("phone"), max_length=12, blank=True, editable=False)
 
     status = models.CharField(_("status"), max_length=10, choices=ResidentStatus.choices, default=ResidentStatus.ACTIVE)
@@ -124,6 +125,11 @@ class Resident(models.Model):
     def __str__(self) -> str:
         return f"{self.full_name} ({self.birth_year})"
 
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # A derived column, not business logic: it must agree with the birth fields however saved.
+        self.derive_birth_month_index()
+        super().save(*args, **kwargs)
+
     @staticmethod
     def month_index(year: int, month: int) -> int:
         return year * 12 + month - 1
@@ -135,11 +141,6 @@ class Resident(models.Model):
             self.birth_month_index = self.month_index(self.birth_date.year, self.birth_date.month)
         elif self.birth_year:
             self.birth_month_index = self.month_index(self.birth_year, settings.FIELDTEAM_YEAR_ONLY_BIRTH_MONTH)
-
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        # A derived column, not business logic: it must agree with the birth fields however saved.
-        self.derive_birth_month_index()
-        super().save(*args, **kwargs)
 
 
 class ConsentRecord(models.Model):

@@ -949,3 +949,21 @@ def test_an_area_filter_out_of_scope_shows_nothing(client: Client, world: World,
     assert list(response.context["cl"].result_list) == []
     response = client.get(url(Resident, "changelist"), {"in_village": world.tree.village.pk})
     assert list(response.context["cl"].result_list) == [world.resident]
+
+
+def test_a_superuser_recomputes_a_province_from_admin(admin_client, area_tree, django_capture_on_commit_callbacks):
+    from fieldteam.models import RollupState
+    from fieldteam.services import rollup
+
+    rollup.recompute_province(province_id=area_tree.province.pk)
+    RollupState.objects.filter(pk=area_tree.province.pk).update(last_recompute_at=None)
+
+    with django_capture_on_commit_callbacks(execute=True):  # the task is queued after commit
+        response = admin_client.post(
+            "/admin/fieldteam/rollupstate/",
+            {"action": "recompute_now", "_selected_action": [area_tree.province.pk]},
+            follow=True,
+        )
+
+    assert response.status_code == 200
+    assert RollupState.objects.get(pk=area_tree.province.pk).last_recompute_at is not None

@@ -1,0 +1,368 @@
+"""factory_boy factories for the whole suite.
+
+Areas are made through treebeard (``Area.objects.add_root`` / ``add_child``), so paths, depth and
+``numchild`` are right: a ``VillageFactory()`` brings its commune and province along. Households
+and residents are made by the real services (``fieldteam.services.people``), so a factory-made
+resident has its identifiers encrypted, hashed and masked, and the roll-up counts in step, exactly
+as in production. Those services are imported when first used, so this module imports even where
+they do not exist yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import factory
+from factory.django import DjangoModelFactory
+
+from fieldteam.choices import (
+    AreaKind,
+    AreaRoleKind,
+    CapabilitySubject,
+    IndicatorGroup,
+    IndicatorKind,
+    MembershipRole,
+    PopulationKind,
+    Sex,
+)
+from fieldteam.models import (
+    Area,
+    AreaRole,
+    Capability,
+    Household,
+    Indicator,
+    Membership,
+    Resident,
+    RetirementAge,
+    Target,
+    Team,
+    User,
+)
+from fieldteam.models.capabilities import MAX_CAPABILITY_BIT
+
+TEST_PASSWORD = "test-password-123"
+
+
+# --- identifiers -------------------------------------------------------------------------------
+
+
+def make_citizen_id(*, birth_year: int, sex: str, province_code: str = "001", serial: int = 123456) -> str:
+    """A well-formed 12-digit CCCD (``PPP G YY RRRRRR``) that agrees with ``birth_year`` and ``sex``."""
+    century_digit = (birth_year // 100 - 19) * 2 + (1 if sex == Sex.FEMALE else 0)
+    return f"{province_code}{century_digit}{birth_year % 100:02d}{serial:06d}"
+
+
+def make_phone(serial: int = 1234567, *, prefix: str = "09") -> str:
+    """A well-formed Vietnamese mobile number in its normal ``0xxxxxxxxx`` form."""
+    return f"{prefix}{serial % 10**8:08d}"
+
+
+def _factory_actor() -> User:
+    """The actor for service calls made by factories: one superuser, so no scope check gets in the way."""
+    user, created = User.objects.get_or_create(
+        username="factory-admin", defaults={"is_superuser": True, "is_staff": True}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name", locale="vi_VN")
+    last_name = factory.Faker("last_name", locale="vi_VN")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.test")
+    password = factory.django.Password(TEST_PASSWORD)
+    is_active = True
+
+    class Params:
+        superuser = factory.Trait(is_superuser=True, is_staff=True)
+        staff = factory.Trait(is_staff=True)
+
+
+# --- areas -------------------------------------------------------------------------------------
+
+
+class AreaFactory(DjangoModelFactory):
+    """An area made through treebeard. Pass ``parent=`` for a child; without one it is a root.
+
+    ``province`` is filled in: the area itself for a province, else the parent's province.
+    Codes grow with the sequence, so a new area sorts after its siblings and no existing path moves.
+    """
+
+    class Meta:
+        model = Area
+
+    code = factory.Sequence(lambda n: f"T{n:06d}")
+    name = factory.Sequence(lambda n: f"Area {n}")
+    kind = AreaKind.PROVINCE
+    parent = None
+
+    @classmethod
+    def _create(cls, model_class: type[Area], *args: Any, parent: Area | None = None, **kwargs: Any) -> Area:
+        if parent is None:
+            area = model_class.objects.add_root(create_kwargs=kwargs)
+            if area.province_id is None and area.is_province:
+                area.province = area
+                area.save(update_fields=["province"])
+            return area
+        kwargs.setdefault("province", parent if parent.is_province else parent.province)
+        return model_class.objects.add_child(parent, create_kwargs=kwargs)
+
+    @classmethod
+    def _build(cls, model_class: type[Area], *args: Any, parent: Area | None = None, **kwargs: Any) -> Area:
+        if parent is not None:
+            kwargs.setdefault("province", parent if parent.is_province else parent.province)
+        return model_class(*args, **kwargs)
+
+
+class ProvinceFactory(AreaFactory):
+    kind = AreaKind.PROVINCE
+    name = factory.Sequence(lambda n: f"Tỉnh {n}")
+
+
+class CommuneFactory(AreaFactory):
+    kind = AreaKind.COMMUNE
+    name = factory.Sequence(lambda n: f"Xã {n}")
+    parent = factory.SubFactory(ProvinceFactory)
+
+
+class VillageFactory(AreaFactory):
+    kind = AreaKind.THON
+    name = factory.Sequence(lambda n: f"Thôn {n}")
+    parent = factory.SubFactory(CommuneFactory)
+
+
+# --- teams -------------------------------------------------------------------------------------
+
+
+class TeamFactory(DjangoModelFactory):
+    """A team serving ``village`` (made if not given). ``areas=[...]`` replaces the areas served.
+
+    ``TeamFactory(village=v)`` is the usual call; for a team serving several areas pass both
+    ``village=`` (the first, for the province and name) and ``areas=``.
+    """
+
+    class Meta:
+        model = Team
+        skip_postgeneration_save = True
+
+    village = factory.SubFactory(VillageFactory)
+    name = factory.LazyAttribute(lambda o: f"Tổ công nghệ số cộng đồng {o.village.name}")
+    province = factory.LazyAttribute(lambda o: o.village if o.village.is_province else o.village.province)
+    founded_on = dt.date(2023, 3, 1)
+    decision_ref = ""
+    is_active = True
+
+    @classmethod
+    def _create(cls, model_class: type[Team], *args: Any, village: Area, **kwargs: Any) -> Team:
+        team = super()._create(model_class, *args, **kwargs)
+        team._factory_village = village  # type: ignore[attr-defined]
+        return team
+
+    @classmethod
+    def _build(cls, model_class: type[Team], *args: Any, village: Area, **kwargs: Any) -> Team:
+        return super()._build(model_class, *args, **kwargs)
+
+    @factory.post_generation
+    def areas(self, create: bool, extracted: list[Area] | None, **kwargs: Any) -> None:
+        if not create:
+            return
+        if extracted is not None:
+            self.areas.set(extracted)
+        else:
+            self.areas.add(self._factory_village)
+
+
+class MembershipFactory(DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    team = factory.SubFactory(TeamFactory)
+    user = factory.SubFactory(UserFactory)
+    role = MembershipRole.MEMBER
+    affiliation = ""
+    started_on = dt.date(2024, 1, 1)
+    ended_on = None
+
+    class Params:
+        leader = factory.Trait(role=MembershipRole.LEADER)
+        ended = factory.Trait(ended_on=dt.date(2024, 12, 31))
+
+
+class AreaRoleFactory(DjangoModelFactory):
+    class Meta:
+        model = AreaRole
+
+    user = factory.SubFactory(UserFactory, staff=True)
+    area = factory.SubFactory(CommuneFactory)
+    role = AreaRoleKind.COMMUNE_OFFICER
+
+
+# --- capabilities and indicators ---------------------------------------------------------------
+
+
+class CapabilityFactory(DjangoModelFactory):
+    """A capability; ``bit`` comes from a sequence and skips bits already taken (e.g. by fixtures)."""
+
+    class Meta:
+        model = Capability
+
+    code = factory.Sequence(lambda n: f"capability-{n}")
+    name = factory.Sequence(lambda n: f"Capability {n}")
+    subject = CapabilitySubject.RESIDENT
+    bit = factory.Sequence(lambda n: n % (MAX_CAPABILITY_BIT + 1))
+    province = None
+    sort_order = 100
+    is_active = True
+
+    class Params:
+        for_household = factory.Trait(subject=CapabilitySubject.HOUSEHOLD)
+
+    @classmethod
+    def _create(cls, model_class: type[Capability], *args: Any, **kwargs: Any) -> Capability:
+        bit = kwargs.get("bit")
+        if bit is not None and 0 <= bit <= MAX_CAPABILITY_BIT:
+            taken = set(model_class.objects.values_list("bit", flat=True))
+            if bit in taken:
+                free = [b for b in range(MAX_CAPABILITY_BIT + 1) if b not in taken]
+                if not free:
+                    raise RuntimeError("every capability bit is taken")
+                kwargs["bit"] = free[0]
+        return super()._create(model_class, *args, **kwargs)
+
+
+class IndicatorFactory(DjangoModelFactory):
+    """A computed indicator (adults 18+ holding a new capability); ``reported=True`` for a hand-reported one."""
+
+    class Meta:
+        model = Indicator
+
+    code = factory.Sequence(lambda n: f"indicator-{n}")
+    name = factory.Sequence(lambda n: f"Indicator {n}")
+    group = IndicatorGroup.DIGITAL_SOCIETY
+    kind = IndicatorKind.COMPUTED
+    capability = factory.SubFactory(CapabilityFactory)
+    population = PopulationKind.RESIDENTS
+    min_age = 18
+    max_age = None
+    unit = "%"
+
+    class Params:
+        reported = factory.Trait(
+            kind=IndicatorKind.REPORTED,
+            group=IndicatorGroup.DIGITAL_ECONOMY,
+            capability=None,
+            population="",
+            min_age=None,
+        )
+        households = factory.Trait(
+            capability=factory.SubFactory(CapabilityFactory, for_household=True),
+            population=PopulationKind.HOUSEHOLDS,
+            min_age=None,
+        )
+
+
+class TargetFactory(DjangoModelFactory):
+    class Meta:
+        model = Target
+
+    indicator = factory.SubFactory(IndicatorFactory)
+    area = factory.SubFactory(ProvinceFactory)
+    year = 2025
+    value = Decimal("80.00")
+    source = "test plan"
+
+
+class RetirementAgeFactory(DjangoModelFactory):
+    class Meta:
+        model = RetirementAge
+        django_get_or_create = ("sex", "year")
+
+    sex = Sex.MALE
+    year = 2025
+    age_months = factory.LazyAttribute(lambda o: 61 * 12 + 3 if o.sex == Sex.MALE else 56 * 12 + 8)
+
+
+# --- people (through the services) -------------------------------------------------------------
+
+
+class HouseholdFactory(DjangoModelFactory):
+    """A household registered by ``fieldteam.services.people.register_household``."""
+
+    class Meta:
+        model = Household
+
+    actor = factory.LazyFunction(_factory_actor)
+    village = factory.SubFactory(VillageFactory)
+    code = factory.Sequence(lambda n: f"HH{n:06d}")
+    head_name = factory.Faker("name", locale="vi_VN")
+    address = ""
+
+    @classmethod
+    def _create(cls, model_class: type[Household], *args: Any, **kwargs: Any) -> Household:
+        from fieldteam.services.people import register_household
+
+        return register_household(**kwargs)
+
+    @classmethod
+    def _build(cls, model_class: type[Household], *args: Any, actor: User | None = None, **kwargs: Any) -> Household:
+        village = kwargs["village"]
+        kwargs.setdefault("province", village if village.is_province else village.province)
+        return model_class(*args, **kwargs)
+
+
+class ResidentFactory(DjangoModelFactory):
+    """A resident registered by ``fieldteam.services.people.register_resident``.
+
+    Without ``citizen_id``/``phone`` none is stored; ``with_ids=True`` gives consistent ones.
+    """
+
+    class Meta:
+        model = Resident
+
+    actor = factory.LazyFunction(_factory_actor)
+    household = factory.SubFactory(HouseholdFactory)
+    full_name = factory.Faker("name", locale="vi_VN")
+    sex = Sex.FEMALE
+    birth_date = None
+    birth_year = factory.LazyAttribute(lambda o: o.birth_date.year if o.birth_date else 1985)
+    citizen_id = ""
+    phone = ""
+    ethnicity = ""
+
+    class Params:
+        with_ids = factory.Trait(
+            citizen_id=factory.LazyAttributeSequence(
+                lambda o, n: make_citizen_id(birth_year=o.birth_year, sex=o.sex, serial=n)
+            ),
+            phone=factory.Sequence(make_phone),
+        )
+
+    @classmethod
+    def _create(cls, model_class: type[Resident], *args: Any, **kwargs: Any) -> Resident:
+        from fieldteam.services.people import register_resident
+
+        return register_resident(**kwargs)
+
+    @classmethod
+    def _build(cls, model_class: type[Resident], *args: Any, **kwargs: Any) -> Resident:
+        for service_only in ("actor", "citizen_id", "phone"):
+            kwargs.pop(service_only, None)
+        household = kwargs["household"]
+        kwargs.setdefault("village", household.village)
+        kwargs.setdefault("province_id", household.province_id)
+        resident = model_class(*args, **kwargs)
+        resident.derive_birth_month_index()
+        return resident
