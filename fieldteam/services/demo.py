@@ -102,7 +102,9 @@ def _age(rng: random.Random) -> int:
     return min(band * 5 + rng.randrange(5), 99)
 
 
-def seed_demo(*, password: str = "fieldteam-demo", rng_seed: int = 2026) -> DemoResult:
+def seed_demo(
+    *, password: str = "fieldteam-demo", rng_seed: int = 2026, households_per_village: int = HOUSEHOLDS_PER_VILLAGE
+) -> DemoResult:
     """Build the demo (reference data first if missing). Idempotent: does nothing if it exists."""
     if not Capability.objects.exists():
         reference.load_reference()
@@ -166,7 +168,7 @@ def seed_demo(*, password: str = "fieldteam-demo", rng_seed: int = 2026) -> Demo
                 members.append(user)
         teams.append((team, members, village))
     for team, members, village in teams:
-        _populate_village(rng, team, members, village, capabilities, now, result)
+        _populate_village(rng, team, members, village, capabilities, now, result, households_per_village)
     for index in range(month_index(now) - HISTORY_MONTHS, month_index(now)):
         rollup.close_month(province_id=province.pk, month=month_start(index))
     rollup.recompute_province(province_id=province.pk)
@@ -174,10 +176,10 @@ def seed_demo(*, password: str = "fieldteam-demo", rng_seed: int = 2026) -> Demo
     return result
 
 
-def _populate_village(rng, team, members, village, capabilities, now, result) -> None:  # type: ignore[no-untyped-def]
+def _populate_village(rng, team, members, village, capabilities, now, result, households) -> None:  # type: ignore[no-untyped-def]
     resident_caps = [c for c in capabilities.values() if c.subject == CapabilitySubject.RESIDENT]
     household_caps = [c for c in capabilities.values() if c.subject == CapabilitySubject.HOUSEHOLD]
-    for h in range(HOUSEHOLDS_PER_VILLAGE):
+    for h in range(households):
         family = rng.choice(FAMILY_NAMES)
         household = people.register_household(
             actor=None,

@@ -177,7 +177,13 @@ def update_resident(*, actor: User | None, resident: Resident, **changes: Any) -
     before = resident_facts(resident)
     full_name = _check_name_and_sex(changes.get("full_name", resident.full_name), changes.get("sex", resident.sex))
     if "birth_date" in changes or "birth_year" in changes:
-        birth_date = changes.get("birth_date", resident.birth_date if "birth_year" not in changes else None)
+        # A new year alone keeps a stored date of that year; a different year makes the date unknown.
+        kept = (
+            resident.birth_date
+            if resident.birth_date and resident.birth_date.year == changes.get("birth_year")
+            else None
+        )
+        birth_date = changes.get("birth_date", resident.birth_date if "birth_year" not in changes else kept)
         birth_year, birth_date = _clean_birth(changes.get("birth_year"), birth_date)
         resident.birth_year, resident.birth_date = birth_year, birth_date
     resident.full_name = full_name
