@@ -53,6 +53,16 @@ class IndicatorAdmin(ScopedModelAdmin):
         ),
         (_("Computed from household data"), {"fields": ("capability", "population", "min_age", "max_age")}),
     )
+    # Any of these changes what the village counts mean: they are rebuilt after the change commits.
+    counting_fields = frozenset({"kind", "capability", "population", "min_age", "max_age", "is_active"})
+
+    def save_model(self, request: HttpRequest, obj: Indicator, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change or self.counting_fields & set(form.changed_data):
+            from fieldteam.tasks import recompute_all_provinces
+
+            recompute_all_provinces.delay_on_commit()
+            self.message_user(request, _("The roll-up counts are being recomputed for the new definition."))
 
 
 @admin.register(RetirementAge)

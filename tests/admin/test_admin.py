@@ -967,3 +967,36 @@ def test_a_superuser_recomputes_a_province_from_admin(admin_client, area_tree, d
 
     assert response.status_code == 200
     assert RollupState.objects.get(pk=area_tree.province.pk).last_recompute_at is not None
+
+
+def test_changing_an_indicator_definition_rebuilds_the_counts(
+    admin_client, area_tree, django_capture_on_commit_callbacks
+):
+    from fieldteam.models import VillageCount
+    from tests.factories import HouseholdFactory, IndicatorFactory, ResidentFactory
+
+    indicator = IndicatorFactory(min_age=18)
+    ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_year=2010)  # 16 years old
+    assert not VillageCount.objects.filter(indicator=indicator, denominator__gt=0).exists()
+    url = f"/admin/fieldteam/indicator/{indicator.pk}/change/"
+    data = {
+        "code": indicator.code,
+        "name": indicator.name,
+        "group": indicator.group,
+        "kind": indicator.kind,
+        "unit": "%",
+        "source": "",
+        "description": "",
+        "sort_order": 100,
+        "is_active": "on",
+        "capability": indicator.capability_id,
+        "population": indicator.population,
+        "min_age": 15,
+        "max_age": "",
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, data, follow=True)
+
+    assert response.status_code == 200
+    assert VillageCount.objects.get(indicator=indicator, village=area_tree.village).denominator == 1
