@@ -4,6 +4,7 @@ from .areas import Area
 from .assistance import AssistanceItem, AssistanceLog, TrainingAttendance, TrainingSession
 from .capabilities import Adoption, Capability
 from .indicators import Indicator, IndicatorValue, RetirementAge, RollupState, Target, VillageCount
+from .jobs import BackgroundJob, JobKind, JobStatus, SyncReceipt
 from .people import ConsentRecord, Household, Resident
 from .teams import AreaRole, Membership, Team
 from .users import User
@@ -14,15 +15,19 @@ __all__ = [
     "AreaRole",
     "AssistanceItem",
     "AssistanceLog",
+    "BackgroundJob",
     "Capability",
     "ConsentRecord",
     "Household",
     "Indicator",
     "IndicatorValue",
+    "JobKind",
+    "JobStatus",
     "Membership",
     "Resident",
     "RetirementAge",
     "RollupState",
+    "SyncReceipt",
     "Target",
     "Team",
     "TrainingAttendance",
