@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -40,13 +41,16 @@ from fieldteam.models import (
     AreaRole,
     AssistanceItem,
     AssistanceLog,
+    BackgroundJob,
     Capability,
     ConsentRecord,
     Household,
     IndicatorValue,
+    JobKind,
     Membership,
     Resident,
     RollupState,
+    SyncReceipt,
     Target,
     Team,
     TrainingAttendance,
@@ -195,6 +199,17 @@ def world(area_tree: AreaTree, superuser: User) -> World:
         village=area_tree.village, indicator=indicator, defaults={"province": area_tree.province}
     )
     RollupState.objects.get_or_create(province=area_tree.province, defaults={"month": dt.date(2025, 1, 1)})
+    BackgroundJob.objects.create(
+        kind=JobKind.REPORT, name="periodic-report", area=area_tree.commune, created_by=superuser
+    )
+    SyncReceipt.objects.create(
+        client_id=uuid.uuid4(),
+        province=area_tree.province,
+        kind="household",
+        content_hash="0" * 64,
+        object_id=str(household.pk),
+        member=superuser,
+    )
     return World(
         tree=area_tree,
         household=household,
