@@ -5,6 +5,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/reports/", include("fieldteam.dashboards.api_urls")),
     path("api/v1/", include("fieldteam.api.urls")),
     path("dashboards/", include("fieldteam.dashboards.urls")),
     path("", include("fieldteam.web.urls")),

@@ -52,6 +52,7 @@ class ResidentStatus(models.TextChoices):
     ACTIVE = "active", _("Living here")
     MOVED_OUT = "moved_out", _("Moved out")
     DECEASED = "deceased", _("Deceased")
+    MERGED = "merged", _("Merged into another record (duplicate)")
 
 
 class MembershipRole(models.TextChoices):

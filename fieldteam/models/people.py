@@ -83,6 +83,15 @@ class Resident(models.Model):
 
     status = models.CharField(_("status"), max_length=10, choices=ResidentStatus.choices, default=ResidentStatus.ACTIVE)
     left_on = models.DateField(_("moved out or died on"), null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("merged into"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_duplicates",
+        help_text=_("Set when this record was a duplicate: its history now belongs to that resident."),
+    )
     capability_mask = models.BigIntegerField(_("capabilities held"), default=0, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -115,6 +124,10 @@ class Resident(models.Model):
                 name="resident_birth_month_in_year",
             ),
             models.CheckConstraint(condition=Q(sex__in=[s.value for s in Sex]), name="resident_sex_valid"),
+            models.CheckConstraint(
+                condition=Q(merged_into__isnull=True) | Q(status=ResidentStatus.MERGED),
+                name="resident_merged_into_iff_merged",
+            ),
             models.CheckConstraint(
                 condition=Q(status=ResidentStatus.ACTIVE, left_on__isnull=True)
                 | (~Q(status=ResidentStatus.ACTIVE) & Q(left_on__isnull=False)),
