@@ -23,11 +23,21 @@ from django.db import connection
 ADVISORY_NAMESPACE_COUNTS = 71_001
 
 
-def province_counts_shared(province_id: int) -> None:
-    """Join the writers of ``province_id``'s counts (inside the caller's transaction)."""
+def province_counts_shared(province_id: int, *, also: str = "", params: tuple = ()) -> tuple | None:
+    """Join the writers of ``province_id``'s counts (inside the caller's transaction).
+
+    ``also``: more columns (scalar subqueries, PostgreSQL only) read in the same round trip once
+    the lock is held; returned as a tuple (``None`` when not on PostgreSQL).
+    """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [ADVISORY_NAMESPACE_COUNTS, province_id])
+            extra = f", {also}" if also else ""
+            cursor.execute(
+                f"SELECT pg_advisory_xact_lock_shared(%s, %s){extra}",
+                [ADVISORY_NAMESPACE_COUNTS, province_id, *params],
+            )
+            return tuple(cursor.fetchone()[1:])
+    return None
 
 
 def province_counts_exclusive(province_id: int) -> None:

@@ -36,11 +36,6 @@ class Household(models.Model):
         verbose_name_plural = _("households")
         indexes = [
             models.Index(fields=["province", "village"]),
-            models.Index(
-                fields=["province", "village", "capability_mask"],
-                condition=Q(is_active=True),
-                name="household_rollup_idx",
-            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -101,13 +96,8 @@ class Resident(models.Model):
         verbose_name_plural = _("residents")
         indexes = [
             models.Index(fields=["province", "village", "status"]),
-            # Covers the roll-up's GROUP BY: the recompute reads this index alone (index-only
-            # scan on PostgreSQL) instead of the wide rows with names and ciphertexts.
-            models.Index(
-                fields=["province", "village", "birth_month_index", "sex", "capability_mask"],
-                condition=Q(status=ResidentStatus.ACTIVE),
-                name="resident_rollup_idx",
-            ),
+            # No index holds capability_mask: a mask change is then a HOT update that touches no
+            # index (bench/rollup.py: the recompute's GROUP BY is a parallel seq scan anyway).
             models.Index(fields=["phone_hash"], name="resident_phone_hash_idx"),
             models.Index(fields=["village", "full_name"], name="resident_village_name_idx"),
         ]

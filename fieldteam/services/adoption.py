@@ -68,7 +68,8 @@ def set_adoption(
     start back (the earliest evidence wins). Raises ``ValidationError`` naming the field.
     """
     subject = _lock_subject(capability, resident, household)
-    ensure_area_in_scope(actor, subject.village, field="resident" if resident else "household")
+    if actor is not None:  # the system itself (actor=None) needs no scope check, nor the village row
+        ensure_area_in_scope(actor, subject.village, field="resident" if resident else "household")
     if not capability.is_active:
         raise field_error("capability", _("This capability is no longer in use."), code="inactive")
     if since > today():
@@ -110,7 +111,8 @@ def clear_adoption(
 ) -> Adoption | None:
     """End the subject's open adoption of ``capability`` on ``on``; ``None`` if it held none."""
     subject = _lock_subject(capability, resident, household)
-    ensure_area_in_scope(actor, subject.village, field="resident" if resident else "household")
+    if actor is not None:
+        ensure_area_in_scope(actor, subject.village, field="resident" if resident else "household")
     if on > today():
         raise field_error("on", _("The date is in the future."), code="future")
     adoption = _open_adoptions(capability, subject).first()
