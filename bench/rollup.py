@@ -920,14 +920,14 @@ def main() -> None:
             "(SELECT count(*) FROM fieldteam_resident WHERE province_id = %s), "
             "(SELECT count(*) FROM fieldteam_resident WHERE province_id = %s AND status = 'active'), "
             "(SELECT count(*) FROM fieldteam_adoption WHERE province_id = %s), "
-            "pg_size_pretty(pg_relation_size('resident_rollup_idx'))",
+            "pg_size_pretty(pg_relation_size('fieldteam_resident'))",
             [province.pk] * 5,
         )
         n_villages, n_households, n_residents, n_active, n_adoptions, index_size = cursor.fetchone()
     say(f"{version}; {os.cpu_count()} CPUs; {pg_settings}")
     say(
         f"data: {province.name}: {n_villages:,} villages, {n_households:,} households, {n_residents:,} residents "
-        f"({n_active:,} active), {n_adoptions:,} adoption rows; resident_rollup_idx {index_size}"
+        f"({n_active:,} active), {n_adoptions:,} adoption rows; resident table {index_size}"
     )
     _print_age_structure(province.pk)
 
