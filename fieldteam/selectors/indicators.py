@@ -73,7 +73,7 @@ class IndicatorReading:
         if self.projection == "date" and self.projected_date:
             return self.projected_date.strftime("%m/%Y")
         if self.projection == "not_before_horizon":
-            return str(_("Not before %(year)s") % {"year": PLAN_HORIZON_YEAR})
+            return str(_("Not reached before %(year)s") % {"year": PLAN_HORIZON_YEAR})
         return ""
 
 

@@ -346,7 +346,7 @@ def report_indicator_value(
     if not scope_for(actor).contains(area):
         raise field_error("area", _("This is outside your area."), code="out_of_scope")
     if not scope_for(actor).can_edit:
-        raise field_error("area", _("Your role may only view."), code="read_only")
+        raise field_error("area", _("Your role can only view data."), code="read_only")
     if value is None or value < 0:
         raise field_error("value", _("Enter a value of zero or more."), code="range")
     if indicator.unit == "%" and value > 100:

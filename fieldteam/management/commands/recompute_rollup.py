@@ -43,6 +43,6 @@ class Command(BaseCommand):
                 self.stderr.write(_("%(province)s: a recompute is already running; skipped.") % {"province": province})
                 continue
             self.stdout.write(
-                _("%(province)s: %(rows)s counts in %(seconds).2f s, %(drift)s corrected")
+                _("%(province)s: %(rows)s village counts recomputed in %(seconds).2f s; %(drift)s differed and were corrected")
                 % {"province": province, "rows": result.rows, "seconds": result.seconds, "drift": len(result.drift)}
             )
