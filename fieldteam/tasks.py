@@ -58,3 +58,42 @@ def close_months() -> int:
     for province_id in ids:
         roll_month_forward.delay(province_id)
     return len(ids)
+
+
+@shared_task(acks_late=True)
+def generate_report(job_id: str, locale: str = "vi") -> str:
+    """Make the file of a report job (``BackgroundJob``) in the asker's language; idempotent."""
+    from django.utils import translation
+
+    from fieldteam.services import reports
+
+    with translation.override(locale):
+        job = reports.report_job_run(job_id=job_id)
+    return job.status if job is not None else "missing"
+
+
+@shared_task(acks_late=True)
+def run_import_job(job_id: str, locale: str = "vi") -> str:
+    """Run an import job (``BackgroundJob`` written before this was queued) in the asker's language.
+
+    Idempotent: only a queued job is started, so a redelivered message does nothing.
+    """
+    from django.utils import translation
+
+    from fieldteam.services import imports
+
+    with translation.override(locale):
+        job = imports.import_job_run(job_id=job_id)
+    return job.status
+
+
+@shared_task(acks_late=True)
+def run_export_job(job_id: str, locale: str = "vi") -> str:
+    """Write an export job's file, streaming the rows; idempotent like ``run_import_job``."""
+    from django.utils import translation
+
+    from fieldteam.services import exports
+
+    with translation.override(locale):
+        job = exports.export_job_run(job_id=job_id)
+    return job.status

@@ -1,0 +1,291 @@
+"""What a dashboard page shows, assembled from the selectors (and only from them).
+
+``build_dashboard`` calls, as the viewing user:
+
+- ``area_indicator_values`` — each indicator's value, targets, gap and projection;
+- ``indicator_series`` — each indicator's monthly trend (one query per indicator, whatever the
+  size of the area; the open month's point of a computed indicator is the live reading itself,
+  the very number ``indicator_series`` would give, so the live counts are summed once, not once
+  per indicator);
+- ``child_indicator_values`` — the child areas ranked by gap;
+- ``team_activity`` — logs per member and per week, members with no activity;
+- ``work_list`` — for a village, who still lacks each capability.
+
+The number of queries therefore depends on the number of indicators, never on the number of
+villages, communes, residents or logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+
+from fieldteam.choices import IndicatorGroup, IndicatorKind, PeriodKind
+from fieldteam.dashboards import charts
+from fieldteam.dashboards.formatting import number_formatter, period_label
+from fieldteam.models import Area, User
+from fieldteam.periods import Period, month_index, month_start, today
+from fieldteam.selectors.activity import TeamActivity, team_activity
+from fieldteam.selectors.indicators import (
+    ChildValues,
+    IndicatorReading,
+    SeriesPoint,
+    TargetInfo,
+    area_indicator_values,
+    child_indicator_values,
+    indicator_series,
+)
+from fieldteam.selectors.scope import scope_for
+from fieldteam.selectors.work_list import WorkListSection, work_list
+from fieldteam.services.reports import EARLIEST_YEAR
+
+TREND_MONTHS = 12
+# Above a village only the most active members are listed; the report lists everyone.
+MEMBER_LIMIT = 25
+INACTIVE_SHOWN = 60
+
+
+@dataclass
+class IndicatorCard:
+    number: int
+    reading: IndicatorReading
+    band: str
+    targets: list[tuple[TargetInfo, bool]]  # each target in force, and whether the value meets it
+    series: list[SeriesPoint]
+    bar: SafeString
+    trend: SafeString
+
+    @property
+    def indicator(self):  # type: ignore[no-untyped-def]
+        return self.reading.indicator
+
+    @property
+    def has_trend(self) -> bool:
+        return any(point.value is not None for point in self.series)
+
+    @property
+    def met(self) -> bool:
+        return bool(self.reading.target and self.reading.target.is_met_by(self.reading.value))
+
+
+@dataclass
+class ChildCell:
+    reading: IndicatorReading
+    band: str
+    text: str  # the value as printed (a province's ranking has thousands of cells: formatted once here)
+
+
+@dataclass
+class ChildRow:
+    rank: int
+    child: ChildValues
+    band: str  # colour of the ranking value (the mean gap, or the chosen indicator's value)
+    ranked_value: object
+    ranked_text: str
+    cells: list[ChildCell]
+    visible: bool = True
+
+    @property
+    def cells_html(self) -> SafeString:
+        """The row's value cells, written once here rather than by the template (a province has thousands)."""
+        # Bands come from ``charts.TONES`` and texts from ``number_formatter``: digits, a separator, "–".
+        return mark_safe("".join(f'<td class="t-{c.band}">{escape(c.text)}</td>' for c in self.cells))  # noqa: S308
+
+
+@dataclass
+class Dashboard:
+    area: Area
+    period: Period
+    period_label: str
+    ancestors: list[tuple[Area, bool]]
+    cards: list[IndicatorCard]
+    groups: list[tuple[str, list[IndicatorCard]]]  # indicators with a value or a trend, by group
+    empty_cards: list[IndicatorCard]  # indicators with neither: listed briefly with their targets
+    columns: list[IndicatorCard]  # indicators shown in the child ranking
+    children: list[ChildRow]  # ranked; children without any value are in ``children_empty``
+    children_empty: list[ChildRow]
+    rank_card: IndicatorCard | None
+    activity: TeamActivity
+    week_chart: SafeString
+    work_list: list[WorkListSection] = field(default_factory=list)
+    is_live: bool = False
+
+    @property
+    def summary(self) -> dict[str, int]:
+        with_target = [c for c in self.cards if c.reading.target is not None and c.reading.value is not None]
+        return {
+            "indicators": len(self.cards),
+            "with_target": len(with_target),
+            "reached": sum(1 for c in with_target if c.met),
+            "on_track": sum(1 for c in with_target if not c.met and c.reading.on_track),
+            "behind": sum(1 for c in with_target if not c.met and c.reading.on_track is False),
+            "no_value": sum(1 for c in self.cards if c.reading.value is None),
+        }
+
+    @property
+    def activity_children(self) -> list:
+        """Child areas with a team or some activity; the others are only counted."""
+        return [c for c in self.activity.children if c.members or c.logs or c.sessions]
+
+    @property
+    def quiet_children(self) -> int:
+        return len(self.activity.children) - len(self.activity_children)
+
+    @property
+    def inactive_shown(self) -> list:
+        return self.activity.inactive[:INACTIVE_SHOWN]
+
+    @property
+    def inactive_more(self) -> int:
+        return max(0, len(self.activity.inactive) - INACTIVE_SHOWN)
+
+
+def band_of(reading: IndicatorReading) -> str:
+    target = reading.target
+    return charts.tone(value=reading.value, gap=reading.gap, met=bool(target and target.is_met_by(reading.value)))
+
+
+def _marks(reading: IndicatorReading) -> list[charts.TargetMark]:
+    return [
+        charts.TargetMark(year, info.value, info.is_met_by(reading.value))
+        for year, info in sorted(reading.targets.items())
+    ]
+
+
+def trend_window(period: Period) -> tuple[int, int]:
+    """First and last month index of the trend shown for ``period``: a year up to its end (or today)."""
+    last = min(period.last_month_index, month_index(today()))
+    return last - TREND_MONTHS + 1, last
+
+
+def series_for(*, user: User, area: Area, reading: IndicatorReading, period: Period) -> list[SeriesPoint]:
+    """The trend of one indicator: ``indicator_series`` over the trend window.
+
+    While the period is open, a computed indicator's last (current) month is live: its point is
+    the live reading already at hand (``indicator_series`` would sum the same counts again). An
+    area without live counts asks ``indicator_series`` for that month too, so that the point is
+    exactly the selector's.
+    """
+    first, last = trend_window(period)
+    live_last = (
+        reading.is_live
+        and bool(reading.denominator)
+        and reading.indicator.kind == IndicatorKind.COMPUTED
+        and last == month_index(today())
+    )
+    points = indicator_series(
+        user=user,
+        area=area,
+        indicator=reading.indicator,
+        first_month=month_start(first),
+        last_month=month_start(last - 1 if live_last else last),
+    )
+    if live_last:
+        points.append(SeriesPoint(month_start(last), reading.numerator, reading.denominator, reading.value, True))
+    return points
+
+
+def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = "") -> Dashboard:
+    """Everything the dashboard page of ``area`` shows for ``period``, as ``user`` may see it."""
+    scope = scope_for(user)
+    ancestors = [(a, scope.contains(a)) for a in Area.objects.get_ancestors(area)] if area.depth > 1 else []
+    readings = area_indicator_values(user=user, area=area, period=period)
+    cards: list[IndicatorCard] = []
+    for number, reading in enumerate(readings, start=1):
+        series = series_for(user=user, area=area, reading=reading, period=period)
+        band = band_of(reading)
+        marks = _marks(reading)
+        unit = reading.indicator.unit
+        cards.append(
+            IndicatorCard(
+                number=number,
+                reading=reading,
+                band=band,
+                targets=[(info, info.is_met_by(reading.value)) for _year, info in sorted(reading.targets.items())],
+                series=series,
+                bar=charts.target_bar(value=reading.value, targets=marks, band=band, unit=unit),
+                trend=charts.trend_chart(
+                    points=[charts.TrendPoint(p.month, p.value, p.is_live) for p in series],
+                    targets=[m for m in marks if m.year >= period.start.year],
+                    unit=unit,
+                ),
+            )
+        )
+    group_labels = dict(IndicatorGroup.choices)
+    groups: list[tuple[str, list[IndicatorCard]]] = []
+    for card in cards:
+        if card.reading.value is None and not card.has_trend:
+            continue
+        label = str(group_labels.get(card.indicator.group, card.indicator.group))
+        if not groups or groups[-1][0] != label:
+            groups.append((label, []))
+        groups[-1][1].append(card)
+
+    rank_card = next((c for c in cards if c.indicator.code == rank_code), None) if rank_code else None
+    child_values = child_indicator_values(
+        user=user, area=area, period=period, indicator=rank_card.indicator if rank_card else None
+    )
+    columns = [
+        card
+        for position, card in enumerate(cards)
+        if any(child.readings[position].value is not None for child in child_values)
+    ]
+    positions = [card.number - 1 for card in columns]
+    number = number_formatter()
+    children: list[ChildRow] = []
+    for rank, child in enumerate(child_values, start=1):
+        cells = [
+            ChildCell(child.readings[p], band_of(child.readings[p]), number(child.readings[p].value)) for p in positions
+        ]
+        if rank_card is not None:
+            ranked = child.readings[rank_card.number - 1]
+            band, value = band_of(ranked), ranked.value
+        else:
+            value = child.gap_score
+            band = charts.tone(value=value, gap=value, met=value is not None and value <= 0)
+        children.append(ChildRow(rank, child, band, value, number(value), cells, scope.contains(child.area)))
+    ranked_children = [row for row in children if any(r.value is not None for r in row.child.readings)]
+    empty_children = [row for row in children if all(r.value is None for r in row.child.readings)]
+
+    activity = team_activity(user=user, area=area, period=period, member_limit=MEMBER_LIMIT if child_values else None)
+    sections: list[WorkListSection] = []
+    if not child_values and area.depth > 1:
+        sections = work_list(user=user, village=area)
+    return Dashboard(
+        area=area,
+        period=period,
+        period_label=period_label(period),
+        ancestors=ancestors,
+        cards=cards,
+        groups=groups,
+        empty_cards=[card for card in cards if card.reading.value is None and not card.has_trend],
+        columns=columns,
+        children=ranked_children,
+        children_empty=empty_children,
+        rank_card=rank_card,
+        activity=activity,
+        week_chart=charts.week_bars(weeks=activity.weeks, counts=activity.logs_per_week),
+        work_list=sections,
+        is_live=period.is_open(),
+    )
+
+
+def default_period() -> Period:
+    return Period.containing(PeriodKind.MONTH, today())
+
+
+def parse_period(text: str) -> tuple[Period, str]:
+    """The period asked for, or the current month and an error message for a bad or future one."""
+    if not text:
+        return default_period(), ""
+    try:
+        period = Period.parse(text)
+    except (ValidationError, ValueError):  # malformed, or an impossible date such as year 0
+        return default_period(), _("A period is written 2026-03 (month), 2026-Q1 (quarter) or 2026 (year).")
+    if period.start > today() or period.start.year < EARLIEST_YEAR:
+        return default_period(), _("There are no values for that period yet.")
+    return period, ""

@@ -1,0 +1,150 @@
+"""Dashboard pages, report downloads and report jobs (server-rendered, Vietnamese first).
+
+Every view reads through the selectors as the signed-in user: an area, report or job outside
+the user's scope answers 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from fieldteam.choices import PROVINCE_KINDS
+from fieldteam.dashboards.data import build_dashboard, parse_period
+from fieldteam.dashboards.formatting import period_choices, period_label
+from fieldteam.dashboards.jobs import report_jobs, visible_job
+from fieldteam.models import Area, Capability, JobStatus
+from fieldteam.periods import Period
+from fieldteam.selectors.indicators import visible_area
+from fieldteam.selectors.scope import scope_for
+from fieldteam.services import reports
+
+LOGIN_URL = reverse_lazy("dashboards:login")
+# The job page reloads itself this often (seconds) until the file is ready.
+JOB_REFRESH_SECONDS = 3
+RECENT_JOBS = 10
+
+signed_in = login_required(login_url=LOGIN_URL)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "dashboards/login.html"
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self) -> str:
+        return reverse("dashboards:home")
+
+
+class LogoutView(auth_views.LogoutView):
+    next_page = reverse_lazy("dashboards:login")
+
+
+def _attachment(report: reports.ReportFile) -> HttpResponse:
+    response = HttpResponse(report.content, content_type=report.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{report.filename}"'
+    return response
+
+
+@require_GET
+@signed_in
+def home(request: HttpRequest) -> HttpResponse:
+    """The areas the user may see; straight to the dashboard when there is only one."""
+    scope = scope_for(request.user)  # type: ignore[arg-type]
+    if scope.everything:
+        areas = list(Area.objects.filter(depth=1, kind__in=PROVINCE_KINDS).order_by("name"))
+    else:
+        areas = list(Area.objects.filter(path__in=scope.paths).order_by("path"))
+    if len(areas) == 1 and "all" not in request.GET:
+        return redirect("dashboards:area", area_id=areas[0].pk)
+    jobs = list(report_jobs(user=request.user)[:RECENT_JOBS])  # type: ignore[misc]
+    return render(request, "dashboards/home.html", {"areas": areas, "jobs": jobs})
+
+
+@require_GET
+@signed_in
+def area_dashboard(request: HttpRequest, area_id: int) -> HttpResponse:
+    area = visible_area(user=request.user, area_id=area_id)  # type: ignore[arg-type]
+    period, problem = parse_period(request.GET.get("period", ""))
+    if problem:
+        messages.warning(request, problem)
+    dashboard = build_dashboard(user=request.user, area=area, period=period, rank_code=request.GET.get("rank", ""))  # type: ignore[arg-type]
+    context = {
+        "dashboard": dashboard,
+        "area": area,
+        "period_choices": period_choices(period),
+        "selected_period": str(period),
+    }
+    return render(request, "dashboards/area.html", context)
+
+
+@require_POST
+@signed_in
+def report_create(request: HttpRequest, area_id: int) -> HttpResponse:
+    """The periodic report: made at once for a small area, else queued as a job (then its page)."""
+    area = visible_area(user=request.user, area_id=area_id)  # type: ignore[arg-type]
+    period, problem = parse_period(request.POST.get("period", ""))
+    fmt = request.POST.get("format", "xlsx")
+    back = f"{reverse('dashboards:area', kwargs={'area_id': area.pk})}?period={period}"
+    if problem or fmt not in reports.FORMATS:
+        messages.error(request, problem or _("Choose XLSX or CSV."))
+        return redirect(back)
+    if reports.runs_in_request(area):
+        return _attachment(reports.report_file(user=request.user, area=area, period=period, fmt=fmt))  # type: ignore[arg-type]
+    job = reports.report_job_create(user=request.user, area=area, period=period, fmt=fmt, locale=get_language())  # type: ignore[arg-type]
+    return redirect("dashboards:job", job_id=job.pk)
+
+
+@require_GET
+@signed_in
+def work_list_export(request: HttpRequest, area_id: int, fmt: str) -> HttpResponse:
+    """A village's work list (optionally one capability, ``?capability=<code>``) as XLSX or CSV."""
+    area = visible_area(user=request.user, area_id=area_id)  # type: ignore[arg-type]
+    capability = None
+    if code := request.GET.get("capability"):
+        capability = Capability.objects.filter(code=code, is_active=True).first()
+        if capability is None:
+            raise Http404(_("No such capability."))
+    try:
+        report = reports.work_list_file(user=request.user, village=area, fmt=fmt, capability=capability)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise Http404(" ".join(exc.messages)) from exc
+    return _attachment(report)
+
+
+@require_GET
+@signed_in
+def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    job = visible_job(user=request.user, job_id=job_id)  # type: ignore[arg-type]
+    finished = job.status in (JobStatus.DONE, JobStatus.FAILED)
+    period = job.params.get("period")
+    context = {
+        "job": job,
+        "finished": finished,
+        "refresh": None if finished else JOB_REFRESH_SECONDS,
+        "period_label": period_label(Period.parse(period)) if period else "",
+    }
+    return render(request, "dashboards/job.html", context)
+
+
+@require_GET
+@signed_in
+def job_download(request: HttpRequest, job_id: UUID) -> FileResponse:
+    job = visible_job(user=request.user, job_id=job_id)  # type: ignore[arg-type]
+    if job.status != JobStatus.DONE or not job.result_file:
+        raise Http404(_("The file is not ready."))
+    return FileResponse(
+        job.result_file.open("rb"),
+        as_attachment=True,
+        filename=job.summary.get("filename") or job.result_file.name.rsplit("/", 1)[-1],
+        content_type=job.summary.get("content_type"),
+    )
