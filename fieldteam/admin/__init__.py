@@ -8,3 +8,5 @@ from . import areas, assistance, capabilities, indicators, jobs, people, teams, 
 admin.site.site_header = _("Community digital-technology teams")
 admin.site.site_title = _("fieldteam administration")
 admin.site.index_title = _("Administration")
+# The stock index plus links to the dashboards of the officer's areas.
+admin.site.index_template = "dashboards/admin_index.html"
