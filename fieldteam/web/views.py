@@ -1,0 +1,252 @@
+"""The mobile pages. They only read (through ``fieldteam.web.selectors``, scoped to the user).
+
+Every write — logs, households, residents, training sessions — is made by the page's JavaScript
+through the offline batch sync endpoint (``POST /api/v1/sync/``), online or offline alike, so
+there is one path for a log whether the phone had signal or not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import views as auth_views
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_GET, require_http_methods
+
+from fieldteam.choices import AssistanceChannel, CapabilitySubject, NotDoneReason, Sex
+from fieldteam.models import Area, Capability, User
+from fieldteam.periods import today
+from fieldteam.selectors.work_list import WorkListEntry, WorkListSection, work_list
+from fieldteam.web import selectors
+from fieldteam.web.common import asset_url, render_page, vietnamese_by_default, web_page
+
+TRAINING_CAPABILITY = "basic_digital_skills"
+HISTORY_PAGE_SIZE = 30
+WORK_PAGE_SIZE = 100
+
+
+def _form_choices() -> dict[str, object]:
+    return {
+        "reasons": NotDoneReason.choices,
+        "channels": AssistanceChannel.choices,
+        "default_channel": AssistanceChannel.HOME_VISIT,
+    }
+
+
+@method_decorator(vietnamese_by_default, name="dispatch")
+class LoginView(auth_views.LoginView):
+    """Django's login with the mobile template (django-axes locks out repeated failures)."""
+
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+    next_page = reverse_lazy("web:home")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "login_css": asset_url("web/app.css")}
+
+
+@method_decorator(vietnamese_by_default, name="dispatch")
+class LogoutView(auth_views.LogoutView):
+    next_page = reverse_lazy("web:login")
+
+
+HOME_WORK_ENTRIES = 5
+
+
+@dataclass
+class WorkGroup:
+    """A work list section as a page shows it: the first few people, and how many in all."""
+
+    section: WorkListSection
+    entries: list[WorkListEntry]
+    count: int
+
+    @property
+    def target(self) -> Decimal | None:
+        reading = self.section.reading
+        return reading.target.value if reading is not None and reading.target is not None else None
+
+
+def _work_groups(
+    user: User, village: Area, *, capability: Capability | None = None, limit: int | None = None
+) -> list[WorkGroup]:
+    sections = work_list(user=user, village=village, capability=capability)
+    return [WorkGroup(s, s.entries[:limit] if limit else s.entries, len(s.entries)) for s in sections if s.entries]
+
+
+@require_GET
+@web_page
+def home(request: HttpRequest) -> HttpResponse:
+    """My village(s), my work today and this month, and the work list (closest to a target first)."""
+    villages = [
+        {
+            "progress": selectors.village_progress(user=request.user, place=place),
+            "work": _work_groups(request.user, place.village, limit=HOME_WORK_ENTRIES),
+        }
+        for place in selectors.member_villages(user=request.user)
+    ]
+    return render_page(
+        request,
+        "web/home.html",
+        {"villages": villages, "work": selectors.my_work(user=request.user), "page": "home", "today": today()},
+    )
+
+
+@require_GET
+@web_page
+def work(request: HttpRequest, village_id: int, capability: str) -> HttpResponse:
+    """Everyone in one of the member's villages still lacking one capability."""
+    place = selectors.visible_village(user=request.user, village_id=village_id)
+    cap = get_object_or_404(Capability, code=capability, is_active=True)
+    groups = _work_groups(request.user, place.village, capability=cap)
+    group = groups[0] if groups else None
+    page = Paginator(group.entries if group else [], WORK_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render_page(
+        request,
+        "web/work.html",
+        {"place": place, "capability": cap, "group": group, "people": page, "page": "work"},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@web_page
+def search(request: HttpRequest) -> HttpResponse:
+    """Residents by name or household; by phone or CCCD only through a POST (never in a URL)."""
+    query = request.POST.get("q", "") if request.method == "POST" else request.GET.get("q", "")
+    if request.method == "GET" and selectors.looks_like_identifier(query):
+        query = ""  # an identifier that reached a URL is not searched (nor echoed back)
+    results = selectors.search_residents(user=request.user, query=query) if query else []
+    return render_page(
+        request,
+        "web/search.html",
+        {"query": query, "results": results, "searched": bool(query), "page": "search"},
+    )
+
+
+@require_GET
+@web_page
+def resident(request: HttpRequest, resident_id: int) -> HttpResponse:
+    data = selectors.resident_page(user=request.user, resident_id=resident_id)
+    return render_page(request, "web/resident.html", {"r": data, "page": "resident", **_form_choices()})
+
+
+@require_GET
+@web_page
+def household(request: HttpRequest, household_id: int) -> HttpResponse:
+    data = selectors.household_page(user=request.user, household_id=household_id)
+    return render_page(request, "web/household.html", {"h": data, "page": "household", **_form_choices()})
+
+
+def _shell_capabilities(request: HttpRequest, subject: str) -> list[selectors.HeldCapability]:
+    places = selectors.member_villages(user=request.user)
+    province_id = places[0].village.province_id if places else None
+    return [selectors.HeldCapability(c, None) for c in selectors.capabilities_for(subject, province_id)]
+
+
+@require_GET
+@web_page
+def resident_shell(request: HttpRequest) -> HttpResponse:
+    """The resident page without a resident: filled in by JavaScript from the roster when offline."""
+    return render_page(
+        request,
+        "web/resident.html",
+        {
+            "shell": True,
+            "capabilities": _shell_capabilities(request, CapabilitySubject.RESIDENT),
+            "page": "resident",
+            **_form_choices(),
+        },
+    )
+
+
+@require_GET
+@web_page
+def household_shell(request: HttpRequest) -> HttpResponse:
+    return render_page(
+        request,
+        "web/household.html",
+        {
+            "shell": True,
+            "capabilities": _shell_capabilities(request, CapabilitySubject.HOUSEHOLD),
+            "page": "household",
+            **_form_choices(),
+        },
+    )
+
+
+@require_GET
+@web_page
+def register(request: HttpRequest) -> HttpResponse:
+    """Register a household with its people (or, with ``?household=``, add people to one)."""
+    existing = None
+    if request.GET.get("household"):
+        try:
+            household_id = int(request.GET["household"])
+        except ValueError as exc:
+            raise Http404 from exc
+        existing = selectors.household_page(user=request.user, household_id=household_id).household
+    return render_page(
+        request,
+        "web/register.html",
+        {
+            "places": selectors.member_villages(user=request.user),
+            "existing": existing,
+            "sexes": Sex.choices,
+            "this_year": today().year,
+            "page": "register",
+        },
+    )
+
+
+@require_GET
+@web_page
+def training(request: HttpRequest) -> HttpResponse:
+    """Record a training session and tick its attendees (from the offline roster)."""
+    places = selectors.member_villages(user=request.user)
+    province_id = places[0].village.province_id if places else None
+    return render_page(
+        request,
+        "web/training.html",
+        {
+            "places": places,
+            "capabilities": selectors.capabilities_for(CapabilitySubject.RESIDENT, province_id),
+            "default_capability": TRAINING_CAPABILITY,
+            "page": "training",
+        },
+    )
+
+
+@require_GET
+@web_page
+def history(request: HttpRequest) -> HttpResponse:
+    """My history: the logs I made and the sessions I taught (plus, by JavaScript, what waits to be sent)."""
+    logs = Paginator(selectors.my_logs(user=request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render_page(
+        request,
+        "web/history.html",
+        {
+            "logs": logs,
+            "sessions": selectors.my_training_sessions(user=request.user) if logs.number == 1 else [],
+            "page": "history",
+        },
+    )
+
+
+@require_GET
+@web_page
+def outbox(request: HttpRequest) -> HttpResponse:
+    """What is saved on this phone and waiting to be sent, or was rejected (drawn by JavaScript)."""
+    return render_page(request, "web/outbox.html", {"page": "outbox"})
+
+
+@require_GET
+@web_page
+def offline(request: HttpRequest) -> HttpResponse:
+    """Shown by the service worker for a page that is not on the phone while there is no connection."""
+    return render_page(request, "web/offline.html", {"page": "offline"})
