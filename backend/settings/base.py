@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "treebeard",
     "import_export",
     "axes",
@@ -152,20 +153,54 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: an unauthenticated request then gets a 401 with "WWW-Authenticate: Token".
+    # Session authentication (the mobile web) enforces CSRF on every unsafe method.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "fieldteam.api.pagination.Pagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "fieldteam.api.exceptions.exception_handler",
+    # Per user (per address before sign-in); scoped rates for the expensive or sensitive endpoints:
+    # a batch sync, the exact-identifier search (no enumerating phone numbers), token sign-in.
+    # Counters live in the cache: shared by all workers with Redis, per process without it.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+        "user": env.str("API_THROTTLE_USER", default="1200/min"),
+        "sync": env.str("API_THROTTLE_SYNC", default="120/min"),
+        "identifier_search": env.str("API_THROTTLE_IDENTIFIER_SEARCH", default="30/min"),
+        "login": env.str("API_THROTTLE_LOGIN", default="20/min"),
+    },
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "fieldteam API",
+    "DESCRIPTION": (
+        "Field work of the community digital-technology teams: areas, teams, households and residents, "
+        "assistance logs, training sessions, offline batch sync and indicator values. Every object "
+        "outside your scope answers 404; identifiers (citizen ID, phone) are always returned masked; "
+        'errors answer {"errors": {field: [messages]}, "codes": {field: [codes]}}.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from this server's static files (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AreaKindEnum": "fieldteam.choices.AreaKind",
+        "SyncItemKindEnum": "fieldteam.services.sync.KINDS",
+    },
 }
 
 # --- Login lockout: by user name and address together, since many phones share a carrier address.

@@ -1,4 +1,39 @@
-"""The REST API, mounted at /api/v1/ (issue "Field work API")."""
+"""The REST API, mounted at /api/v1/.
+
+Session authentication (with CSRF) for the mobile web, token authentication for other systems.
+The OpenAPI schema is at ``schema/`` and its Swagger UI at ``docs/``, served from this server
+(drf-spectacular-sidecar: no CDN).
+"""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from fieldteam.api.views.areas import AreaViewSet
+from fieldteam.api.views.auth import TokenView
+from fieldteam.api.views.field_work import AssistanceLogViewSet, TrainingSessionViewSet
+from fieldteam.api.views.indicators import ReportedValueViewSet
+from fieldteam.api.views.me import MeView
+from fieldteam.api.views.people import HouseholdViewSet, ResidentViewSet
+from fieldteam.api.views.sync import SyncView
+from fieldteam.api.views.teams import TeamViewSet
 
 app_name = "api"
-urlpatterns: list = []
+
+router = SimpleRouter()
+router.register("areas", AreaViewSet, basename="area")
+router.register("teams", TeamViewSet, basename="team")
+router.register("households", HouseholdViewSet, basename="household")
+router.register("residents", ResidentViewSet, basename="resident")
+router.register("assistance-logs", AssistanceLogViewSet, basename="assistance-log")
+router.register("training-sessions", TrainingSessionViewSet, basename="training-session")
+router.register("reported-values", ReportedValueViewSet, basename="reported-value")
+
+urlpatterns = [
+    path("me/", MeView.as_view(), name="me"),
+    path("sync/", SyncView.as_view(), name="sync"),
+    path("auth/token/", TokenView.as_view(), name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    *router.urls,
+]

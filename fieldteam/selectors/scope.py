@@ -5,6 +5,10 @@ Every selector, API view, admin and export filters through ``scope_for(user)``:
 - a province officer or viewer with a province role sees that province's subtree;
 - a commune officer sees the commune's subtree;
 - a team member (any role) sees the areas their open memberships' teams serve.
+
+Seeing is not writing: ``Scope.edit_paths`` are the subtrees the user may change (commune and
+province officers' subtrees, the areas of their teams), never a viewer's. ``can_edit_area`` is the
+per-area check every write path applies; ``can_edit`` only says whether there is any such area.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ class Scope:
     paths: tuple[str, ...]
     # Provinces wholly in scope: filtering population tables by ``province_id`` needs no join.
     province_ids: frozenset[int] = frozenset()
+    # True when the user may write somewhere (``edit_paths`` not empty, or a superuser).
     can_edit: bool = False
     is_staff_scope: bool = False
     led_team_ids: frozenset[int] = frozenset()
     team_ids: frozenset[int] = frozenset()
+    # The subtrees the user may write in: officers' (not viewers') area roles and their teams' areas.
+    edit_paths: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -66,6 +73,10 @@ class Scope:
     def contains(self, area: Area) -> bool:
         return self.everything or any(area.path.startswith(p) for p in self.paths)
 
+    def can_edit_area(self, area: Area) -> bool:
+        """Whether the user may write rows placed in ``area`` (a viewer role never gives this)."""
+        return self.everything or any(area.path.startswith(p) for p in self.edit_paths)
+
 
 def _minimal(paths: set[str]) -> tuple[str, ...]:
     """Drop paths already covered by an ancestor path in the set."""
@@ -93,23 +104,25 @@ def _compute_scope(user: User) -> Scope:
         return Scope(everything=True, paths=(), can_edit=True, is_staff_scope=True)
     paths: set[str] = set()
     province_paths: set[str] = set()
-    can_edit = False
-    staff_roles = AreaRole.objects.filter(user=user).select_related("area")
+    edit_paths: set[str] = set()
+    staff_roles = list(AreaRole.objects.filter(user=user).select_related("area"))
     for role in staff_roles:
         paths.add(role.area.path)
         if role.area.depth == 1:
             province_paths.add(role.area.path)
-        can_edit = can_edit or role.role != AreaRoleKind.VIEWER
+        if role.role != AreaRoleKind.VIEWER:
+            edit_paths.add(role.area.path)
     memberships = list(
-        Membership.objects.filter(user=user, ended_on__isnull=True, team__is_active=True).values_list(
-            "team_id", "role"
-        )
+        Membership.objects.filter(user=user, ended_on__isnull=True, team__is_active=True).values_list("team_id", "role")
     )
     team_ids = frozenset(t for t, _ in memberships)
     led = frozenset(t for t, r in memberships if r in (MembershipRole.LEADER, MembershipRole.DEPUTY))
     if team_ids:
-        paths.update(Area.objects.filter(teams__in=team_ids).values_list("path", flat=True))
+        team_paths = set(Area.objects.filter(teams__in=team_ids).values_list("path", flat=True))
+        paths.update(team_paths)
+        edit_paths.update(team_paths)
     minimal = _minimal(paths)
+    minimal_edit = _minimal(edit_paths)
     province_ids = frozenset(
         Area.objects.filter(path__in=[p for p in minimal if p in province_paths]).values_list("pk", flat=True)
     )
@@ -117,8 +130,9 @@ def _compute_scope(user: User) -> Scope:
         everything=False,
         paths=minimal,
         province_ids=province_ids,
-        can_edit=can_edit or bool(team_ids),
+        can_edit=bool(minimal_edit),
         is_staff_scope=bool(staff_roles),
         led_team_ids=led,
         team_ids=team_ids,
+        edit_paths=minimal_edit,
     )

@@ -1,10 +1,17 @@
-"""Logging field work: assistance logs and their items. Adoption follows through ``set_adoption``."""
+"""Logging field work: assistance logs and their items. Adoption follows through ``set_adoption``.
+
+The checks a piece of team work must pass (``check_team_work``) are shared with training
+sessions (``fieldteam.services.training``): the actor works for the team, the place lies in the
+team's areas and in the areas the actor may write in, and the time is neither in the future
+(beyond a small clock skew) nor before the team was founded.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,14 +19,33 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam.choices import AdoptionSource, AssistanceChannel, AssistanceOutcome, CapabilitySubject, NotDoneReason
+from fieldteam.choices import (
+    AdoptionSource,
+    AssistanceChannel,
+    AssistanceOutcome,
+    CapabilitySubject,
+    NotDoneReason,
+    ResidentStatus,
+)
 from fieldteam.errors import field_error
-from fieldteam.models import AssistanceItem, AssistanceLog, Capability, Household, Membership, Resident, Team, User
+from fieldteam.models import (
+    Area,
+    AssistanceItem,
+    AssistanceLog,
+    Capability,
+    Household,
+    Membership,
+    Resident,
+    Team,
+    TrainingSession,
+    User,
+)
+from fieldteam.selectors.scope import scope_for
 from fieldteam.services.adoption import set_adoption
-from fieldteam.services.people import ensure_area_in_scope
 
 # Phones' clocks drift; a log may be stamped a little in the future.
 CLOCK_SKEW_TOLERANCE = timedelta(minutes=10)
+NOTE_MAX_LENGTH = 2000
 
 
 @dataclass(frozen=True)
@@ -29,9 +55,72 @@ class ItemInput:
     reason: str = ""
 
 
-def content_hash(payload: dict[str, object]) -> str:
+def content_hash(payload: object) -> str:
     """A stable hash of a log's content, to tell a resend from a conflicting reuse of its id."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def ensure_may_write(actor: User | None, area: Area, *, field: str) -> None:
+    """Refuse a write in ``area`` unless the actor's role may write there (``actor=None``: the system).
+
+    Seeing an area is not enough: a viewer role gives sight only (``Scope.can_edit_area``).
+    """
+    if actor is None:
+        return
+    scope = scope_for(actor)
+    if not scope.contains(area):
+        raise field_error(field, _("This is outside your area."), code="out_of_scope")
+    if not scope.can_edit_area(area):
+        raise field_error(field, _("Your role may only view."), code="read_only")
+
+
+def _ancestor_paths(area: Area) -> list[str]:
+    return [area.path[:end] for end in range(Area.steplen, len(area.path) + 1, Area.steplen)]
+
+
+def check_team_work(
+    *,
+    actor: User,
+    team: Team,
+    place: Area,
+    place_field: str,
+    when: datetime,
+    when_field: str,
+    team_paths: Sequence[str] | None = None,
+) -> None:
+    """The checks every piece of team work passes; raises ``ValidationError`` naming the field.
+
+    The actor is an open member of the (active) team, or a superuser; ``place`` is in an area the
+    actor may write in and lies in (or under) one of the team's areas; ``when`` is not in the future
+    beyond ``CLOCK_SKEW_TOLERANCE`` and not before the team was founded. ``team_paths``, the
+    paths of the team's areas if the caller has them (a sync batch), spares a query.
+    """
+    if not team.is_active:
+        raise field_error("team", _("This team is no longer active."), code="inactive")
+    # The scope is cached per request; a membership opened since is still honoured.
+    if (
+        not actor.is_superuser
+        and team.pk not in scope_for(actor).team_ids
+        and not Membership.objects.filter(team=team, user=actor, ended_on__isnull=True).exists()
+    ):
+        raise field_error("team", _("You are not a member of this team."), code="not_member")
+    ensure_may_write(actor, place, field=place_field)
+    serves = (
+        any(place.path.startswith(path) for path in team_paths)
+        if team_paths is not None
+        else team.areas.filter(path__in=_ancestor_paths(place)).exists()
+    )
+    if not serves:
+        message = (
+            _("This place is outside the team's villages.")
+            if place_field == "village"
+            else _("This person is outside the team's villages.")
+        )
+        raise field_error(place_field, message, code="outside_team")
+    if when > timezone.now() + CLOCK_SKEW_TOLERANCE:
+        raise field_error(when_field, _("The time is in the future."), code="future")
+    if timezone.localdate(when) < team.founded_on:
+        raise field_error(when_field, _("The time is before the team was founded."), code="before_team")
 
 
 def _check_items(items: list[ItemInput]) -> None:
@@ -40,7 +129,9 @@ def _check_items(items: list[ItemInput]) -> None:
     seen: set[int] = set()
     for position, item in enumerate(items):
         if item.capability.pk in seen:
-            raise field_error("items", _("A capability appears twice in the log."), code="duplicate")
+            raise field_error(
+                f"items[{position}].capability", _("A capability appears twice in the log."), code="duplicate"
+            )
         seen.add(item.capability.pk)
         if not item.capability.is_active:
             raise field_error(
@@ -52,6 +143,66 @@ def _check_items(items: list[ItemInput]) -> None:
             raise field_error(f"items[{position}].reason", _("Say why it was not done."), code="required")
         if item.outcome == AssistanceOutcome.DONE and item.reason:
             raise field_error(f"items[{position}].reason", _("A reason is only for help not done."), code="unexpected")
+
+
+def create_log(
+    *,
+    actor: User,
+    team: Team,
+    occurred_at: datetime,
+    channel: str,
+    items: list[ItemInput],
+    resident: Resident | None,
+    household: Household | None,
+    note: str,
+    log_id: uuid.UUID | None,
+    digest: str,
+    source: str,
+    training_session: TrainingSession | None = None,
+) -> AssistanceLog:
+    """Write a checked log, its items, and the adoptions of the items done (inside the caller's transaction)."""
+    subject: Resident | Household = resident or household  # type: ignore[assignment]
+    log = AssistanceLog.objects.create(
+        id=log_id or uuid.uuid4(),
+        province_id=subject.province_id,
+        team=team,
+        member=actor,
+        resident=resident,
+        household=household,
+        village_id=subject.village_id,
+        occurred_at=occurred_at,
+        channel=channel,
+        note=note,
+        training_session=training_session,
+        content_hash=digest,
+    )
+    written = AssistanceItem.objects.bulk_create(
+        [
+            AssistanceItem(
+                province_id=subject.province_id, log=log, capability=i.capability, outcome=i.outcome, reason=i.reason
+            )
+            for i in items
+        ]
+    )
+    # What was just written is what ``log.items.all()`` would read: spare the caller that query
+    # (filled the way ``prefetch_related`` fills it).
+    cached = AssistanceItem.objects.filter(log=log)
+    cached._result_cache = written  # type: ignore[attr-defined]
+    cached._prefetch_done = True  # type: ignore[attr-defined]
+    log._prefetched_objects_cache = {"items": cached}  # type: ignore[attr-defined]
+    since = timezone.localdate(occurred_at)
+    for item in items:
+        if item.outcome == AssistanceOutcome.DONE:
+            set_adoption(
+                actor=actor,
+                capability=item.capability,
+                since=since,
+                source=source,
+                resident=resident,
+                household=household,
+                assistance_log=log,
+            )
+    return log
 
 
 @transaction.atomic
@@ -66,30 +217,69 @@ def log_assistance(
     household: Household | None = None,
     note: str = "",
     log_id: uuid.UUID | None = None,
+    content_hash: str = "",
 ) -> AssistanceLog:
     """Record one assistance by ``actor`` for ``team``; each item done sets the subject's adoption.
 
-    The subject must lie in the team's areas and the actor must be an open member of the team.
+    The subject must lie in the team's areas and in the areas the actor may write in (a viewer
+    may not log), and the actor must be an open member of the team. ``log_id`` is the id the
+    client made (offline sync); ``content_hash`` the hash of what the client sent, kept to tell a
+    resend from a conflicting reuse of the id. One transaction; raises ``ValidationError`` naming
+    the field, and then nothing is saved.
     """
+    return log_assistance_within(
+        actor=actor,
+        team=team,
+        occurred_at=occurred_at,
+        channel=channel,
+        items=items,
+        resident=resident,
+        household=household,
+        note=note,
+        log_id=log_id,
+        content_hash=content_hash,
+    )
+
+
+def log_assistance_within(
+    *,
+    actor: User,
+    team: Team,
+    occurred_at: datetime,
+    channel: str,
+    items: list[ItemInput],
+    resident: Resident | None = None,
+    household: Household | None = None,
+    note: str = "",
+    log_id: uuid.UUID | None = None,
+    content_hash: str = "",
+    team_paths: Sequence[str] | None = None,
+) -> AssistanceLog:
+    """``log_assistance`` inside a transaction the caller holds and rolls back on any error (sync's item)."""
     if (resident is None) == (household is None):
         raise field_error("resident", _("Choose either a resident or a household."), code="one_subject")
     subject: Resident | Household = resident or household  # type: ignore[assignment]
-    if not Membership.objects.filter(team=team, user=actor, ended_on__isnull=True).exists() and not actor.is_superuser:
-        raise field_error("team", _("You are not a member of this team."), code="not_member")
-    ensure_area_in_scope(actor, subject.village, field="resident" if resident else "household")
-    village_and_ancestors = [subject.village.path[:end] for end in range(4, len(subject.village.path) + 1, 4)]
-    if not team.areas.filter(path__in=village_and_ancestors).exists():
-        raise field_error(
-            "resident" if resident else "household",
-            _("This person is outside the team's villages."),
-            code="outside_team",
-        )
+    subject_field = "resident" if resident else "household"
+    if resident is not None and resident.status != ResidentStatus.ACTIVE:
+        raise field_error("resident", _("This resident no longer lives here."), code="inactive")
+    if household is not None and not household.is_active:
+        raise field_error("household", _("This household is no longer active."), code="inactive")
+    check_team_work(
+        actor=actor,
+        team=team,
+        place=subject.village,
+        place_field=subject_field,
+        when=occurred_at,
+        when_field="occurred_at",
+        team_paths=team_paths,
+    )
     if channel not in AssistanceChannel.values:
         raise field_error("channel", _("Choose how the help was given."), code="invalid_choice")
-    if occurred_at > timezone.now() + CLOCK_SKEW_TOLERANCE:
-        raise field_error("occurred_at", _("The time is in the future."), code="future")
-    if timezone.localdate(occurred_at) < team.founded_on:
-        raise field_error("occurred_at", _("The time is before the team was founded."), code="before_team")
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX_LENGTH:
+        raise field_error(
+            "note", _("Keep the note under %(limit)s characters."), code="too_long", params={"limit": NOTE_MAX_LENGTH}
+        )
     _check_items(items)
     expected = CapabilitySubject.RESIDENT if resident else CapabilitySubject.HOUSEHOLD
     for position, item in enumerate(items):
@@ -97,35 +287,16 @@ def log_assistance(
             raise field_error(
                 f"items[{position}].capability", _("This capability does not fit the subject."), code="subject"
             )
-    log = AssistanceLog.objects.create(
-        id=log_id or uuid.uuid4(),
-        province_id=subject.province_id,
+    return create_log(
+        actor=actor,
         team=team,
-        member=actor,
-        resident=resident,
-        household=household,
-        village_id=subject.village_id,
         occurred_at=occurred_at,
         channel=channel,
-        note=note.strip(),
+        items=items,
+        resident=resident,
+        household=household,
+        note=note,
+        log_id=log_id,
+        digest=content_hash,
+        source=AdoptionSource.ASSISTANCE,
     )
-    AssistanceItem.objects.bulk_create(
-        [
-            AssistanceItem(
-                province_id=subject.province_id, log=log, capability=i.capability, outcome=i.outcome, reason=i.reason
-            )
-            for i in items
-        ]
-    )
-    for item in items:
-        if item.outcome == AssistanceOutcome.DONE:
-            set_adoption(
-                actor=actor,
-                capability=item.capability,
-                since=timezone.localdate(occurred_at),
-                source=AdoptionSource.ASSISTANCE,
-                resident=resident,
-                household=household,
-                assistance_log=log,
-            )
-    return log

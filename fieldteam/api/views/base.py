@@ -1,0 +1,68 @@
+"""What the API's views share: the acting user, and the fake-view guard for schema generation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import Model, QuerySet
+from django.utils.translation import gettext_lazy as _
+from rest_framework import viewsets
+from rest_framework.request import Request
+
+from fieldteam.errors import field_error
+from fieldteam.models import User
+from fieldteam.periods import Period
+
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years targets may be set for
+
+
+def parse_period(text: str) -> Period:
+    """``Period.parse``, with a year out of the calendar's range reported like any malformed period."""
+    try:
+        period = Period.parse(text)
+    except ValueError:
+        period = None
+    if period is None or not FIRST_YEAR <= period.start.year <= LAST_YEAR:
+        raise field_error(
+            "period",
+            _("A period is written 2026-03 (month), 2026-Q1 (quarter) or 2026 (year), between %(first)s and %(last)s."),
+            code="period_format",
+            params={"first": FIRST_YEAR, "last": LAST_YEAR},
+        )
+    return period
+
+
+def acting_user(request: Request) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+class ScopedViewSet(viewsets.GenericViewSet):
+    """A viewset whose rows come from a selector scoped to the acting user (``scoped_queryset``)."""
+
+    #: The model, for schema generation (no user then).
+    model: type[Model]
+
+    def scoped_queryset(self, user: User) -> QuerySet[Any]:
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        return self.scoped_queryset(acting_user(self.request))
+
+
+class IntFilter(django_filters.NumberFilter):
+    """A whole-number filter (a decimal or a number out of the column's range is a 400 naming the parameter)."""
+
+    field_class = forms.IntegerField
+
+
+class IdFilter(IntFilter):
+    """A filter on a row id: a positive whole number."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)

@@ -1,0 +1,171 @@
+"""Training sessions ("bình dân học vụ số") and their attendance.
+
+Attending counts as assistance: each attendee gets an assistance log of the session (channel
+"group session", item "done" for the capability taught), and through it the adoption of that
+capability (``set_adoption``, source "training"), so the village counts follow in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.choices import AdoptionSource, AssistanceChannel, AssistanceOutcome, CapabilitySubject, ResidentStatus
+from fieldteam.errors import field_error
+from fieldteam.models import Area, Capability, Resident, Team, TrainingAttendance, TrainingSession, User
+from fieldteam.services.assistance import (
+    CLOCK_SKEW_TOLERANCE,
+    ItemInput,
+    check_team_work,
+    create_log,
+    ensure_may_write,
+)
+
+DIGITAL_SKILLS_CODE = "basic_digital_skills"
+TOPIC_MAX_LENGTH = 200
+MAX_ATTENDEES = 500
+
+
+def default_capability() -> Capability | None:
+    """The capability a session teaches unless told otherwise: basic digital skills."""
+    return Capability.objects.filter(code=DIGITAL_SKILLS_CODE).first()
+
+
+def _check_capability(capability: Capability | None) -> Capability:
+    if capability is None:
+        raise field_error(
+            "capability", _("Choose the capability taught (basic digital skills is not set up)."), code="required"
+        )
+    if not capability.is_active:
+        raise field_error("capability", _("This capability is no longer in use."), code="inactive")
+    if capability.subject != CapabilitySubject.RESIDENT:
+        raise field_error("capability", _("A training session teaches residents, not households."), code="subject")
+    return capability
+
+
+def _check_attendees(actor: User, team: Team, attendees: list[Resident]) -> None:
+    if not attendees:
+        raise field_error("attendees", _("Record at least one attendee."), code="required")
+    if len(attendees) > MAX_ATTENDEES:
+        raise field_error(
+            "attendees", _("At most %(limit)s attendees per session."), code="too_many", params={"limit": MAX_ATTENDEES}
+        )
+    seen: set[int] = set()
+    team_paths = list(team.areas.values_list("path", flat=True))
+    for position, resident in enumerate(attendees):
+        field = f"attendees[{position}]"
+        if resident.pk in seen:
+            raise field_error(field, _("This resident is listed twice."), code="duplicate")
+        seen.add(resident.pk)
+        if resident.status != ResidentStatus.ACTIVE:
+            raise field_error(field, _("This resident no longer lives here."), code="inactive")
+        ensure_may_write(actor, resident.village, field=field)
+        if not any(resident.village.path.startswith(path) for path in team_paths):
+            raise field_error(field, _("This person is outside the team's villages."), code="outside_team")
+
+
+@transaction.atomic
+def record_training_session(
+    *,
+    actor: User,
+    team: Team,
+    village: Area,
+    topic: str,
+    started_at: datetime,
+    attendees: list[Resident],
+    ended_at: datetime | None = None,
+    capability: Capability | None = None,
+    session_id: uuid.UUID | None = None,
+    content_hash: str = "",
+) -> TrainingSession:
+    """Record a training session held by ``team`` in ``village`` and who attended it.
+
+    ``capability`` defaults to basic digital skills. Each attendee gets an assistance log of the
+    session and the adoption of the capability since the session's day; attending twice, or
+    already holding it, counts once. ``session_id`` is the id the client made (offline sync). One
+    transaction; raises ``ValidationError`` naming the field (``attendees[2]`` for the third
+    attendee), and then nothing is saved.
+    """
+    return record_training_session_within(
+        actor=actor,
+        team=team,
+        village=village,
+        topic=topic,
+        started_at=started_at,
+        attendees=attendees,
+        ended_at=ended_at,
+        capability=capability,
+        session_id=session_id,
+        content_hash=content_hash,
+    )
+
+
+def record_training_session_within(
+    *,
+    actor: User,
+    team: Team,
+    village: Area,
+    topic: str,
+    started_at: datetime,
+    attendees: list[Resident],
+    ended_at: datetime | None = None,
+    capability: Capability | None = None,
+    session_id: uuid.UUID | None = None,
+    content_hash: str = "",
+) -> TrainingSession:
+    """``record_training_session`` inside a transaction the caller holds and rolls back on any error."""
+    check_team_work(
+        actor=actor, team=team, place=village, place_field="village", when=started_at, when_field="started_at"
+    )
+    topic = " ".join((topic or "").split())
+    if not topic:
+        raise field_error("topic", _("Enter the topic of the session."), code="required")
+    if len(topic) > TOPIC_MAX_LENGTH:
+        raise field_error(
+            "topic",
+            _("Keep the topic under %(limit)s characters."),
+            code="too_long",
+            params={"limit": TOPIC_MAX_LENGTH},
+        )
+    if ended_at is not None:
+        if ended_at < started_at:
+            raise field_error("ended_at", _("The session ends before it starts."), code="before_start")
+        if ended_at > timezone.now() + CLOCK_SKEW_TOLERANCE:
+            raise field_error("ended_at", _("The time is in the future."), code="future")
+    capability = _check_capability(capability if capability is not None else default_capability())
+    _check_attendees(actor, team, attendees)
+    session = TrainingSession.objects.create(
+        id=session_id or uuid.uuid4(),
+        province_id=village.province_id or village.pk,
+        team=team,
+        village=village,
+        topic=topic,
+        started_at=started_at,
+        ended_at=ended_at,
+        trainer=actor,
+        capability=capability,
+    )
+    TrainingAttendance.objects.bulk_create(
+        [TrainingAttendance(province_id=r.province_id, session=session, resident=r) for r in attendees]
+    )
+    for resident in attendees:
+        create_log(
+            actor=actor,
+            team=team,
+            occurred_at=started_at,
+            channel=AssistanceChannel.GROUP_SESSION,
+            items=[ItemInput(capability, AssistanceOutcome.DONE)],
+            resident=resident,
+            household=None,
+            note="",
+            log_id=None,
+            digest=content_hash,
+            source=AdoptionSource.TRAINING,
+            training_session=session,
+        )
+    return session
