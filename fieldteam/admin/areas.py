@@ -32,6 +32,7 @@ from .base import (
     ServiceModelForm,
     request_scope,
 )
+from .imports import ImportExportAdminMixin
 
 PARENT_KINDS = frozenset(AreaKind) - VILLAGE_KINDS
 # Households may hang off a commune that keeps no village list (see services.people).
@@ -158,8 +159,10 @@ class AreaForm(ServiceModelForm):
 
 
 @admin.register(Area)
-class AreaAdmin(ServiceFormAdminMixin, ScopedModelAdmin):
+class AreaAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, ScopedModelAdmin):
     form = AreaForm
+    import_kind = "villages"
+    export_kinds = ("villages",)
     scope_area_field = ""
     list_display = ("tree_name", "code", "kind", "parent_name", "sub_areas", "is_active")
     list_display_links = ("tree_name",)

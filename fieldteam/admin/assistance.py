@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from fieldteam.models import AssistanceItem, AssistanceLog, TrainingAttendance, TrainingSession
 
 from .base import AREA_FILTERS, PopulationAdmin, ReadOnlyTabularInline
+from .imports import ImportExportAdminMixin
 
 
 class EventAdmin(PopulationAdmin):
@@ -28,7 +29,8 @@ class AssistanceItemInline(ReadOnlyTabularInline):
 
 
 @admin.register(AssistanceLog)
-class AssistanceLogAdmin(EventAdmin):
+class AssistanceLogAdmin(ImportExportAdminMixin, EventAdmin):
+    export_kinds = ("assistance_logs",)
     list_display = ("occurred_at", "subject", "village", "team", "member", "channel", "recorded_at")
     list_select_related = ("resident", "household", "village", "team", "member")
     list_filter = ("channel", *AREA_FILTERS)

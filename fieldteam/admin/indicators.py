@@ -23,6 +23,7 @@ from fieldteam.periods import Period
 from fieldteam.selectors.scope import scope_for
 
 from .base import AREA_FILTERS, PopulationAdmin, ScopedModelAdmin, is_admin_staff
+from .imports import ImportExportAdminMixin
 
 
 @admin.register(Indicator)
@@ -114,8 +115,10 @@ class TargetForm(ProvinceOfficerAreaForm):
 
 
 @admin.register(Target)
-class TargetAdmin(ScopedModelAdmin):
+class TargetAdmin(ImportExportAdminMixin, ScopedModelAdmin):
     form = TargetForm
+    import_kind = "targets"
+    export_kinds = ("targets",)
     scope_area_field = "area"
     list_display = ("indicator", "area", "year", "target", "source", "updated_at")
     list_select_related = ("indicator", "area")
@@ -187,8 +190,10 @@ class ComputedFilter(admin.SimpleListFilter):
 
 
 @admin.register(IndicatorValue)
-class IndicatorValueAdmin(PopulationAdmin):
+class IndicatorValueAdmin(ImportExportAdminMixin, PopulationAdmin):
     form = IndicatorValueForm
+    import_kind = "indicator_values"
+    export_kinds = ("indicator_values", "reported_values")
     scope_area_field = "area"
     list_display = ("indicator", "area", "period_kind", "period_start", "numerator", "denominator", "value", "updated")
     list_select_related = ("indicator", "area")

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam.models import BackgroundJob, SyncReceipt
+from fieldteam.models import BackgroundJob, JobKind, JobStatus, SyncReceipt
 from fieldteam.selectors.scope import Scope
 
 from .base import ScopedModelAdmin
+from .imports import FORM_PAGE, job_links, summary_html
 
 
 class RecordAdmin(ScopedModelAdmin):
@@ -31,15 +39,17 @@ class BackgroundJobAdmin(RecordAdmin):
         "name",
         "area",
         "status",
-        "total",
-        "processed",
-        "summary",
+        "progress_bar",
+        "result",
+        "files",
+        "options",
         "error",
         "created_by",
         "created_at",
         "finished_at",
     )
     readonly_fields = fields
+    actions = ("queue_again",)
 
     def filter_in_scope(self, scope: Scope, queryset: QuerySet) -> QuerySet:
         # A job without an area (e.g. a national export) is seen by whoever started it only.
@@ -59,7 +69,120 @@ class BackgroundJobAdmin(RecordAdmin):
     def download(self, obj: BackgroundJob) -> str:
         if not obj.result_file:
             return "–"
-        return format_html('<a href="{}">{}</a>', obj.result_file.url, _("Download"))
+        # Through the scoped view, never the public media URL: the files hold personal data.
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:fieldteam_backgroundjob_download", args=[obj.pk]), _("Download")
+        )
+
+    @admin.display(description=_("progress"))
+    def progress_bar(self, obj: BackgroundJob) -> str:
+        phase = (obj.summary or {}).get("phase", "")
+        done = f"{obj.processed:,}" + (f" / {obj.total:,}" if obj.total else "")
+        if obj.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            # The page reloads itself until the job is over.
+            return format_html(
+                '<meta http-equiv="refresh" content="3"><progress max="100" value="{}"></progress> {} {}',
+                obj.percent or 0,
+                done,
+                phase,
+            )
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}',
+            100 if obj.status == JobStatus.DONE else obj.percent or 0,
+            done,
+        )
+
+    @admin.display(description=_("result"))
+    def result(self, obj: BackgroundJob) -> str:
+        return summary_html(obj)
+
+    @admin.display(description=_("files"))
+    def files(self, obj: BackgroundJob) -> str:
+        return job_links(obj)
+
+    @admin.display(description=_("options"))
+    def options(self, obj: BackgroundJob) -> str:
+        params = obj.params or {}
+        shown = []
+        if "dry_run" in params:
+            shown.append(_t("dry run") if params.get("dry_run") else _t("import"))
+            if params.get("skip_invalid"):
+                shown.append(_t("skip invalid rows"))
+        if params.get("file_name"):
+            shown.append(params["file_name"])
+        if params.get("format"):
+            shown.append(params["format"])
+        return ", ".join(shown) or "–"
+
+    # --- views: the file, and "import these rows now" --------------------------------------------
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        wrap = self.admin_site.admin_view
+        return [
+            path("<uuid:job_id>/download/", wrap(self.download_view), name="fieldteam_backgroundjob_download"),
+            path("<uuid:job_id>/confirm/", wrap(self.confirm_view), name="fieldteam_backgroundjob_confirm"),
+            *super().get_urls(),
+        ]
+
+    def _visible_job(self, request: HttpRequest, job_id: Any) -> BackgroundJob:
+        job = self.get_queryset(request).filter(pk=job_id).first()
+        if job is None:
+            raise Http404
+        return job
+
+    def download_view(self, request: HttpRequest, job_id: Any) -> HttpResponse:
+        job = self._visible_job(request, job_id)
+        if not job.result_file:
+            raise Http404
+        return FileResponse(
+            job.result_file.open("rb"), as_attachment=True, filename=job.result_file.name.rsplit("/", 1)[-1]
+        )
+
+    def confirm_view(self, request: HttpRequest, job_id: Any) -> HttpResponse:
+        from fieldteam.services.imports import import_job_confirm
+
+        job = self._visible_job(request, job_id)
+        if request.method == "POST":
+            try:
+                new = import_job_confirm(actor=request.user, job=job)  # type: ignore[arg-type]
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:fieldteam_backgroundjob_change", args=[job.pk]))
+            self.message_user(request, _t("The import runs in the background."), messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:fieldteam_backgroundjob_change", args=[new.pk]))
+        summary = job.summary or {}
+        skipped = summary.get("rejected_rows", 0) if job.params.get("skip_invalid") else 0
+        intro = _t("Import the %(valid)s valid rows of %(file)s now?") % {
+            "valid": summary.get("valid_rows", 0),
+            "file": job.params.get("file_name", ""),
+        }
+        if summary.get("rejected_rows") and not job.params.get("skip_invalid"):
+            intro += " " + _t(
+                "The file has rows with errors: nothing will be imported (tick “skip invalid rows” to import the rest)."
+            )
+        elif skipped:
+            intro += " " + _t("%(count)s rows with errors will be skipped.") % {"count": skipped}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _t("Import these rows now"),
+            "intro": intro,
+            "form": None,
+            "submit_label": _t("Import"),
+            "labels": {"home": _t("Home")},
+        }
+        return TemplateResponse(request, FORM_PAGE, context)
+
+    @admin.action(description=_("Queue the selected jobs again (queued jobs whose task was lost)"))
+    def queue_again(self, request: HttpRequest, queryset: QuerySet[BackgroundJob]) -> None:
+        from fieldteam.tasks import run_export_job, run_import_job
+
+        queued = 0
+        for job in queryset.filter(status=JobStatus.QUEUED, kind__in=[JobKind.IMPORT, JobKind.EXPORT]):
+            task = run_import_job if job.kind == JobKind.IMPORT else run_export_job
+            task.delay_on_commit(str(job.pk), job.params.get("locale", "vi"))
+            queued += 1
+        self.message_user(request, _t("%(count)s jobs queued again.") % {"count": queued})
 
 
 @admin.register(SyncReceipt)

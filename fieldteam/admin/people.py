@@ -35,6 +35,8 @@ from .base import (
     ServiceModelForm,
     UnrenderedTextInput,
 )
+from .duplicates import DuplicatesAdminMixin
+from .imports import ImportExportAdminMixin
 
 IDENTIFIER_HASH_PARAM = "idh"
 _SEPARATORS = re.compile(r"[\s.\-()+]")
@@ -126,8 +128,10 @@ class ResidentInline(ReadOnlyTabularInline):
 
 
 @admin.register(Household)
-class HouseholdAdmin(ServiceFormAdminMixin, PopulationAdmin):
+class HouseholdAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, PopulationAdmin):
     form = HouseholdForm
+    import_kind = "households"
+    export_kinds = ("households",)
     list_display = ("__str__", "code", "village", "address", "is_active")
     list_select_related = ("village",)
     list_filter = ("is_active", *AREA_FILTERS)
@@ -284,8 +288,10 @@ class ResidentForm(ServiceModelForm):
 
 
 @admin.register(Resident)
-class ResidentAdmin(ServiceFormAdminMixin, PopulationAdmin):
+class ResidentAdmin(DuplicatesAdminMixin, ImportExportAdminMixin, ServiceFormAdminMixin, PopulationAdmin):
     form = ResidentForm
+    import_kind = "residents"
+    export_kinds = ("residents",)
     # Ethnicity is sensitive personal data: never in lists, filters or search.
     list_display = (
         "full_name",

@@ -14,6 +14,7 @@ from fieldteam.choices import PROVINCE_KINDS, AreaRoleKind
 from fieldteam.models import AreaRole, Membership, Team
 
 from .base import AREA_FILTERS, ScopedModelAdmin, ScopedTabularInline
+from .imports import ImportExportAdminMixin
 
 
 def actor_role_kinds(request: HttpRequest) -> set[str]:
@@ -75,8 +76,10 @@ class TeamForm(forms.ModelForm):
 
 
 @admin.register(Team)
-class TeamAdmin(ScopedModelAdmin):
+class TeamAdmin(ImportExportAdminMixin, ScopedModelAdmin):
     form = TeamForm
+    import_kind = "teams"
+    export_kinds = ("teams",)
     scope_area_field = "areas"
     scope_through_many = True
     list_display = ("name", "areas_served", "province", "member_count", "founded_on", "is_active")
@@ -108,7 +111,9 @@ class TeamAdmin(ScopedModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ScopedModelAdmin):
+class MembershipAdmin(ImportExportAdminMixin, ScopedModelAdmin):
+    import_kind = "members"
+    export_kinds = ("members",)
     scope_area_field = "team__areas"
     scope_through_many = True
     list_display = ("user", "team", "role", "affiliation", "started_on", "ended_on")

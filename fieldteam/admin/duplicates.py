@@ -1,0 +1,246 @@
+"""Likely duplicate residents in the admin: the list of groups, and the merge (kept record chosen by the officer).
+
+The list comes from ``fieldteam.selectors.duplicates`` (scoped to the officer); merging calls
+``fieldteam.services.duplicates.merge_residents``, which keeps both histories and the counts right.
+Identifiers are shown masked only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template import engines
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.models import Area, Resident
+from fieldteam.selectors.duplicates import SAME_CITIZEN_ID, DuplicateGroup, likely_duplicate_residents
+
+from .base import is_admin_staff, request_scope
+
+PAGE = engines["django"].from_string(
+    """{% extends "admin/base_site.html" %}{% load admin_urls %}
+{% block bodyclass %}{{ block.super }} app-{{ opts.app_label }} model-{{ opts.model_name }} change-list{% endblock %}
+{% block breadcrumbs %}<div class="breadcrumbs"><a href="{% url 'admin:index' %}">{{ labels.home }}</a>
+&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">{{ opts.app_config.verbose_name }}</a>
+&rsaquo; <a href="{% url opts|admin_urlname:'changelist' %}">{{ opts.verbose_name_plural|capfirst }}</a>
+&rsaquo; {{ title }}</div>{% endblock %}
+{% block content %}<div id="content-main">
+{% if intro %}<p>{{ intro }}</p>{% endif %}
+{% if area_form %}<form method="get" style="margin-bottom:1em"><label>{{ labels.area }}
+<input type="text" name="area" value="{{ area_code }}" size="14"></label> <input type="submit" value="{{ labels.filter }}"></form>{% endif %}
+{% for group in groups %}<div class="module"><h2>{{ group.reason }}</h2>
+<table style="width:100%"><thead><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}<th></th></tr></thead><tbody>
+{% for row in group.rows %}<tr>{% for cell in row.cells %}<td>{% if forloop.first %}<a href="{{ row.change_url }}">{{ cell }}</a>{% else %}{{ cell }}{% endif %}</td>{% endfor %}
+<td>{% if row.merge_url %}<a class="button" href="{{ row.merge_url }}">{{ row.merge_label }}</a>{% else %}{{ labels.kept }}{% endif %}</td></tr>{% endfor %}
+</tbody></table></div>{% empty %}{% if not confirm %}<p>{{ labels.none }}</p>{% endif %}{% endfor %}
+{% if confirm %}<form method="post">{% csrf_token %}<input type="hidden" name="keep" value="{{ keep_id }}"><input type="hidden" name="duplicate" value="{{ duplicate_id }}">
+<div class="submit-row"><input type="submit" class="default" value="{{ labels.merge }}"> <a href="{{ swap_url }}">{{ labels.swap }}</a></div></form>{% endif %}
+</div>{% endblock %}"""
+)
+
+HEADERS = (
+    _("full name"),
+    _("birth"),
+    _("sex"),
+    _("village"),
+    _("household"),
+    _("citizen ID"),
+    _("phone"),
+    _("status"),
+    _("registered"),
+)
+
+
+def _cells(resident: Resident) -> list[Any]:
+    return [
+        resident.full_name,
+        resident.birth_date.strftime("%d/%m/%Y") if resident.birth_date else resident.birth_year,
+        resident.get_sex_display(),
+        resident.village.name,
+        str(resident.household),
+        resident.citizen_id_masked or "–",
+        resident.phone_masked or "–",
+        resident.get_status_display(),
+        resident.created_at.date().strftime("%d/%m/%Y") if resident.created_at else "",
+    ]
+
+
+class DuplicatesAdminMixin:
+    """For ``ResidentAdmin``: the likely-duplicates page, the merge page and the merge action."""
+
+    def extra_object_tools(self, request: HttpRequest) -> list[tuple[str, Any]]:
+        tools = list(super().extra_object_tools(request))  # type: ignore[misc]
+        tools.append((reverse("admin:fieldteam_resident_duplicates"), gettext("Likely duplicates")))
+        return tools
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        wrap = self.admin_site.admin_view  # type: ignore[attr-defined]
+        return [
+            path("duplicates/", wrap(self.duplicates_view), name="fieldteam_resident_duplicates"),
+            path("merge/", wrap(self.merge_view), name="fieldteam_resident_merge"),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    def get_actions(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        actions = super().get_actions(request)  # type: ignore[misc]
+        if self.may_write(request):  # type: ignore[attr-defined]
+            actions["merge_selected"] = (
+                DuplicatesAdminMixin.merge_selected,
+                "merge_selected",
+                _("Merge the two selected residents (same person registered twice)"),
+            )
+        return actions
+
+    def _page(self, request: HttpRequest, context: dict[str, Any]) -> TemplateResponse:
+        labels = {
+            "home": gettext("Home"),
+            "area": gettext("Only in the area with the code"),
+            "filter": gettext("Show"),
+            "kept": gettext("kept"),
+            "none": gettext("No likely duplicates in your area."),
+            "merge": gettext("Merge"),
+            "swap": gettext("Keep the other record instead"),
+        }
+        base = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+            "labels": labels,
+            "headers": [str(h) for h in HEADERS],
+        }
+        return TemplateResponse(request, PAGE, {**base, **context})
+
+    def duplicates_view(self, request: HttpRequest) -> HttpResponse:
+        if not is_admin_staff(request):
+            raise PermissionDenied
+        code = (request.GET.get("area") or "").strip()
+        area = Area.objects.filter(code=code).first() if code else None
+        scope = request_scope(request)
+        if area is not None and not (scope.contains(area) or any(p.startswith(area.path) for p in scope.paths)):
+            area = None
+        groups = likely_duplicate_residents(actor=request.user, area=area)  # type: ignore[arg-type]
+        may_merge = self.may_write(request)  # type: ignore[attr-defined]
+        return self._page(
+            request,
+            {
+                "title": gettext("Likely duplicate residents"),
+                "intro": gettext(
+                    "Records with the same citizen ID, or the same name and birth year in one household. "
+                    "Open both before merging: the merge keeps the history of both and cannot be undone."
+                ),
+                "area_form": True,
+                "area_code": code,
+                "groups": [self._group(g, may_merge) for g in groups],
+            },
+        )
+
+    def _group(self, group: DuplicateGroup, may_merge: bool) -> dict[str, Any]:
+        keep = group.keep_candidate
+        rows = []
+        for resident in group.residents:
+            merge_url = None
+            if may_merge and resident.pk != keep.pk:
+                merge_url = (
+                    reverse("admin:fieldteam_resident_merge")
+                    + "?"
+                    + urlencode({"keep": keep.pk, "duplicate": resident.pk})
+                )
+            rows.append(
+                {
+                    "cells": _cells(resident),
+                    "change_url": reverse("admin:fieldteam_resident_change", args=[resident.pk]),
+                    "merge_url": merge_url,
+                    "merge_label": gettext("Merge into the kept record"),
+                }
+            )
+        reason = (
+            gettext("Same citizen ID")
+            if group.reason == SAME_CITIZEN_ID
+            else gettext("Same name and birth year in one household")
+        )
+        rows.sort(key=lambda r: r["merge_url"] is not None)
+        return {"reason": reason, "rows": rows}
+
+    def merge_view(self, request: HttpRequest) -> HttpResponse:
+        from fieldteam.services.duplicates import merge_residents
+
+        if not self.may_write(request):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        data = request.POST if request.method == "POST" else request.GET
+        visible = self.get_queryset(request)  # type: ignore[attr-defined]
+        keep = visible.filter(pk=_int(data.get("keep"))).select_related("village", "household").first()
+        duplicate = visible.filter(pk=_int(data.get("duplicate"))).select_related("village", "household").first()
+        changelist = reverse("admin:fieldteam_resident_changelist")
+        if keep is None or duplicate is None or keep.pk == duplicate.pk:
+            self.message_user(request, gettext("Choose two residents of your area."), messages.ERROR)  # type: ignore[attr-defined]
+            return HttpResponseRedirect(changelist)
+        if request.method == "POST":
+            try:
+                kept = merge_residents(actor=request.user, keep=keep, duplicate=duplicate)  # type: ignore[arg-type]
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)  # type: ignore[attr-defined]
+                return HttpResponseRedirect(changelist)
+            self.log_change(
+                request, kept, gettext("Merged the duplicate record #%(pk)s into this one.") % {"pk": duplicate.pk}
+            )  # type: ignore[attr-defined]
+            self.message_user(
+                request, gettext("The records were merged; the kept record now holds both histories."), messages.SUCCESS
+            )  # type: ignore[attr-defined]
+            return HttpResponseRedirect(reverse("admin:fieldteam_resident_change", args=[kept.pk]))
+        rows = [
+            {
+                "cells": _cells(keep),
+                "change_url": reverse("admin:fieldteam_resident_change", args=[keep.pk]),
+                "merge_url": None,
+            },
+            {
+                "cells": _cells(duplicate),
+                "change_url": reverse("admin:fieldteam_resident_change", args=[duplicate.pk]),
+                "merge_url": None,
+            },
+        ]
+        rows[1]["merge_label"] = ""
+        return self._page(
+            request,
+            {
+                "title": gettext("Merge two records of one resident"),
+                "intro": gettext(
+                    "The second record's adoptions, assistance logs, training attendance and consent records move to "
+                    "the first, which also takes any citizen ID or phone it lacks; the second is marked as merged. "
+                    "The counts follow."
+                ),
+                "groups": [{"reason": gettext("Kept record, then the duplicate"), "rows": rows}],
+                "confirm": True,
+                "keep_id": keep.pk,
+                "duplicate_id": duplicate.pk,
+                "swap_url": reverse("admin:fieldteam_resident_merge")
+                + "?"
+                + urlencode({"keep": duplicate.pk, "duplicate": keep.pk}),
+            },
+        )
+
+    @staticmethod
+    def merge_selected(model_admin: Any, request: HttpRequest, queryset: QuerySet[Resident]) -> HttpResponse | None:
+        residents = list(queryset.order_by("pk")[:3])
+        if len(residents) != 2:
+            model_admin.message_user(request, gettext("Select exactly two residents to merge."), messages.WARNING)
+            return None
+        keep = DuplicateGroup("selected", residents).keep_candidate
+        duplicate = residents[1] if keep.pk == residents[0].pk else residents[0]
+        return HttpResponseRedirect(
+            reverse("admin:fieldteam_resident_merge") + "?" + urlencode({"keep": keep.pk, "duplicate": duplicate.pk})
+        )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,131 @@
+"""Merging duplicate residents: one person registered twice becomes one record with both histories."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.choices import ResidentStatus
+from fieldteam.errors import field_error
+from fieldteam.models import Adoption, AssistanceLog, Capability, ConsentRecord, Resident, TrainingAttendance, User
+from fieldteam.periods import today
+from fieldteam.services.counting import adjust_counts, resident_facts
+from fieldteam.services.people import ensure_area_in_scope
+
+
+@transaction.atomic
+def merge_residents(*, actor: User | None, keep: Resident, duplicate: Resident) -> Resident:
+    """Merge ``duplicate`` into ``keep``; returns the kept resident.
+
+    In one transaction, with both rows locked (pk order):
+
+    - the duplicate's adoptions, assistance logs, training attendance and consent records move to
+      the kept resident. Where both held the same capability, the kept open adoption starts at the
+      earlier of the two dates and the duplicate's moves over closed on its own start date (kept as
+      history, never counted twice); an attendance of a session both attended is kept once;
+    - the kept resident takes the duplicate's citizen ID or phone where it has none;
+    - the duplicate becomes ``merged`` (``merged_into`` the kept one, left on today), and records
+      merged into it before now point at the kept one;
+    - the kept resident's capability mask follows its open adoptions and the village counts move by
+      the difference: the duplicate no longer counts, the kept one counts with what both held.
+
+    Raises ``ValidationError`` naming the field: the same record twice, a record already merged,
+    records of two provinces, or a record outside the actor's area.
+    """
+    if keep.pk == duplicate.pk:
+        raise field_error("duplicate", _("Choose two different residents."), code="same_resident")
+    locked = {
+        r.pk: r for r in Resident.objects.select_for_update().filter(pk__in=[keep.pk, duplicate.pk]).order_by("pk")
+    }
+    if len(locked) != 2:
+        raise field_error("duplicate", _("One of the residents no longer exists."), code="missing")
+    keep, duplicate = locked[keep.pk], locked[duplicate.pk]
+    ensure_area_in_scope(actor, keep.village, field="keep")
+    ensure_area_in_scope(actor, duplicate.village, field="duplicate")
+    for name, resident in (("keep", keep), ("duplicate", duplicate)):
+        if resident.status == ResidentStatus.MERGED:
+            raise field_error(name, _("This record was already merged into another."), code="already_merged")
+    if keep.province_id != duplicate.province_id:
+        raise field_error("duplicate", _("Residents of two provinces cannot be merged."), code="other_province")
+
+    keep_before, duplicate_before = resident_facts(keep), resident_facts(duplicate)
+    _move_adoptions(keep, duplicate)
+    AssistanceLog.objects.filter(resident=duplicate).update(resident=keep)
+    ConsentRecord.objects.filter(resident=duplicate).update(resident=keep)
+    _move_attendance(keep, duplicate)
+    Resident.objects.filter(merged_into=duplicate).update(merged_into=keep)
+
+    identifier_fields: list[str] = []
+    if not keep.citizen_id_hash and duplicate.citizen_id_hash:
+        moved = (duplicate.citizen_id_ciphertext, duplicate.citizen_id_hash, duplicate.citizen_id_masked)
+        # The hash is unique: it leaves the duplicate before it reaches the kept record.
+        Resident.objects.filter(pk=duplicate.pk).update(
+            citizen_id_ciphertext="", citizen_id_hash=None, citizen_id_masked=""
+        )
+        duplicate.citizen_id_ciphertext, duplicate.citizen_id_hash, duplicate.citizen_id_masked = "", None, ""
+        keep.citizen_id_ciphertext, keep.citizen_id_hash, keep.citizen_id_masked = moved
+        identifier_fields += ["citizen_id_ciphertext", "citizen_id_hash", "citizen_id_masked"]
+    if not keep.phone_hash and duplicate.phone_hash:
+        keep.phone_ciphertext, keep.phone_hash, keep.phone_masked = (
+            duplicate.phone_ciphertext,
+            duplicate.phone_hash,
+            duplicate.phone_masked,
+        )
+        identifier_fields += ["phone_ciphertext", "phone_hash", "phone_masked"]
+
+    keep.capability_mask = _open_mask(keep)
+    keep.save(update_fields=["capability_mask", *identifier_fields, "updated_at"])
+    duplicate.status = ResidentStatus.MERGED
+    duplicate.merged_into = keep
+    duplicate.left_on = duplicate.left_on or today()
+    duplicate.capability_mask = 0
+    duplicate.save(update_fields=["status", "merged_into", "left_on", "capability_mask", "updated_at"])
+    adjust_counts(
+        keep.province_id,
+        residents=[(keep_before, resident_facts(keep)), (duplicate_before, resident_facts(duplicate))],
+    )
+    return keep
+
+
+def _move_adoptions(keep: Resident, duplicate: Resident) -> None:
+    kept_open = {a.capability_id: a for a in Adoption.objects.filter(resident=keep, ended_on__isnull=True)}
+    for adoption in Adoption.objects.filter(resident=duplicate).order_by("pk"):
+        current = kept_open.get(adoption.capability_id)
+        fields = ["resident"]
+        if adoption.ended_on is None and current is not None:
+            # Both held it: the kept adoption starts at the earliest evidence; the other stays as
+            # history, closed on its own start date so that it is never counted (since < end).
+            if adoption.since < current.since:
+                current.since = adoption.since
+                current.save(update_fields=["since"])
+            adoption.ended_on = adoption.since
+            fields.append("ended_on")
+        elif adoption.ended_on is None:
+            kept_open[adoption.capability_id] = adoption
+        adoption.resident = keep
+        adoption.save(update_fields=fields)
+
+
+def _move_attendance(keep: Resident, duplicate: Resident) -> None:
+    attended = set(TrainingAttendance.objects.filter(resident=keep).values_list("session_id", flat=True))
+    for attendance in TrainingAttendance.objects.filter(resident=duplicate):
+        if attendance.session_id in attended:
+            if attendance.completed:
+                TrainingAttendance.objects.filter(resident=keep, session_id=attendance.session_id).update(
+                    completed=True
+                )
+            attendance.delete()
+        else:
+            attendance.resident = keep
+            attendance.save(update_fields=["resident"])
+
+
+def _open_mask(resident: Resident) -> int:
+    mask = 0
+    bits = Capability.objects.filter(Q(adoptions__resident=resident) & Q(adoptions__ended_on__isnull=True)).values_list(
+        "bit", flat=True
+    )
+    for bit in bits:
+        mask |= 1 << bit
+    return mask
