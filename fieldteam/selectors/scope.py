@@ -41,6 +41,15 @@ class Scope:
     team_ids: frozenset[int] = frozenset()
     # The subtrees the user may write in: officers' (not viewers') area roles and their teams' areas.
     edit_paths: tuple[str, ...] = ()
+    # The paths of the areas each of ``team_ids`` serves, as (team id, paths) pairs.
+    team_area_paths: tuple[tuple[int, tuple[str, ...]], ...] = ()
+
+    def paths_of_team(self, team_id: int) -> tuple[str, ...] | None:
+        """The paths of the areas a team of the user's serves; ``None`` for another team."""
+        for known, paths in self.team_area_paths:
+            if known == team_id:
+                return paths
+        return None
 
     @property
     def is_empty(self) -> bool:
@@ -112,13 +121,20 @@ def _compute_scope(user: User) -> Scope:
             province_paths.add(role.area.path)
         if role.role != AreaRoleKind.VIEWER:
             edit_paths.add(role.area.path)
+    # The open memberships with their teams' area paths, in one query (a row per membership and
+    # area; ``None`` for a team without areas).
     memberships = list(
-        Membership.objects.filter(user=user, ended_on__isnull=True, team__is_active=True).values_list("team_id", "role")
+        Membership.objects.filter(user=user, ended_on__isnull=True, team__is_active=True).values_list(
+            "team_id", "role", "team__areas__path"
+        )
     )
-    team_ids = frozenset(t for t, _ in memberships)
-    led = frozenset(t for t, r in memberships if r in (MembershipRole.LEADER, MembershipRole.DEPUTY))
-    if team_ids:
-        team_paths = set(Area.objects.filter(teams__in=team_ids).values_list("path", flat=True))
+    team_ids = frozenset(t for t, _, _ in memberships)
+    led = frozenset(t for t, r, _ in memberships if r in (MembershipRole.LEADER, MembershipRole.DEPUTY))
+    by_team: dict[int, set[str]] = {t: set() for t in team_ids}
+    for team_id, _, path in memberships:
+        if path is not None:
+            by_team[team_id].add(path)
+    for team_paths in by_team.values():
         paths.update(team_paths)
         edit_paths.update(team_paths)
     minimal = _minimal(paths)
@@ -135,4 +151,5 @@ def _compute_scope(user: User) -> Scope:
         led_team_ids=led,
         team_ids=team_ids,
         edit_paths=minimal_edit,
+        team_area_paths=tuple((t, tuple(sorted(p))) for t, p in sorted(by_team.items())),
     )

@@ -1,4 +1,4 @@
-"""The one write path of adoption state: ``set_adoption`` and ``clear_adoption``.
+"""The one write path of adoption state: ``set_adoption`` (``set_adoptions``) and ``clear_adoption``.
 
 Nothing else changes ``Adoption`` rows or a subject's ``capability_mask``. Each call, in one
 transaction: locks the subject row (two members logging the same person queue on that person,
@@ -8,6 +8,7 @@ counts by the difference (``fieldteam.services.counting``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 
@@ -51,7 +52,126 @@ def _open_adoptions(capability: Capability, subject: Resident | Household):  # t
     return Adoption.objects.filter(capability=capability, ended_on__isnull=True, **{field: subject})
 
 
+def _subject_kind_error(capability: Capability, subject: Resident | Household) -> None:
+    if isinstance(subject, Resident):
+        if capability.subject != CapabilitySubject.RESIDENT:
+            raise field_error("capability", _("This capability is held by households, not residents."), code="subject")
+    elif capability.subject != CapabilitySubject.HOUSEHOLD:
+        raise field_error("capability", _("This capability is held by residents, not households."), code="subject")
+
+
+def _lock_and_check(
+    actor: User | None, subject: Resident | Household, capabilities: list[Capability], since: date, source: str
+) -> Resident | Household:
+    """Lock the subject and check, in the order ``set_adoption`` per capability would (same first error)."""
+    is_resident = isinstance(subject, Resident)
+    model = Resident if is_resident else Household
+    locked: Resident | Household | None = None
+    for position, capability in enumerate(capabilities):
+        _subject_kind_error(capability, subject)
+        if locked is None:
+            rows = model.objects.select_for_update(of=("self",))  # the subject only, never its village
+            if actor is not None:  # the system itself (actor=None) needs no scope check, nor the village row
+                rows = rows.select_related("village")
+            locked = rows.get(pk=subject.pk)
+            if actor is not None:
+                ensure_area_in_scope(actor, locked.village, field="resident" if is_resident else "household")
+        if not capability.is_active:
+            raise field_error("capability", _("This capability is no longer in use."), code="inactive")
+        if position == 0:
+            if since > today():
+                raise field_error("since", _("The date is in the future."), code="future")
+            if source not in AdoptionSource.values:
+                raise field_error("source", _("Unknown source."), code="invalid_choice")
+    assert locked is not None  # noqa: S101 - capabilities is not empty
+    return locked
+
+
 @transaction.atomic
+def set_adoptions(
+    *,
+    actor: User | None,
+    subject: Resident | Household,
+    capabilities: Sequence[Capability],
+    since: date,
+    source: str,
+    assistance_log: AssistanceLog | None = None,
+) -> list[Adoption]:
+    """``set_adoption`` of each of ``capabilities`` for one subject, in one transaction (see ``set_adoptions_within``)."""
+    return set_adoptions_within(
+        actor=actor,
+        subject=subject,
+        capabilities=capabilities,
+        since=since,
+        source=source,
+        assistance_log=assistance_log,
+    )
+
+
+def set_adoptions_within(
+    *,
+    actor: User | None,
+    subject: Resident | Household,
+    capabilities: Sequence[Capability],
+    since: date,
+    source: str,
+    assistance_log: AssistanceLog | None = None,
+) -> list[Adoption]:
+    """``set_adoption`` of each of ``capabilities`` for one subject, in a fixed number of queries.
+
+    The same result, and the same first error, as calling ``set_adoption`` per capability in
+    order (idempotent; an earlier ``since`` moves an open adoption's start back; a capability
+    given twice yields the same adoption twice), but with one lock of the subject (its village
+    read with it), one read of its open adoptions, one insert, one mask update and one move of
+    the counts. Returns the adoptions in the order of ``capabilities``. Raises ``ValidationError``
+    naming the field. Runs inside a transaction the caller holds and rolls back on any error (no
+    savepoint of its own): ``create_log``'s; ``set_adoptions`` is the one with its own transaction.
+    """
+    if not isinstance(subject, (Resident, Household)):
+        raise field_error("resident", _("Give either a resident or a household."), code="one_subject")
+    capabilities = list(capabilities)
+    if not capabilities:
+        return []
+    locked = _lock_and_check(actor, subject, capabilities, since, source)
+    is_resident = isinstance(locked, Resident)
+    field = "resident" if is_resident else "household"
+    wanted = {capability.pk: capability for capability in capabilities}
+    # At most one open adoption per subject and capability (a unique constraint).
+    existing = {
+        adoption.capability_id: adoption
+        for adoption in Adoption.objects.filter(capability__in=list(wanted), ended_on__isnull=True, **{field: locked})
+    }
+    moved_back = [adoption for adoption in existing.values() if since < adoption.since]
+    for adoption in moved_back:
+        adoption.since = since
+    if moved_back:
+        Adoption.objects.bulk_update(moved_back, ["since"])
+    new_rows = [
+        Adoption(
+            province_id=locked.province_id,
+            capability=capability,
+            resident=locked if is_resident else None,
+            household=None if is_resident else locked,
+            since=since,
+            source=source,
+            assistance_log=assistance_log,
+            recorded_by=actor,
+        )
+        for pk, capability in wanted.items()
+        if pk not in existing
+    ]
+    if new_rows:
+        Adoption.objects.bulk_create(new_rows)
+        old_mask = locked.capability_mask
+        for adoption in new_rows:
+            existing[adoption.capability_id] = adoption
+            locked.capability_mask |= adoption.capability.mask
+        if locked.capability_mask != old_mask:
+            locked.save(update_fields=["capability_mask"])
+            _adjust(locked, old_mask)
+    return [existing[capability.pk] for capability in capabilities]
+
+
 def set_adoption(
     *,
     actor: User | None,
@@ -67,37 +187,17 @@ def set_adoption(
     If the subject already holds it, nothing is counted again; an earlier ``since`` moves the
     start back (the earliest evidence wins). Raises ``ValidationError`` naming the field.
     """
-    subject = _lock_subject(capability, resident, household)
-    if actor is not None:  # the system itself (actor=None) needs no scope check, nor the village row
-        ensure_area_in_scope(actor, subject.village, field="resident" if resident else "household")
-    if not capability.is_active:
-        raise field_error("capability", _("This capability is no longer in use."), code="inactive")
-    if since > today():
-        raise field_error("since", _("The date is in the future."), code="future")
-    if source not in AdoptionSource.values:
-        raise field_error("source", _("Unknown source."), code="invalid_choice")
-    existing = _open_adoptions(capability, subject).first()
-    if existing is not None:
-        if since < existing.since:
-            existing.since = since
-            existing.save(update_fields=["since"])
-        return existing
-    adoption = Adoption.objects.create(
-        province_id=subject.province_id,
-        capability=capability,
-        resident=subject if isinstance(subject, Resident) else None,
-        household=subject if isinstance(subject, Household) else None,
+    if (resident is None) == (household is None):
+        raise field_error("resident", _("Give either a resident or a household."), code="one_subject")
+    subject: Resident | Household = resident if resident is not None else household  # type: ignore[assignment]
+    return set_adoptions(
+        actor=actor,
+        subject=subject,
+        capabilities=[capability],
         since=since,
         source=source,
         assistance_log=assistance_log,
-        recorded_by=actor,
-    )
-    old_mask = subject.capability_mask
-    subject.capability_mask = old_mask | capability.mask
-    if subject.capability_mask != old_mask:
-        subject.save(update_fields=["capability_mask"])
-        _adjust(subject, old_mask)
-    return adoption
+    )[0]
 
 
 @transaction.atomic

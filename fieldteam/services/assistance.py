@@ -1,4 +1,4 @@
-"""Logging field work: assistance logs and their items. Adoption follows through ``set_adoption``.
+"""Logging field work: assistance logs and their items. Adoption follows through ``set_adoptions``.
 
 The checks a piece of team work must pass (``check_team_work``) are shared with training
 sessions (``fieldteam.services.training``): the actor works for the team, the place lies in the
@@ -41,7 +41,7 @@ from fieldteam.models import (
     User,
 )
 from fieldteam.selectors.scope import scope_for
-from fieldteam.services.adoption import set_adoption
+from fieldteam.services.adoption import set_adoptions_within
 
 # Phones' clocks drift; a log may be stamped a little in the future.
 CLOCK_SKEW_TOLERANCE = timedelta(minutes=10)
@@ -190,18 +190,18 @@ def create_log(
     cached._result_cache = written  # type: ignore[attr-defined]
     cached._prefetch_done = True  # type: ignore[attr-defined]
     log._prefetched_objects_cache = {"items": cached}  # type: ignore[attr-defined]
-    since = timezone.localdate(occurred_at)
-    for item in items:
-        if item.outcome == AssistanceOutcome.DONE:
-            set_adoption(
-                actor=actor,
-                capability=item.capability,
-                since=since,
-                source=source,
-                resident=resident,
-                household=household,
-                assistance_log=log,
-            )
+    done = [item.capability for item in items if item.outcome == AssistanceOutcome.DONE]
+    if done:
+        set_adoptions_within(
+            actor=actor,
+            subject=subject,
+            capabilities=done,
+            # A phone clock a few minutes fast may stamp tomorrow just before midnight: the
+            # adoption cannot start after today.
+            since=min(timezone.localdate(occurred_at), timezone.localdate()),
+            source=source,
+            assistance_log=log,
+        )
     return log
 
 

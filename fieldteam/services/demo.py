@@ -216,7 +216,10 @@ def _populate_village(rng, team, members, village, capabilities, now, result, ho
                     continue
                 since = now - dt.timedelta(days=rng.randrange(0, 540))
                 if rng.random() < 0.3:  # helped by the team: a log, which sets the adoption
-                    occurred = timezone.make_aware(dt.datetime.combine(since, dt.time(9 + rng.randrange(8))))
+                    occurred = min(
+                        timezone.make_aware(dt.datetime.combine(since, dt.time(9 + rng.randrange(8)))),
+                        timezone.now(),  # help logged today has not happened later than now
+                    )
                     log_assistance(
                         actor=rng.choice(members),
                         team=team,

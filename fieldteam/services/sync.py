@@ -158,7 +158,10 @@ class _Batch:
     def team_paths(self, team: Team) -> list[str]:
         """The paths of the areas ``team`` serves (one query per team and batch)."""
         if team.pk not in self._team_paths:
-            self._team_paths[team.pk] = list(team.areas.values_list("path", flat=True))
+            known = scope_for(self.actor).paths_of_team(team.pk)  # the actor's own team: read with the scope
+            self._team_paths[team.pk] = (
+                list(known) if known is not None else list(team.areas.values_list("path", flat=True))
+            )
         return self._team_paths[team.pk]
 
     def area(self, area_id: int) -> Area | None:

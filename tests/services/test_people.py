@@ -110,3 +110,28 @@ def test_a_phone_number_is_not_a_unique_key(area_tree):
     for _ in range(2):
         ResidentFactory(household=HouseholdFactory(village=area_tree.village), phone=phone)
     assert Resident.objects.filter(phone_hash=identifiers.phone_hash(phone)).count() == 2
+
+
+def test_a_log_stamped_just_after_midnight_by_a_fast_phone_clock_counts_from_today(area_tree, member, team):
+    import datetime as _dt
+    from zoneinfo import ZoneInfo
+
+    from freezegun import freeze_time
+
+    from fieldteam.choices import AssistanceChannel, AssistanceOutcome
+    from fieldteam.services.assistance import ItemInput, log_assistance
+    from tests.factories import IndicatorFactory
+
+    indicator = IndicatorFactory(min_age=18)
+    resident = ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_year=1990)
+    local = ZoneInfo("Asia/Ho_Chi_Minh")
+    with freeze_time(_dt.datetime(2026, 3, 10, 23, 58, tzinfo=local)):
+        log_assistance(
+            actor=member,
+            team=team,
+            resident=resident,
+            channel=AssistanceChannel.HOME_VISIT,
+            occurred_at=_dt.datetime(2026, 3, 11, 0, 3, tzinfo=local),  # within the clock-skew tolerance
+            items=[ItemInput(indicator.capability, AssistanceOutcome.DONE)],
+        )
+    assert resident.adoptions.get().since == _dt.date(2026, 3, 10)

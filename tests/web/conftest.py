@@ -144,7 +144,7 @@ def launch_persistent(playwright_instance, user_data_dir: Path):  # type: ignore
 def phone(browser):  # type: ignore[no-untyped-def]
     """A browser context the size of a cheap phone's screen (no locale set: Vietnamese is the default)."""
     context = browser.new_context(viewport=PHONE)
-    context.set_default_timeout(int(os.environ.get("BROWSER_TIMEOUT_MS", "15000")))
+    context.set_default_timeout(int(os.environ.get("BROWSER_TIMEOUT_MS", "45000")))
     yield context
     context.close()
 
