@@ -202,36 +202,51 @@ def test_a_computed_indicator_cannot_be_reported(area_tree, province_officer, sm
     assert "indicator" in error.value.message_dict
 
 
-@pytest.mark.postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_logging_in_one_village_loses_nothing(area_tree, smartphone_indicator):
-    household = HouseholdFactory(village=area_tree.village)
-    residents = [ResidentFactory(household=household, birth_year=1970 + i, sex=Sex.FEMALE) for i in range(12)]
-    # Half the threads log the same person: that person is counted once.
-    targets = residents + residents[:4]
-    barrier = threading.Barrier(len(targets))
+def run_concurrently(calls, *, together: bool = False) -> list[BaseException]:
+    """Run each call in its own thread and connection (released at the end); return what they raised.
+
+    ``together``: all threads wait at a barrier first, so their transactions truly overlap.
+    """
+    barrier = threading.Barrier(len(calls)) if together else None
     errors: list[BaseException] = []
 
-    def log(resident):
+    def run(call):
         try:
-            barrier.wait()
-            adoption_services.set_adoption(
-                actor=None,
-                capability=smartphone_indicator.capability,
-                since=dt.date(2025, 5, 1),
-                source=AdoptionSource.ASSISTANCE,
-                resident=resident,
-            )
+            if barrier is not None:
+                barrier.wait()
+            call()
         except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=log, args=(r,)) for r in targets]
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return errors
+
+
+def logging_of(resident, indicator):
+    return lambda: adoption_services.set_adoption(
+        actor=None,
+        capability=indicator.capability,
+        since=dt.date(2025, 5, 1),
+        source=AdoptionSource.ASSISTANCE,
+        resident=resident,
+    )
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_logging_in_one_village_loses_nothing(area_tree, smartphone_indicator):
+    household = HouseholdFactory(village=area_tree.village)
+    residents = [ResidentFactory(household=household, birth_year=1970 + i, sex=Sex.FEMALE) for i in range(12)]
+    # Some members log the same person at the same moment: that person is counted once.
+    targets = residents + residents[:4]
+
+    errors = run_concurrently([logging_of(r, smartphone_indicator) for r in targets], together=True)
 
     assert errors == []
     assert count(area_tree.village, smartphone_indicator) == (12, 12)
@@ -243,36 +258,10 @@ def test_concurrent_logging_in_one_village_loses_nothing(area_tree, smartphone_i
 def test_recompute_and_concurrent_writes_agree(area_tree, smartphone_indicator):
     household = HouseholdFactory(village=area_tree.village)
     residents = [ResidentFactory(household=household, birth_year=1980) for _ in range(10)]
-    errors: list[BaseException] = []
+    calls = [logging_of(r, smartphone_indicator) for r in residents]
+    calls.insert(5, lambda: rollup.recompute_province(province_id=area_tree.province.pk))
 
-    def log(resident):
-        try:
-            adoption_services.set_adoption(
-                actor=None,
-                capability=smartphone_indicator.capability,
-                since=dt.date(2025, 5, 1),
-                source=AdoptionSource.ASSISTANCE,
-                resident=resident,
-            )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    def recompute():
-        try:
-            rollup.recompute_province(province_id=area_tree.province.pk)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=log, args=(r,)) for r in residents]
-    threads.insert(5, threading.Thread(target=recompute))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = run_concurrently(calls)
 
     assert errors == []
     assert count(area_tree.village, smartphone_indicator) == (10, 10)
