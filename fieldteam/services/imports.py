@@ -1956,6 +1956,41 @@ def _is_province_officer_for(actor: User | None, area: Area) -> bool:
     return any(area.path.startswith(p) for p in paths)
 
 
+def _check_indicator_and_area(importer: Any, items: list[Any], *, reported_only: bool, out_of_scope: Any) -> None:
+    """Resolve each row's indicator and area codes and check them (targets and reported values alike).
+
+    Only a province officer of the area may set its targets or report its values; ``reported_only``
+    refuses indicators computed from household data.
+    """
+    indicators = {i.code: i for i in Indicator.objects.filter(code__in={i.indicator_code for i in items})}
+    areas = importer.areas_by_code(i.area_code for i in items)
+    for item in items:
+        item.indicator = indicators.get(item.indicator_code)
+        item.area = areas.get(item.area_code)
+        if item.indicator is None:
+            importer.fail(
+                item.row,
+                "indicator_code",
+                _("No indicator has the code “%(code)s”.") % {"code": item.indicator_code},
+                code="unknown_indicator",
+            )
+        elif reported_only and item.indicator.kind != IndicatorKind.REPORTED:
+            importer.fail(
+                item.row, "indicator_code", _("This indicator is computed from household data."), code="computed"
+            )
+        elif item.indicator.unit == "%" and item.value > 100:
+            importer.fail(item.row, "value", _("A percentage cannot exceed 100."), code="range")
+        if item.area is None:
+            importer.fail(
+                item.row,
+                "area_code",
+                _("No area has the code “%(code)s”.") % {"code": item.area_code},
+                code="unknown_area",
+            )
+        elif not importer.may_write(item.area) or not _is_province_officer_for(importer.actor, item.area):
+            importer.fail(item.row, "area_code", out_of_scope, code="out_of_scope")
+
+
 @dataclass(slots=True)
 class TargetRow:
     row: int
@@ -1993,34 +2028,9 @@ class TargetsImport(ImportKind):
         return None if row in self.errors else item
 
     def check(self, items: list[TargetRow]) -> None:
-        indicators = {i.code: i for i in Indicator.objects.filter(code__in={i.indicator_code for i in items})}
-        areas = self.areas_by_code(i.area_code for i in items)
-        for item in items:
-            item.indicator = indicators.get(item.indicator_code)
-            item.area = areas.get(item.area_code)
-            if item.indicator is None:
-                self.fail(
-                    item.row,
-                    "indicator_code",
-                    _("No indicator has the code “%(code)s”.") % {"code": item.indicator_code},
-                    code="unknown_indicator",
-                )
-            elif item.indicator.unit == "%" and item.value > 100:
-                self.fail(item.row, "value", _("A percentage cannot exceed 100."), code="range")
-            if item.area is None:
-                self.fail(
-                    item.row,
-                    "area_code",
-                    _("No area has the code “%(code)s”.") % {"code": item.area_code},
-                    code="unknown_area",
-                )
-            elif not self.may_write(item.area) or not _is_province_officer_for(self.actor, item.area):
-                self.fail(
-                    item.row,
-                    "area_code",
-                    _("Only the province officer of this area sets its targets."),
-                    code="out_of_scope",
-                )
+        _check_indicator_and_area(
+            self, items, reported_only=False, out_of_scope=_("Only the province officer of this area sets its targets.")
+        )
         valid = [i for i in items if self.is_valid(i.row)]
         self.flag_duplicates(
             _group(valid, lambda i: (i.indicator.pk, i.area.pk, i.year)),
@@ -2101,38 +2111,12 @@ class ReportedValuesImport(ImportKind):
         return None if row in self.errors else item
 
     def check(self, items: list[ReportedValueRow]) -> None:
-        indicators = {i.code: i for i in Indicator.objects.filter(code__in={i.indicator_code for i in items})}
-        areas = self.areas_by_code(i.area_code for i in items)
-        for item in items:
-            item.indicator = indicators.get(item.indicator_code)
-            item.area = areas.get(item.area_code)
-            if item.indicator is None:
-                self.fail(
-                    item.row,
-                    "indicator_code",
-                    _("No indicator has the code “%(code)s”.") % {"code": item.indicator_code},
-                    code="unknown_indicator",
-                )
-            elif item.indicator.kind != IndicatorKind.REPORTED:
-                self.fail(
-                    item.row, "indicator_code", _("This indicator is computed from household data."), code="computed"
-                )
-            elif item.indicator.unit == "%" and item.value > 100:
-                self.fail(item.row, "value", _("A percentage cannot exceed 100."), code="range")
-            if item.area is None:
-                self.fail(
-                    item.row,
-                    "area_code",
-                    _("No area has the code “%(code)s”.") % {"code": item.area_code},
-                    code="unknown_area",
-                )
-            elif not self.may_write(item.area) or not _is_province_officer_for(self.actor, item.area):
-                self.fail(
-                    item.row,
-                    "area_code",
-                    _("Only the province officer of this area reports its values."),
-                    code="out_of_scope",
-                )
+        _check_indicator_and_area(
+            self,
+            items,
+            reported_only=True,
+            out_of_scope=_("Only the province officer of this area reports its values."),
+        )
         valid = [i for i in items if self.is_valid(i.row)]
         self.flag_duplicates(
             _group(valid, lambda i: (i.indicator.pk, i.area.pk, i.period)),
