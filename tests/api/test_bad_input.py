@@ -156,6 +156,40 @@ def test_a_log_id_that_is_not_a_uuid_is_refused(world: World, client_for) -> Non
     assert list(errors) == ["id"]
 
 
+@pytest.mark.parametrize(
+    ("url", "parameter", "value"),
+    [
+        ("/api/v1/assistance-logs/", "occurred_before", "0136-08-06T12:50:44+23:41"),
+        ("/api/v1/assistance-logs/", "occurred_after", "9999-12-31T23:59:59-23:59"),
+        ("/api/v1/training-sessions/", "started_after", "1899-01-01T00:00:00Z"),
+        ("/api/v1/training-sessions/", "started_before", "not a time"),
+    ],
+)
+def test_a_time_filter_out_of_range_is_a_400_naming_the_parameter(
+    world: World, client_for, url: str, parameter: str, value: str
+) -> None:
+    response = client_for(world.member).get(url, {parameter: value})
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [parameter]
+
+
+def test_a_time_filter_with_an_offset_selects_by_the_instant(world: World, client_for) -> None:
+    client = client_for(world.member)
+    data = {**log_data(world), "id": str(uuid.uuid4())}
+    assert client.post("/api/v1/assistance-logs/", data, format="json").status_code == 201
+    occurred = dt.datetime.fromisoformat(data["occurred_at"])
+    elsewhere = dt.timezone(dt.timedelta(hours=-5))
+
+    def listed(seconds: int) -> set[str]:
+        before = (occurred + dt.timedelta(seconds=seconds)).astimezone(elsewhere).isoformat()
+        response = client.get("/api/v1/assistance-logs/", {"occurred_before": before})
+        assert response.status_code == 200
+        return {row["id"] for row in response.json()["results"]}
+
+    assert data["id"] in listed(1)
+    assert data["id"] not in listed(0)
+
+
 # --- residents -------------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from fieldteam.api.exceptions import READ_ONLY_CODE, error_body
 from fieldteam.api.serializers import AssistanceLogSerializer, TrainingSessionSerializer
-from fieldteam.api.views.base import IdFilter, ScopedViewSet, acting_user
+from fieldteam.api.views.base import IdFilter, InstantFilter, ScopedViewSet, acting_user
 from fieldteam.choices import AssistanceChannel, AssistanceOutcome, NotDoneReason
 from fieldteam.errors import field_error
 from fieldteam.models import AssistanceLog, TrainingSession, User
@@ -116,8 +116,8 @@ class AssistanceLogFilter(django_filters.FilterSet):
     village = IdFilter(field_name="village_id")
     channel = django_filters.ChoiceFilter(choices=AssistanceChannel.choices)
     training_session = django_filters.UUIDFilter(field_name="training_session_id")
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = InstantFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = InstantFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = AssistanceLog
@@ -165,8 +165,8 @@ class TrainingSessionFilter(django_filters.FilterSet):
     team = IdFilter(field_name="team_id")
     village = IdFilter(field_name="village_id")
     trainer = IdFilter(field_name="trainer_id")
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = InstantFilter(field_name="started_at", lookup_expr="gte")
+    started_before = InstantFilter(field_name="started_at", lookup_expr="lt")
 
     class Meta:
         model = TrainingSession
