@@ -6,3 +6,8 @@ class FieldteamConfig(AppConfig):
     name = "fieldteam"
     verbose_name = _("Community digital-technology teams")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from fieldteam import audit
+
+        audit.register_models()

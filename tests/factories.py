@@ -352,8 +352,12 @@ class ResidentFactory(DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class: type[Resident], *args: Any, **kwargs: Any) -> Resident:
+        from fieldteam.services.consent import ConsentInput
         from fieldteam.services.people import register_resident
 
+        # Identifiers are stored only with consent: a resident made with them gave it in person.
+        if (kwargs.get("citizen_id") or kwargs.get("phone")) and "consent" not in kwargs:
+            kwargs["consent"] = ConsentInput(channel="in_person")
         return register_resident(**kwargs)
 
     @classmethod

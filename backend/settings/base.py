@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -41,19 +42,26 @@ INSTALLED_APPS = [
     "treebeard",
     "import_export",
     "axes",
+    "auditlog",
     "fieldteam",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (the CSP section below).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Names the signed-in user (and address) on the audit entries a request makes.
+    "fieldteam.audit.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Rate limits of the sign-in forms and the searches of the pages (fieldteam.ratelimit).
+    "fieldteam.ratelimit.RateLimitMiddleware",
     # Last, as django-axes asks.
     "axes.middleware.AxesMiddleware",
 ]
@@ -101,7 +109,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Fails open (reads miss, writes are dropped) while Redis is away, so that nothing on the
+    # request path depends on Redis: see fieldteam/cache.py. Short timeouts: an unreachable
+    # Redis must cost a request milliseconds.
+    CACHES = {
+        "default": {
+            "BACKEND": "fieldteam.cache.FailOpenRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -139,8 +156,24 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# At least once: a message is acknowledged after its task ran, given back if the worker dies,
+# and redelivered by Redis if not acknowledged within the visibility timeout (longer than the
+# longest task: a province import). Every task is idempotent (fieldteam/tasks.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "socket_connect_timeout": 5,
+}
+# Running late-ack tasks are cancelled when the broker connection is lost (their message comes
+# back anyway); a worker keeps retrying the broker however long Redis is away.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# /health/ reports beat as failing when its heartbeat (every minute) is older than this.
+FIELDTEAM_BEAT_MAX_AGE_SECONDS = env.int("BEAT_MAX_AGE_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
+    "beat-heartbeat": {"task": "fieldteam.tasks.beat_heartbeat", "schedule": 60.0},
+    # Jobs whose message never reached Redis, or that Redis lost, are sent again.
+    "requeue-pending-jobs": {"task": "fieldteam.tasks.requeue_pending_jobs", "schedule": 300.0},
     "rollup-recompute-nightly": {
         "task": "fieldteam.tasks.recompute_all_provinces",
         "schedule": crontab(hour=1, minute=30),
@@ -149,6 +182,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fieldteam.tasks.close_months",
         "schedule": crontab(day_of_month="1", hour=0, minute=10),
     },
+    # Retention: old log notes, departed residents' identifiers, old job files (FIELDTEAM_RETENTION_*).
+    "purge-expired-personal-data": {
+        "task": "fieldteam.tasks.purge_expired_personal_data",
+        "schedule": crontab(hour=2, minute=30),
+    },
 }
 
 # --- REST framework ---------------------------------------------------------------------------
@@ -156,7 +194,7 @@ REST_FRAMEWORK = {
     # Token first: an unauthenticated request then gets a 401 with "WWW-Authenticate: Token".
     # Session authentication (the mobile web) enforces CSRF on every unsafe method.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "fieldteam.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -172,6 +210,7 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.ScopedRateThrottle",
+        "fieldteam.ratelimit.SearchRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
@@ -179,9 +218,30 @@ REST_FRAMEWORK = {
         "sync": env.str("API_THROTTLE_SYNC", default="120/min"),
         "identifier_search": env.str("API_THROTTLE_IDENTIFIER_SEARCH", default="30/min"),
         "login": env.str("API_THROTTLE_LOGIN", default="20/min"),
+        # Name searches (API ``?q=``, the mobile web and admin search boxes), per user.
+        "search": env.str("API_THROTTLE_SEARCH", default="120/min"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
+
+# --- Content-Security-Policy (django-csp) ------------------------------------------------------
+# Everything from this server: no CDN, no inline script or style (the pages' behaviour is in
+# static files; a template that needs an inline block gives it ``nonce="{{ request.csp_nonce }}"``).
+CONTENT_SECURITY_POLICY = {
+    # drf-spectacular's Swagger page has an inline script and style; until it is served by
+    # SpectacularSwaggerSplitView (script from a URL) it goes without the policy. It shows no data.
+    "EXCLUDE_URL_PREFIXES": ["/api/v1/docs/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "fieldteam API",
     "DESCRIPTION": (
@@ -208,17 +268,33 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# A translated 429 (axes' own answer is an English sentence).
+AXES_LOCKOUT_CALLABLE = "fieldteam.ratelimit.lockout_response"
+
+# --- Audit trail (fieldteam.audit): django-auditlog with its entries in fieldteam's own table.
+AUDITLOG_LOGENTRY_MODEL = "fieldteam.AuditEntry"
+AUDITLOG_STORE_JSON_CHANGES = True
+AUDITLOG_MASK_CALLABLE = "fieldteam.audit.hide"
 
 # --- fieldteam --------------------------------------------------------------------------------
 # Birth dates known only by year are counted as born on 1 July of that year (the mid-year
 # convention of population statistics) when ages are computed for indicators.
 FIELDTEAM_YEAR_ONLY_BIRTH_MONTH = 7
+# Retention periods in days (fieldteam.services.privacy.purge_expired, nightly): free-text notes
+# of assistance logs, identifiers of residents who moved out or died, files of finished jobs.
+FIELDTEAM_RETENTION_NOTES_DAYS = env.int("RETENTION_NOTES_DAYS", default=730)
+FIELDTEAM_RETENTION_IDENTIFIERS_DAYS = env.int("RETENTION_IDENTIFIERS_DAYS", default=365)
+FIELDTEAM_RETENTION_JOB_FILES_DAYS = env.int("RETENTION_JOB_FILES_DAYS", default=30)
 
+# LOG_FORMAT=json: one JSON object per line (fieldteam/logging.py), the production default.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "fieldteam.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": env.str("LOG_FORMAT", default="plain")}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from . import areas, assistance, capabilities, indicators, jobs, people, teams, users  # noqa: F401 - registration
+from . import areas, assistance, audit, capabilities, indicators, jobs, people, teams, users  # noqa: F401 - registration
 
 admin.site.site_header = _("Community digital-technology teams")
 admin.site.site_title = _("fieldteam administration")

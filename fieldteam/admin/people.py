@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 
 from fieldteam import identifiers
-from fieldteam.choices import ConsentPurpose, ResidentStatus
+from fieldteam.choices import ConsentChannel, ConsentPurpose, ResidentStatus
 from fieldteam.errors import field_error
 from fieldteam.models import Capability, ConsentRecord, Household, Resident
 
@@ -37,6 +37,7 @@ from .base import (
 )
 from .duplicates import DuplicatesAdminMixin
 from .imports import ImportExportAdminMixin
+from .privacy import PrivacyAdminMixin
 
 IDENTIFIER_HASH_PARAM = "idh"
 _SEPARATORS = re.compile(r"[\s.\-()+]")
@@ -182,6 +183,15 @@ class ResidentForm(ServiceModelForm):
         widget=UnrenderedTextInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
         help_text=_("Leave empty to keep the stored number; it is never shown in full."),
     )
+    consent_channel = forms.ChoiceField(
+        label=_("consent to the notice given"),
+        required=False,
+        choices=[("", _("not now")), *ConsentChannel.choices],
+        help_text=_(
+            "Needed before a citizen ID or phone number is stored, unless the resident's consent is already "
+            "on file: how the resident agreed to the current notice."
+        ),
+    )
     clear_citizen_id = forms.BooleanField(label=_("remove the stored citizen ID"), required=False)
     clear_phone = forms.BooleanField(label=_("remove the stored phone number"), required=False)
 
@@ -239,7 +249,14 @@ class ResidentForm(ServiceModelForm):
             citizen_id=data.get("citizen_id", ""),
             phone=data.get("phone", ""),
             ethnicity=data.get("ethnicity", ""),
+            consent=self._consent(),
         )
+
+    def _consent(self) -> Any:
+        from fieldteam.services.consent import ConsentInput
+
+        channel = self.cleaned_data.get("consent_channel")
+        return ConsentInput(channel=channel) if channel else None
 
     def _change(self) -> Resident:
         from fieldteam.services.people import move_resident, record_departure, update_resident
@@ -250,7 +267,7 @@ class ResidentForm(ServiceModelForm):
         changes.update(self._birth_changes(resident, changed))
         changes.update(self._identifier_changes())
         if changes:
-            resident = update_resident(actor=self.actor, resident=resident, **changes)
+            resident = update_resident(actor=self.actor, resident=resident, consent=self._consent(), **changes)
         if "household" in changed and data.get("household") is not None:
             resident = move_resident(actor=self.actor, resident=resident, household=data["household"])
         status = data.get("status")
@@ -288,7 +305,9 @@ class ResidentForm(ServiceModelForm):
 
 
 @admin.register(Resident)
-class ResidentAdmin(DuplicatesAdminMixin, ImportExportAdminMixin, ServiceFormAdminMixin, PopulationAdmin):
+class ResidentAdmin(
+    PrivacyAdminMixin, DuplicatesAdminMixin, ImportExportAdminMixin, ServiceFormAdminMixin, PopulationAdmin
+):
     form = ResidentForm
     import_kind = "residents"
     export_kinds = ("residents",)
@@ -314,7 +333,7 @@ class ResidentAdmin(DuplicatesAdminMixin, ImportExportAdminMixin, ServiceFormAdm
         if obj is None:
             return [
                 (None, {"fields": ("village", "household", *person)}),
-                (_("Identifiers"), {"fields": ("citizen_id", "phone")}),
+                (_("Identifiers"), {"fields": ("citizen_id", "phone", "consent_channel")}),
                 (_("Sensitive data"), {"fields": ("ethnicity",)}),
             ]
         if self.has_change_permission(request, obj):
@@ -324,6 +343,7 @@ class ResidentAdmin(DuplicatesAdminMixin, ImportExportAdminMixin, ServiceFormAdm
                 "clear_citizen_id",
                 "phone_masked",
                 "phone",
+                "consent_channel",
                 "clear_phone",
             )
         else:
@@ -440,9 +460,11 @@ class ConsentRecordAdmin(PopulationAdmin):
 
     @admin.action(description=_("Record withdrawal of the selected consents"), permissions=("add",))
     def withdraw(self, request: HttpRequest, queryset: QuerySet[ConsentRecord]) -> None:
-        count = queryset.filter(withdrawn_at__isnull=True).update(
-            withdrawn_at=timezone.now(), withdrawn_recorded_by=request.user
-        )
+        from fieldteam.services.consent import withdraw_consent
+
+        # Through the service: withdrawal erases the residents' identifiers and is recorded in the trail.
+        residents = {c.resident for c in queryset.filter(withdrawn_at__isnull=True).select_related("resident__village")}
+        count = sum(withdraw_consent(actor=request.user, resident=r) for r in residents)  # type: ignore[arg-type]
         self.message_user(
             request,
             ngettext("%(count)d consent withdrawn.", "%(count)d consents withdrawn.", count) % {"count": count},

@@ -2,6 +2,7 @@
 
 from .areas import Area
 from .assistance import AssistanceItem, AssistanceLog, TrainingAttendance, TrainingSession
+from .audit import AuditEntry
 from .capabilities import Adoption, Capability
 from .indicators import Indicator, IndicatorValue, RetirementAge, RollupState, Target, VillageCount
 from .jobs import BackgroundJob, JobKind, JobStatus, SyncReceipt
@@ -15,6 +16,7 @@ __all__ = [
     "AreaRole",
     "AssistanceItem",
     "AssistanceLog",
+    "AuditEntry",
     "BackgroundJob",
     "Capability",
     "ConsentRecord",

@@ -157,8 +157,14 @@ class ConsentRecord(models.Model):
     channel = models.CharField(_("channel"), max_length=20, choices=ConsentChannel.choices)
     notice_version = models.CharField(_("notice version"), max_length=20)
     given_at = models.DateTimeField(_("given at"))
+    # Empty for a consent the system recorded (demo data, a list imported by command).
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
     withdrawn_recorded_by = models.ForeignKey(

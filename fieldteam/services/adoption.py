@@ -15,9 +15,10 @@ from datetime import date
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from fieldteam import audit
 from fieldteam.choices import AdoptionSource, CapabilitySubject
 from fieldteam.errors import field_error
-from fieldteam.models import Adoption, AssistanceLog, Capability, Household, Resident, User
+from fieldteam.models import Adoption, AssistanceLog, AuditEntry, Capability, Household, Resident, User
 from fieldteam.periods import today
 from fieldteam.services.counting import adjust_counts, household_facts, resident_facts
 from fieldteam.services.people import ensure_area_in_scope
@@ -146,6 +147,7 @@ def set_adoptions_within(
         adoption.since = since
     if moved_back:
         Adoption.objects.bulk_update(moved_back, ["since"])
+        audit.record_bulk(moved_back, action=AuditEntry.Action.UPDATE, fields=["since"])
     new_rows = [
         Adoption(
             province_id=locked.province_id,
@@ -162,12 +164,14 @@ def set_adoptions_within(
     ]
     if new_rows:
         Adoption.objects.bulk_create(new_rows)
+        audit.record_bulk(new_rows, action=AuditEntry.Action.CREATE)
         old_mask = locked.capability_mask
         for adoption in new_rows:
             existing[adoption.capability_id] = adoption
             locked.capability_mask |= adoption.capability.mask
         if locked.capability_mask != old_mask:
-            locked.save(update_fields=["capability_mask"])
+            # A derived column, not audited: an UPDATE without the trail's signal (and its extra read).
+            type(locked).objects.filter(pk=locked.pk).update(capability_mask=locked.capability_mask)
             _adjust(locked, old_mask)
     return [existing[capability.pk] for capability in capabilities]
 

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from fieldteam import audit
 from fieldteam.choices import (
     AdoptionSource,
     AssistanceChannel,
@@ -32,6 +33,7 @@ from fieldteam.models import (
     Area,
     AssistanceItem,
     AssistanceLog,
+    AuditEntry,
     Capability,
     Household,
     Membership,
@@ -184,6 +186,7 @@ def create_log(
             for i in items
         ]
     )
+    audit.record_bulk(written, action=AuditEntry.Action.CREATE)
     # What was just written is what ``log.items.all()`` would read: spare the caller that query
     # (filled the way ``prefetch_related`` fills it).
     cached = AssistanceItem.objects.filter(log=log)

@@ -9,12 +9,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam import identifiers
+from fieldteam import audit, identifiers
 from fieldteam.choices import COMMUNE_KINDS, VILLAGE_KINDS, ResidentStatus, Sex
 from fieldteam.errors import field_error
-from fieldteam.models import Area, Household, Resident, User
+from fieldteam.models import Area, AuditEntry, Household, Resident, User
 from fieldteam.periods import today
 from fieldteam.selectors.scope import scope_for
+from fieldteam.services.consent import (
+    ConsentInput,
+    check_consent_input,
+    create_consent,
+    require_consent_for_identifiers,
+)
 from fieldteam.services.counting import adjust_counts, household_facts, resident_facts
 
 RESIDENT_FIELDS = frozenset({"full_name", "sex", "birth_year", "birth_date", "citizen_id", "phone", "ethnicity"})
@@ -129,11 +135,13 @@ def register_resident(
     citizen_id: str = "",
     phone: str = "",
     ethnicity: str = "",
+    consent: ConsentInput | None = None,
 ) -> Resident:
     """Register a resident in ``household``'s village and count them in the village's populations.
 
     Identifiers are validated (the CCCD must agree with birth year and sex), de-duplicated by keyed
-    hash, and stored encrypted and masked. Raises ``ValidationError`` naming the field.
+    hash, and stored encrypted and masked, only with a ``consent`` given now (recorded first).
+    Raises ``ValidationError`` naming the field.
     """
     ensure_area_in_scope(actor, household.village, field="household")
     if not household.is_active:
@@ -150,9 +158,15 @@ def register_resident(
         birth_date=birth_date,
         ethnicity=ethnicity.strip(),
     )
+    # The identifiers themselves first: a wrong number is reported as such, consent or not.
     _set_citizen_id(resident, citizen_id.strip())
     _set_phone(resident, phone.strip())
+    check_consent_input(consent)
+    if citizen_id.strip() or phone.strip():
+        require_consent_for_identifiers(resident, consent)
     resident.save()
+    if consent is not None:
+        create_consent(actor=actor, resident=resident, consent=consent)
     adjust_counts(resident.province_id, residents=[(None, resident_facts(resident))])
     return resident
 
@@ -162,10 +176,13 @@ def _lock_resident(resident: Resident) -> Resident:
 
 
 @transaction.atomic
-def update_resident(*, actor: User | None, resident: Resident, **changes: Any) -> Resident:
+def update_resident(
+    *, actor: User | None, resident: Resident, consent: ConsentInput | None = None, **changes: Any
+) -> Resident:
     """Change a resident's own fields (name, sex, birth, identifiers, ethnicity).
 
     A key that is present is applied; ``citizen_id=""`` or ``phone=""`` removes the identifier.
+    Storing an identifier needs an open consent, or a ``consent`` given now (recorded here).
     A birth or sex change moves the resident between age bands and the counts follow; the CCCD
     must still agree with the new birth year and sex.
     """
@@ -202,6 +219,11 @@ def update_resident(*, actor: User | None, resident: Resident, **changes: Any) -
             raise ValidationError({field: exc.error_list}) from exc
     if "phone" in changes:
         _set_phone(resident, (changes["phone"] or "").strip())
+    check_consent_input(consent)
+    if changes.get("citizen_id") or changes.get("phone"):
+        require_consent_for_identifiers(resident, consent)
+    if consent is not None:
+        create_consent(actor=actor, resident=resident, consent=consent)
     resident.save()
     adjust_counts(resident.province_id, residents=[(before, resident_facts(resident))])
     return resident
@@ -263,4 +285,7 @@ def split_household(
     old = Household.objects.get(pk=locked[0].household_id)
     new = register_household(actor=actor, village=old.village, code=code, head_name=head_name, address=address)
     Resident.objects.filter(pk__in=[r.pk for r in locked]).update(household=new)
+    for resident in locked:
+        resident.household = new
+    audit.record_bulk(locked, action=AuditEntry.Action.UPDATE, fields=["household"])
     return new

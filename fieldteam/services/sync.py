@@ -41,7 +41,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam.choices import AssistanceChannel, AssistanceOutcome, NotDoneReason, Sex
+from fieldteam.choices import AssistanceChannel, AssistanceOutcome, ConsentChannel, ConsentPurpose, NotDoneReason, Sex
 from fieldteam.models import (
     Area,
     AssistanceLog,
@@ -58,6 +58,7 @@ from fieldteam.selectors.people import households_visible, residents_visible
 from fieldteam.selectors.scope import scope_for
 from fieldteam.services import people
 from fieldteam.services.assistance import ItemInput, content_hash, ensure_may_write, log_assistance_within
+from fieldteam.services.consent import CURRENT_NOTICE_VERSION, DEFAULT_PURPOSES, ConsentInput
 from fieldteam.services.training import record_training_session_within
 
 logger = logging.getLogger(__name__)
@@ -393,7 +394,9 @@ def _apply_household(batch: _Batch, client_id: uuid.UUID, data: dict[str, Any], 
 
 
 def _apply_resident(batch: _Batch, client_id: uuid.UUID, data: dict[str, Any], digest: str) -> Applied:
-    reader = _Reader(data, {"household", "full_name", "sex", "birth_year", "birth_date", "citizen_id", "phone"})
+    reader = _Reader(
+        data, {"household", "full_name", "sex", "birth_year", "birth_date", "citizen_id", "phone", "consent"}
+    )
     household_ref = reader.reference("household", required=True)
     full_name = reader.text("full_name", max_length=200, required=True)
     sex = reader.choice_value("sex", data.get("sex"), Sex.values, required=True)
@@ -401,6 +404,7 @@ def _apply_resident(batch: _Batch, client_id: uuid.UUID, data: dict[str, Any], d
     birth_date = reader.date("birth_date")
     citizen_id = reader.text("citizen_id", max_length=30)
     phone = reader.text("phone", max_length=30)
+    consent = _consent(reader)
     reader.check()
     household = _resolve(batch, "household", household_ref, HOUSEHOLD)  # type: ignore[arg-type]
     ensure_may_write(batch.actor, household.village, field="household")
@@ -413,8 +417,39 @@ def _apply_resident(batch: _Batch, client_id: uuid.UUID, data: dict[str, Any], d
         birth_date=birth_date,
         citizen_id=citizen_id,
         phone=phone,
+        consent=consent,
     )
     return resident, resident.province_id
+
+
+def _consent(reader: _Reader) -> ConsentInput | None:
+    """The ``consent`` object of a resident item: ``{"channel", "notice_version"?, "purposes"?, "given_at"?}``."""
+    raw = reader.data.get("consent")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        reader.error("consent", _("Give the consent as an object with its channel."), "invalid")
+        return None
+    inner = _Reader(raw, {"channel", "notice_version", "purposes", "given_at"})
+    channel = inner.choice_value("channel", raw.get("channel"), ConsentChannel.values, required=True)
+    notice_version = inner.text("notice_version", max_length=20) or CURRENT_NOTICE_VERSION
+    purposes = raw.get("purposes")
+    if purposes is not None and (
+        not isinstance(purposes, list) or not purposes or any(p not in ConsentPurpose.values for p in purposes)
+    ):
+        inner.error("purposes", _("Choose the purposes the resident agreed to."), "invalid_choice")
+        purposes = None
+    given_at = inner.datetime("given_at")
+    for name, problems in inner.errors.items():
+        reader.errors.setdefault(f"consent.{name}", []).extend(problems)
+    if inner.errors:
+        return None
+    return ConsentInput(
+        channel=channel,
+        notice_version=notice_version,
+        purposes=tuple(purposes) if purposes else DEFAULT_PURPOSES,
+        given_at=given_at,
+    )
 
 
 def _log_items(batch: _Batch, reader: _Reader) -> list[ItemInput]:

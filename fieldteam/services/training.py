@@ -15,9 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from fieldteam import audit
 from fieldteam.choices import AdoptionSource, AssistanceChannel, AssistanceOutcome, CapabilitySubject, ResidentStatus
 from fieldteam.errors import field_error
-from fieldteam.models import Area, Capability, Resident, Team, TrainingAttendance, TrainingSession, User
+from fieldteam.models import Area, AuditEntry, Capability, Resident, Team, TrainingAttendance, TrainingSession, User
 from fieldteam.services.assistance import (
     CLOCK_SKEW_TOLERANCE,
     ItemInput,
@@ -150,9 +151,10 @@ def record_training_session_within(
         trainer=actor,
         capability=capability,
     )
-    TrainingAttendance.objects.bulk_create(
+    attendance = TrainingAttendance.objects.bulk_create(
         [TrainingAttendance(province_id=r.province_id, session=session, resident=r) for r in attendees]
     )
+    audit.record_bulk(attendance, action=AuditEntry.Action.CREATE)
     for resident in attendees:
         create_log(
             actor=actor,

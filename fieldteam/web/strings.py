@@ -47,6 +47,7 @@ MESSAGES = {
     "bad_birth_year": _("The birth year must be between 1890 and this year."),
     "bad_citizen_id": _("A citizen ID has exactly 12 digits."),
     "bad_phone": _("A mobile number has 10 digits starting with 0."),
+    "need_consent": _("Read the notice and tick the consent before writing down a CCCD or phone number."),
     "need_topic": _("Enter the topic."),
     "need_start": _("Enter when the session started."),
     "need_attendee": _("Tick at least one attendee."),

@@ -17,12 +17,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from fieldteam.choices import AssistanceChannel, CapabilitySubject, NotDoneReason, Sex
 from fieldteam.models import Area, Capability, User
 from fieldteam.periods import today
 from fieldteam.selectors.work_list import WorkListEntry, WorkListSection, work_list
+from fieldteam.services.consent import CURRENT_NOTICE_VERSION, NOTICES
 from fieldteam.web import selectors
 from fieldteam.web.common import asset_url, render_page, vietnamese_by_default, web_page
 
@@ -115,7 +117,9 @@ def work(request: HttpRequest, village_id: int, capability: str) -> HttpResponse
 
 
 @require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("q")  # the query may be a CCCD or phone: never in an error report
 @web_page
+@sensitive_variables("query")
 def search(request: HttpRequest) -> HttpResponse:
     """Residents by name or household; by phone or CCCD only through a POST (never in a URL)."""
     query = request.POST.get("q", "") if request.method == "POST" else request.GET.get("q", "")
@@ -199,6 +203,8 @@ def register(request: HttpRequest) -> HttpResponse:
             "existing": existing,
             "sexes": Sex.choices,
             "this_year": today().year,
+            "notice": NOTICES[CURRENT_NOTICE_VERSION],
+            "notice_version": CURRENT_NOTICE_VERSION,
             "page": "register",
         },
     )

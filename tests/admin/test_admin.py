@@ -427,7 +427,8 @@ def test_adding_a_resident_goes_through_the_services(client: Client, world: Worl
     logged_in(client, superuser)
     cccd = make_citizen_id(birth_year=1990, sex=Sex.MALE, province_code="064", serial=1)
     response = client.post(
-        url(Resident, "add"), resident_post(world.tree.village2, citizen_id=cccd, phone="0912 000 111")
+        url(Resident, "add"),
+        resident_post(world.tree.village2, citizen_id=cccd, phone="0912 000 111", consent_channel="paper"),
     )
     assert response.status_code == 302
     resident = Resident.objects.get(full_name="Ksor Nay")

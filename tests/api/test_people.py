@@ -45,6 +45,7 @@ def test_a_new_resident_comes_back_masked(world: World, client_for) -> None:
         "birth_date": "1995-06-30",
         "citizen_id": cccd,
         "phone": "+84 912 000 111",
+        "consent": {"channel": "in_person"},
     }
     response = client_for(world.member).post("/api/v1/residents/", body, format="json")
     assert response.status_code == 201, response.json()

@@ -11,6 +11,7 @@ from fieldteam import identifiers
 from fieldteam.choices import Sex
 from fieldteam.models import Household, Resident
 from fieldteam.services import people
+from fieldteam.services.consent import ConsentInput
 from tests.factories import HouseholdFactory, ResidentFactory, make_citizen_id, make_phone
 
 
@@ -24,6 +25,7 @@ def test_identifiers_are_stored_encrypted_hashed_and_masked(area_tree):
         birth_year=1990,
         citizen_id=citizen_id,
         phone="+84 912 345 678",
+        consent=ConsentInput(channel="in_person"),
     )
     resident.refresh_from_db()
     assert resident.full_name == "Trần Văn Bình"

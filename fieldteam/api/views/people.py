@@ -12,9 +12,12 @@ from typing import Any
 import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet
+from django.http import HttpResponse
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -23,7 +26,7 @@ from rest_framework.response import Response
 from fieldteam import identifiers
 from fieldteam.api.serializers import HouseholdSerializer, ResidentSerializer
 from fieldteam.api.views.base import IdFilter, ScopedViewSet, acting_user
-from fieldteam.choices import ResidentStatus, Sex
+from fieldteam.choices import ConsentChannel, ConsentPurpose, ResidentStatus, Sex
 from fieldteam.errors import field_error
 from fieldteam.models import Capability, Household, Resident, User
 from fieldteam.selectors.field_work import areas_visible
@@ -34,8 +37,9 @@ from fieldteam.selectors.people import (
     residents_by_identifier,
     residents_visible,
 )
-from fieldteam.services import people
+from fieldteam.services import people, privacy
 from fieldteam.services.assistance import ensure_may_write
+from fieldteam.services.consent import CURRENT_NOTICE_VERSION, DEFAULT_PURPOSES, ConsentInput
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -150,6 +154,29 @@ class ResidentFilter(django_filters.FilterSet):
         return queryset.annotate(_held=F("capability_mask").bitand(mask)).exclude(_held=0)
 
 
+class ConsentFields(serializers.Serializer):
+    """A consent as the member records it: how it was given and which notice was shown."""
+
+    channel = serializers.ChoiceField(choices=ConsentChannel.choices)
+    notice_version = serializers.CharField(max_length=20, required=False, default=CURRENT_NOTICE_VERSION)
+    purposes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ConsentPurpose.choices), required=False, min_length=1, max_length=10
+    )
+    given_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+def consent_input(values: dict[str, Any] | None) -> ConsentInput | None:
+    """The service's ``ConsentInput`` from a validated ``ConsentFields`` (``None`` when none was given)."""
+    if not values:
+        return None
+    return ConsentInput(
+        channel=values["channel"],
+        notice_version=values.get("notice_version") or CURRENT_NOTICE_VERSION,
+        purposes=tuple(values.get("purposes") or DEFAULT_PURPOSES),
+        given_at=values.get("given_at"),
+    )
+
+
 class ResidentFields(serializers.Serializer):
     full_name = serializers.CharField(max_length=200)
     sex = serializers.ChoiceField(choices=Sex.choices)
@@ -159,6 +186,11 @@ class ResidentFields(serializers.Serializer):
         max_length=30, required=False, allow_blank=True, help_text="12 digits; stored encrypted, returned masked."
     )
     phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    consent = ConsentFields(
+        required=False,
+        allow_null=True,
+        help_text="The resident's consent, given now: needed before a citizen ID or phone number is stored.",
+    )
 
 
 class ResidentInput(ResidentFields):
@@ -174,6 +206,19 @@ class IdentifierSearchInput(serializers.Serializer):
     phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
 
 
+class AnonymiseInput(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500, help_text="Why the person's data is erased (kept in the audit trail)."
+    )
+
+
+PERSONAL_DATA_FORMATS = ("json", "xlsx")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# Error reports (e-mails, trackers built on Django's reporter) must not carry a typed identifier:
+# neither a form-encoded body's fields nor the locals holding it.
+@method_decorator(sensitive_post_parameters("citizen_id", "phone"), name="dispatch")
 class ResidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     """Residents in your areas: search by name or household, register, correct; exact search by identifier."""
 
@@ -192,6 +237,46 @@ class ResidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
     def get_object(self) -> Resident:
         return resident_get(user=acting_user(self.request), resident_id=self.kwargs["pk"])
 
+    def perform_content_negotiation(self, request: Request, force: bool = False):  # type: ignore[no-untyped-def]
+        # ``?format=xlsx`` names the personal-data file, not a renderer: the action checks it (a 400).
+        return super().perform_content_negotiation(request, force=force or self.action == "personal_data")
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=PERSONAL_DATA_FORMATS, required=False)],
+        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, XLSX_TYPE): OpenApiTypes.BINARY},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="personal-data", filterset_class=None, pagination_class=None)
+    def personal_data(self, request: Request, pk: str) -> HttpResponse | Response:
+        """Everything held about the resident, identifiers in clear (a data-subject access request).
+
+        Officers of the area and superusers only; recorded in the audit trail. ``?format=xlsx`` gives
+        a workbook to hand to the person.
+        """
+        fmt = request.query_params.get("format", "json")
+        if fmt not in PERSONAL_DATA_FORMATS:
+            raise field_error("format", _("Choose json or xlsx."), code="invalid_choice")
+        resident = self.get_object()
+        data = privacy.export_person_data(actor=acting_user(request), resident=resident)
+        if fmt == "json":
+            return Response(data)
+        response = HttpResponse(privacy.person_data_xlsx(data), content_type=XLSX_TYPE)
+        response["Content-Disposition"] = f'attachment; filename="personal-data-{resident.pk}.xlsx"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @extend_schema(request=AnonymiseInput, responses=ResidentSerializer, filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    def anonymise(self, request: Request, pk: str) -> Response:
+        """Erase who the resident is, keeping what they count for (an erasure request; irreversible)."""
+        resident = self.get_object()
+        data = AnonymiseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        resident = privacy.anonymise_resident(
+            actor=acting_user(request), resident=resident, reason=data.validated_data["reason"]
+        )
+        return Response(self.get_serializer(resident).data)
+
     @extend_schema(request=ResidentInput, responses={201: ResidentSerializer})
     def create(self, request: Request) -> Response:
         user = acting_user(request)
@@ -209,6 +294,7 @@ class ResidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
             birth_date=values.get("birth_date"),
             citizen_id=values.get("citizen_id") or "",
             phone=values.get("phone") or "",
+            consent=consent_input(values.get("consent")),
         )
         return Response(self.get_serializer(resident).data, status=status.HTTP_201_CREATED)
 
@@ -223,11 +309,13 @@ class ResidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
             if name in changes and changes[name] is None:
                 changes[name] = ""
         ensure_may_write(user, resident.village, field="resident")
-        resident = people.update_resident(actor=user, resident=resident, **changes)
+        consent = consent_input(changes.pop("consent", None))
+        resident = people.update_resident(actor=user, resident=resident, consent=consent, **changes)
         return Response(self.get_serializer(resident).data)
 
     @extend_schema(request=IdentifierSearchInput, responses=ResidentSerializer(many=True), filters=False)
     @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
+    @method_decorator(sensitive_variables("data", "citizen_id", "phone"))
     def search(self, request: Request) -> Response:
         """Residents in your areas with exactly this citizen ID or phone number (give one of them).
 

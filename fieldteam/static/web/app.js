@@ -798,11 +798,18 @@
         else if (!/^\d{4}$/.test(year) || year < 1890 || year > thisYear) { fieldError($("[name=birth_year]", fs), M.bad_birth_year); bad = true; }
         if (citizenId && !/^\d{12}$/.test(citizenId)) { fieldError($("[name=citizen_id]", fs), M.bad_citizen_id); bad = true; }
         if (phone && !/^0\d{9}$/.test(phone)) { fieldError($("[name=phone]", fs), M.bad_phone); bad = true; }
+        // Identifiers are kept only with the person's consent to the notice read out to them.
+        const agreed = $("[name=consent]", fs).checked;
+        if ((citizenId || phone) && !agreed) { fieldError($("[name=consent]", fs), M.need_consent); bad = true; }
         const data = {full_name: fullName, sex: sexInput ? sexInput.value : ""};
         if (birthDate) data.birth_date = birthDate;
         else if (year) data.birth_year = parseInt(year, 10);
         if (citizenId) data.citizen_id = citizenId;
         if (phone) data.phone = phone;
+        if (agreed) {
+          const notice = $("#consent-notice");
+          data.consent = {channel: "in_person", notice_version: notice ? notice.dataset.version : undefined, given_at: new Date().toISOString()};
+        }
         persons.push(data);
       }
       if (bad) {
@@ -999,6 +1006,9 @@
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") sync(); });
 
   const pageName = body.dataset.page;
+  // Progress bars carry their lengths as data: the Content-Security-Policy refuses style attributes.
+  for (const bar of $$("[data-width]")) bar.style.width = bar.dataset.width + "%";
+  for (const mark of $$("[data-left]")) mark.style.left = mark.dataset.left + "%";
   const logForm = $("#log-form");
   if (logForm) initLogForm(logForm);
   const shell = $("[data-shell]");

@@ -1,0 +1,49 @@
+"""The audit trail in admin: read-only for everyone, scoped to the officer's subtree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditlog.mixins import LogEntryAdminMixin
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from fieldteam.admin.base import is_admin_staff
+from fieldteam.models import AuditEntry
+from fieldteam.selectors.audit import audit_trail_visible
+
+# django-auditlog registers its own admin for the entry model; this one replaces it.
+if admin.site.is_registered(AuditEntry):
+    admin.site.unregister(AuditEntry)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(LogEntryAdminMixin, admin.ModelAdmin):
+    list_display = ("created", "resource_url", "action", "msg_short", "user_url", "area")
+    list_filter = ("action", "content_type")
+    list_select_related = ("content_type", "actor", "area")
+    # Who did what: by user name or the described object (``Resident #12``), never by value.
+    search_fields = ("actor__username", "object_repr", "object_pk")
+    date_hierarchy = "timestamp"
+    readonly_fields = ("created", "resource_url", "action", "user_url", "msg", "area", "additional_data", "cid")
+    fields = readonly_fields
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
+        return audit_trail_visible(user=request.user)  # type: ignore[arg-type]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_admin_staff(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_admin_staff(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,85 @@
+"""The audit trail: who changed or looked at what, and when (django-auditlog's entry, placed in the tree).
+
+django-auditlog was chosen over django-simple-history (a shadow table per model, and its signals miss
+bulk writes just the same) and django-pghistory (triggers: PostgreSQL only, while the embedded default is
+SQLite). Its single table takes one extra column pair here, ``area`` and ``province``, so that an officer
+reads the trail of their own subtree through the same scoping rule as everything else. Bulk writes,
+which fire no signals, are recorded explicitly by ``fieldteam.audit.record_bulk``.
+
+The trail is append-only: ``save`` refuses to change an entry, ``delete`` refuses to remove one, and on
+PostgreSQL a trigger refuses UPDATE and DELETE whatever the client (see the 0005 migration).
+Personal values never enter it (``fieldteam.audit`` masks them), so erasing a person needs no rewrite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditlog.models import AbstractLogEntry, LogEntryManager
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditTrailIsAppendOnly(Exception):
+    """Raised on any attempt to change or remove an audit entry."""
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise AuditTrailIsAppendOnly("audit entries cannot be changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditTrailIsAppendOnly("audit entries cannot be deleted")
+
+
+class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # type: ignore[misc]
+    def log_create(self, instance: models.Model, force_log: bool = False, **kwargs: Any) -> AuditEntry | None:
+        # Every entry auditlog makes from a signal passes here: place it in the tree and keep
+        # personal values out of its description.
+        from fieldteam import audit
+
+        area_id, province_id = audit.place_of(instance)
+        kwargs.setdefault("area_id", area_id)
+        kwargs.setdefault("province_id", province_id)
+        kwargs.setdefault("object_repr", audit.describe(instance))
+        return super().log_create(instance, force_log=force_log, **kwargs)
+
+
+class AuditEntry(AbstractLogEntry):
+    # No database constraint: the trail outlives the areas it names, and it is never updated.
+    area = models.ForeignKey(
+        "fieldteam.Area",
+        verbose_name=_("area"),
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    province = models.ForeignKey(
+        "fieldteam.Area",
+        verbose_name=_("province"),
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = AuditEntryManager()
+
+    class Meta(AbstractLogEntry.Meta):
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit trail")
+        indexes = [
+            models.Index(fields=["province", "-timestamp"], name="audit_province_time_idx"),
+            models.Index(fields=["content_type", "object_pk"], name="audit_object_idx"),
+        ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditTrailIsAppendOnly("audit entries cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditTrailIsAppendOnly("audit entries cannot be deleted")

@@ -1,0 +1,141 @@
+"""Consent: recorded before a resident's identifiers are stored, withdrawn at the resident's word.
+
+The Personal Data Protection Law (91/2025/QH15) asks for consent that is explicit, verifiable, for
+stated purposes and withdrawable. A consent record says which purposes, how it was given, when,
+which version of the notice was shown and who recorded it. A citizen ID or phone number is stored
+only for a resident with an open consent for digital assistance (``require_consent_for_identifiers``,
+called by every write path that stores one). Withdrawal erases the identifiers; the resident's
+contribution to the counts stays, since the counts hold no one's identity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.choices import ConsentChannel, ConsentPurpose
+from fieldteam.errors import field_error
+from fieldteam.models import ConsentRecord, Resident, User
+
+# The notice a member reads out or shows before asking; a new wording gets a new version, and old
+# versions stay listed so that records made under them can still be read.
+CURRENT_NOTICE_VERSION = "2026-01"
+NOTICES = {
+    "2026-01": _(
+        "The community digital-technology team of your village records your name, birth date or year, "
+        "sex and household, and, only if you agree, your citizen ID number and phone number. We use them "
+        "to help you with digital services and, without naming anyone, to count how many people in the "
+        "village use them for the province's digital-society plan. Your citizen ID and phone number are "
+        "stored encrypted and shown to team members only partly hidden. You may ask to see, correct or "
+        "receive a copy of your data, and you may withdraw this consent at any time: your citizen ID and "
+        "phone number are then erased, and the counts you were part of stay, without your name."
+    ),
+}
+# Storing identifiers needs consent for this purpose.
+IDENTIFIER_PURPOSE = ConsentPurpose.DIGITAL_ASSISTANCE
+# What a member asks for by default: help now, and being counted (anonymously) in the plan.
+DEFAULT_PURPOSES = (ConsentPurpose.DIGITAL_ASSISTANCE, ConsentPurpose.STATISTICS)
+
+
+@dataclass(frozen=True)
+class ConsentInput:
+    """A consent as a member records it on the spot (the API's and the forms' ``consent`` object)."""
+
+    channel: str
+    notice_version: str = CURRENT_NOTICE_VERSION
+    purposes: tuple[str, ...] = DEFAULT_PURPOSES
+    given_at: dt.datetime | None = None
+
+
+def has_open_consent(resident: Resident, purpose: str = IDENTIFIER_PURPOSE) -> bool:
+    """Whether ``resident`` has a consent for ``purpose`` that has not been withdrawn."""
+    if resident.pk is None:
+        return False
+    return any(
+        purpose in (c.purposes or [])
+        for c in ConsentRecord.objects.filter(resident=resident, withdrawn_at__isnull=True)
+    )
+
+
+def _check(consent: ConsentInput) -> None:
+    purposes = list(consent.purposes or ())
+    if not purposes or any(p not in ConsentPurpose.values for p in purposes):
+        raise field_error("consent.purposes", _("Choose the purposes the resident agreed to."), code="invalid_choice")
+    if consent.channel not in ConsentChannel.values:
+        raise field_error("consent.channel", _("Choose how the consent was given."), code="invalid_choice")
+    if consent.notice_version not in NOTICES:
+        raise field_error(
+            "consent.notice_version",
+            _("Unknown notice version %(version)s; the current one is %(current)s."),
+            code="unknown_notice",
+            params={"version": consent.notice_version, "current": CURRENT_NOTICE_VERSION},
+        )
+    if consent.given_at is not None and consent.given_at > timezone.now() + dt.timedelta(minutes=10):
+        raise field_error("consent.given_at", _("The time is in the future."), code="future")
+
+
+def check_consent_input(consent: ConsentInput | None) -> None:
+    """Validate a consent given with a registration before anything is written (errors name ``consent.*``)."""
+    if consent is not None:
+        _check(consent)
+
+
+def require_consent_for_identifiers(resident: Resident, consent: ConsentInput | None) -> None:
+    """Refuse to store identifiers for a resident with no open consent and none given now."""
+    if consent is None and not has_open_consent(resident):
+        raise field_error(
+            "consent",
+            _(
+                "Record the resident's consent (the notice shown and how it was given) before storing a citizen ID or phone number."
+            ),
+            code="consent_required",
+        )
+
+
+def create_consent(*, actor: User | None, resident: Resident, consent: ConsentInput) -> ConsentRecord:
+    """Write one consent record (the caller holds the transaction and has checked scope)."""
+    _check(consent)
+    return ConsentRecord.objects.create(
+        province_id=resident.province_id,
+        resident=resident,
+        purposes=list(dict.fromkeys(consent.purposes)),
+        channel=consent.channel,
+        notice_version=consent.notice_version,
+        given_at=consent.given_at or timezone.now(),
+        recorded_by=actor,
+    )
+
+
+@transaction.atomic
+def record_consent(*, actor: User | None, resident: Resident, consent: ConsentInput) -> ConsentRecord:
+    """Record a resident's consent, given now or on paper earlier (``consent.given_at``)."""
+    from fieldteam.services.people import ensure_area_in_scope
+
+    ensure_area_in_scope(actor, resident.village, field="resident")
+    return create_consent(actor=actor, resident=resident, consent=consent)
+
+
+@transaction.atomic
+def withdraw_consent(*, actor: User | None, resident: Resident, when: dt.datetime | None = None) -> int:
+    """Record the withdrawal of every open consent of ``resident`` and erase their identifiers.
+
+    Returns the number of consents withdrawn. Adoptions, logs and counts stay: they name no
+    identifier, and the person's aggregate contribution is kept as the law allows.
+    """
+    from fieldteam.services.people import ensure_area_in_scope
+    from fieldteam.services.privacy import erase_identifiers
+
+    ensure_area_in_scope(actor, resident.village, field="resident")
+    when = when or timezone.now()
+    withdrawn = 0
+    for record in ConsentRecord.objects.select_for_update().filter(resident=resident, withdrawn_at__isnull=True):
+        record.withdrawn_at = max(when, record.given_at)
+        record.withdrawn_recorded_by = actor
+        record.save(update_fields=["withdrawn_at", "withdrawn_recorded_by"])
+        withdrawn += 1
+    erase_identifiers(actor=actor, resident=resident, reason="consent_withdrawn")
+    return withdrawn
