@@ -9,6 +9,9 @@ Every selector, API view, admin and export filters through ``scope_for(user)``:
 Seeing is not writing: ``Scope.edit_paths`` are the subtrees the user may change (commune and
 province officers' subtrees, the areas of their teams), never a viewer's. ``can_edit_area`` is the
 per-area check every write path applies; ``can_edit`` only says whether there is any such area.
+
+Identifiers are shown masked to everyone; ``can_reveal_identifiers`` says where an officer (not a
+viewer, not a team member) may see them unmasked, each view recorded in the audit trail.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class Scope:
     edit_paths: tuple[str, ...] = ()
     # The paths of the areas each of ``team_ids`` serves, as (team id, paths) pairs.
     team_area_paths: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    # The subtrees of the user's officer roles (not viewers', not team members'): where unmasked
+    # identifiers may be shown to them, each view recorded in the audit trail.
+    officer_paths: tuple[str, ...] = ()
 
     def paths_of_team(self, team_id: int) -> tuple[str, ...] | None:
         """The paths of the areas a team of the user's serves; ``None`` for another team."""
@@ -82,6 +88,10 @@ class Scope:
     def contains(self, area: Area) -> bool:
         return self.everything or any(area.path.startswith(p) for p in self.paths)
 
+    def can_reveal_identifiers(self, area: Area) -> bool:
+        """Whether the user may see unmasked identifiers of people placed in ``area``."""
+        return self.everything or any(area.path.startswith(p) for p in self.officer_paths)
+
     def can_edit_area(self, area: Area) -> bool:
         """Whether the user may write rows placed in ``area`` (a viewer role never gives this)."""
         return self.everything or any(area.path.startswith(p) for p in self.edit_paths)
@@ -114,6 +124,7 @@ def _compute_scope(user: User) -> Scope:
     paths: set[str] = set()
     province_paths: set[str] = set()
     edit_paths: set[str] = set()
+    officer_paths: set[str] = set()
     staff_roles = list(AreaRole.objects.filter(user=user).select_related("area"))
     for role in staff_roles:
         paths.add(role.area.path)
@@ -121,6 +132,7 @@ def _compute_scope(user: User) -> Scope:
             province_paths.add(role.area.path)
         if role.role != AreaRoleKind.VIEWER:
             edit_paths.add(role.area.path)
+            officer_paths.add(role.area.path)
     # The open memberships with their teams' area paths, in one query (a row per membership and
     # area; ``None`` for a team without areas).
     memberships = list(
@@ -152,4 +164,5 @@ def _compute_scope(user: User) -> Scope:
         team_ids=team_ids,
         edit_paths=minimal_edit,
         team_area_paths=tuple((t, tuple(sorted(p))) for t, p in sorted(by_team.items())),
+        officer_paths=_minimal(officer_paths),
     )
