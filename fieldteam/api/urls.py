@@ -11,6 +11,7 @@ from rest_framework.routers import SimpleRouter
 
 from fieldteam.api.views.areas import AreaViewSet
 from fieldteam.api.views.auth import TokenView
+from fieldteam.api.views.consent import ResidentConsentsView, ResidentConsentWithdrawalView
 from fieldteam.api.views.disclosure import ResidentIdentifiersView
 from fieldteam.api.views.field_work import AssistanceLogViewSet, TrainingSessionViewSet
 from fieldteam.api.views.indicators import ReportedValueViewSet
@@ -33,6 +34,12 @@ router.register("reported-values", ReportedValueViewSet, basename="reported-valu
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
     path("residents/<int:pk>/identifiers/", ResidentIdentifiersView.as_view(), name="resident-identifiers"),
+    path("residents/<int:pk>/consents/", ResidentConsentsView.as_view(), name="resident-consents"),
+    path(
+        "residents/<int:pk>/consents/withdraw/",
+        ResidentConsentWithdrawalView.as_view(),
+        name="resident-consent-withdrawal",
+    ),
     path("sync/", SyncView.as_view(), name="sync"),
     path("auth/token/", TokenView.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

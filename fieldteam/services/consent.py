@@ -113,9 +113,9 @@ def create_consent(*, actor: User | None, resident: Resident, consent: ConsentIn
 @transaction.atomic
 def record_consent(*, actor: User | None, resident: Resident, consent: ConsentInput) -> ConsentRecord:
     """Record a resident's consent, given now or on paper earlier (``consent.given_at``)."""
-    from fieldteam.services.people import ensure_area_in_scope
+    from fieldteam.services.assistance import ensure_may_write
 
-    ensure_area_in_scope(actor, resident.village, field="resident")
+    ensure_may_write(actor, resident.village, field="resident")
     return create_consent(actor=actor, resident=resident, consent=consent)
 
 
@@ -126,10 +126,10 @@ def withdraw_consent(*, actor: User | None, resident: Resident, when: dt.datetim
     Returns the number of consents withdrawn. Adoptions, logs and counts stay: they name no
     identifier, and the person's aggregate contribution is kept as the law allows.
     """
-    from fieldteam.services.people import ensure_area_in_scope
+    from fieldteam.services.assistance import ensure_may_write
     from fieldteam.services.privacy import erase_identifiers
 
-    ensure_area_in_scope(actor, resident.village, field="resident")
+    ensure_may_write(actor, resident.village, field="resident")
     when = when or timezone.now()
     withdrawn = 0
     for record in ConsentRecord.objects.select_for_update().filter(resident=resident, withdrawn_at__isnull=True):
