@@ -10,8 +10,9 @@ Seeing is not writing: ``Scope.edit_paths`` are the subtrees the user may change
 province officers' subtrees, the areas of their teams), never a viewer's. ``can_edit_area`` is the
 per-area check every write path applies; ``can_edit`` only says whether there is any such area.
 
-Identifiers are shown masked to everyone; ``can_reveal_identifiers`` says where an officer (not a
-viewer, not a team member) may see them unmasked, each view recorded in the audit trail.
+Identifiers are shown masked to everyone; ``is_officer_of`` says where an officer (not a viewer,
+not a team member) may see them unmasked and answer a person's data requests, each act recorded
+in the audit trail.
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ class Scope:
     def contains(self, area: Area) -> bool:
         return self.everything or any(area.path.startswith(p) for p in self.paths)
 
-    def can_reveal_identifiers(self, area: Area) -> bool:
-        """Whether the user may see unmasked identifiers of people placed in ``area``."""
+    def is_officer_of(self, area: Area) -> bool:
+        """Whether the user holds an officer role over ``area`` (or is a superuser): who may see people's
+        identifiers unmasked and answer their data requests there."""
         return self.everything or any(area.path.startswith(p) for p in self.officer_paths)
 
     def can_edit_area(self, area: Area) -> bool:

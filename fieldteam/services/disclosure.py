@@ -47,7 +47,7 @@ def reveal_identifiers(*, actor: User, resident: Resident, purpose: str) -> Reve
             code="max_length",
             params={"limit": MAX_PURPOSE_LENGTH},
         )
-    if not scope_for(actor).can_reveal_identifiers(resident.village):
+    if not scope_for(actor).is_officer_of(resident.village):
         raise PermissionDenied(_("Only an officer of this area may see the full numbers."))
     fields = [
         name

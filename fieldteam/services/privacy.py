@@ -24,11 +24,10 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from fieldteam import audit, identifiers
-from fieldteam.choices import AreaRoleKind, ConsentPurpose, ResidentStatus
+from fieldteam.choices import ConsentPurpose, ResidentStatus
 from fieldteam.errors import field_error
 from fieldteam.models import (
     Adoption,
-    AreaRole,
     AssistanceItem,
     AssistanceLog,
     AuditEntry,
@@ -101,13 +100,7 @@ def _ensure_may_handle_request(actor: User | None, resident: Resident) -> None:
     ensure_area_in_scope(actor, village, field="resident")
     if actor is None:
         return
-    scope = scope_for(actor)
-    if scope.everything:
-        return
-    officer_paths = (
-        AreaRole.objects.filter(user=actor).exclude(role=AreaRoleKind.VIEWER).values_list("area__path", flat=True)
-    )
-    if scope.can_edit_area(village) and any(village.path.startswith(path) for path in officer_paths):
+    if scope_for(actor).is_officer_of(village):
         return
     raise field_error(
         "resident",

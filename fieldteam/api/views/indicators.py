@@ -19,9 +19,9 @@ from rest_framework.response import Response
 from fieldteam.api.serializers import ReportedValueSerializer
 from fieldteam.api.views.base import IdFilter, ScopedViewSet, acting_user, parse_period
 from fieldteam.api.views.people import ScopedPrimaryKeyField
-from fieldteam.choices import AreaRoleKind, IndicatorKind, PeriodKind
+from fieldteam.choices import IndicatorKind, PeriodKind
 from fieldteam.errors import field_error
-from fieldteam.models import Area, AreaRole, Indicator, IndicatorValue, User
+from fieldteam.models import Indicator, IndicatorValue, User
 from fieldteam.selectors.field_work import areas_visible, int_pk
 from fieldteam.selectors.indicators import OutOfScope
 from fieldteam.selectors.scope import scope_for
@@ -31,14 +31,6 @@ from fieldteam.services.rollup import report_indicator_value
 def reported_values_visible(user: User) -> QuerySet[IndicatorValue]:
     rows = IndicatorValue.objects.filter(indicator__kind=IndicatorKind.REPORTED).select_related("indicator")
     return scope_for(user).filter(rows, area_field="area").order_by("-period_start", "indicator__sort_order", "pk")
-
-
-def _is_officer_of(user: User, area: Area) -> bool:
-    """A superuser, or a commune or province officer (not a viewer) of a subtree holding ``area``."""
-    if user.is_superuser:
-        return True
-    paths = AreaRole.objects.filter(user=user).exclude(role=AreaRoleKind.VIEWER).values_list("area__path", flat=True)
-    return any(area.path.startswith(path) for path in paths)
 
 
 class ReportedValueFilter(django_filters.FilterSet):
@@ -93,7 +85,7 @@ class ReportedValueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Sco
         area = values["area"]
         if not scope_for(user).can_edit_area(area):
             raise field_error("area", _("Your role may only view."), code="read_only")
-        if not _is_officer_of(user, area):
+        if not scope_for(user).is_officer_of(area):
             raise field_error("area", _("Only officers report indicator values."), code="read_only")
         row = report_indicator_value(
             actor=user,
