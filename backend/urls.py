@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    path("health/", include("fieldteam.health")),
     path("admin/", admin.site.urls),
     path("api/v1/reports/", include("fieldteam.dashboards.api_urls")),
     path("api/v1/", include("fieldteam.api.urls")),

@@ -6,21 +6,27 @@
   PostgreSQL: transaction-scoped advisory locks (no row is written, so no hot spot).
   SQLite: writers are serialised by the database itself; the recompute writes first so it holds
   the write lock before it reads.
-- ``recompute_guard``: one recompute per province at a time across workers: a Redis lock when
-  Redis is configured, otherwise a file lock on this machine (the embedded default).
+- ``recompute_guard``: one recompute per province at a time across workers. PostgreSQL: a
+  session advisory lock, so a worker killed in the middle (SIGKILL, OOM, a lost machine) leaves
+  no lock behind: it goes with the dead connection and the redelivered task can run at once. (A
+  Redis lock with a timeout would block the rerun for the whole timeout, and would make the
+  recompute depend on Redis.) SQLite (the embedded default, one machine): a file lock, released
+  by the kernel when the process dies.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
 ADVISORY_NAMESPACE_COUNTS = 71_001
+ADVISORY_NAMESPACE_RECOMPUTE = 71_002
 
 
 def province_counts_shared(province_id: int, *, also: str = "", params: tuple = ()) -> tuple | None:
@@ -52,21 +58,33 @@ class AlreadyRunning(Exception):
 
 
 @contextlib.contextmanager
-def recompute_guard(province_id: int, *, timeout_seconds: int = 3600) -> Iterator[None]:
-    """Hold the one-recompute-per-province guard, or raise ``AlreadyRunning`` at once."""
-    name = f"fieldteam:recompute:{province_id}"
-    if settings.REDIS_URL:
-        import redis
+def recompute_guard(province_id: int, *, wait_seconds: float = 5.0) -> Iterator[None]:
+    """Hold the one-recompute-per-province guard, or raise ``AlreadyRunning``.
 
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        lock = client.lock(name, timeout=timeout_seconds, blocking=False)
-        if not lock.acquire():
-            raise AlreadyRunning(name)
+    Take it outside any transaction: on PostgreSQL it belongs to the connection, not to a
+    transaction, and is released on leaving the block or when the connection ends. There it is
+    tried for up to ``wait_seconds``: a holder killed a moment ago may not be noticed yet by
+    PostgreSQL when its redelivered task asks (a running recompute is still reported at once on
+    SQLite, and after the wait on PostgreSQL).
+    """
+    name = f"fieldteam:recompute:{province_id}"
+    if connection.vendor == "postgresql":
+        key = [ADVISORY_NAMESPACE_RECOMPUTE, province_id]
+        deadline = time.monotonic() + wait_seconds
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+                if cursor.fetchone()[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    raise AlreadyRunning(name)
+                time.sleep(0.25)
         try:
             yield
         finally:
-            with contextlib.suppress(redis.exceptions.LockError):
-                lock.release()
+            # A connection lost meanwhile took the lock with it.
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
         return
     lock_dir = Path(settings.MEDIA_ROOT).parent / "locks"
     lock_dir.mkdir(parents=True, exist_ok=True)

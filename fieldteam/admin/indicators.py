@@ -60,9 +60,9 @@ class IndicatorAdmin(ScopedModelAdmin):
     def save_model(self, request: HttpRequest, obj: Indicator, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if not change or self.counting_fields & set(form.changed_data):
-            from fieldteam.tasks import recompute_all_provinces
+            from fieldteam.tasks import enqueue_on_commit, recompute_all_provinces
 
-            recompute_all_provinces.delay_on_commit()
+            enqueue_on_commit(recompute_all_provinces)
             self.message_user(request, _("The roll-up counts are being recomputed for the new definition."))
 
 
@@ -291,14 +291,14 @@ class RollupStateAdmin(DerivedAdmin):
 
     @admin.action(description=_("Recompute the selected provinces now (report and correct drift)"))
     def recompute_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from fieldteam.tasks import recompute_province
+        from fieldteam.tasks import enqueue_on_commit, recompute_province
 
         scope = scope_for(request.user)  # type: ignore[arg-type]
         queued = 0
         for state in queryset.select_related("province"):
             # Only whoever answers for the whole province may start its recompute.
             if scope.everything or state.province.path in scope.paths:
-                recompute_province.delay_on_commit(state.province_id)
+                enqueue_on_commit(recompute_province, state.province_id)
                 queued += 1
         if queued:
             self.message_user(request, _("Recompute started for %(count)s province(s).") % {"count": queued})

@@ -175,12 +175,12 @@ class BackgroundJobAdmin(RecordAdmin):
 
     @admin.action(description=_("Queue the selected jobs again (queued jobs whose task was lost)"))
     def queue_again(self, request: HttpRequest, queryset: QuerySet[BackgroundJob]) -> None:
-        from fieldteam.tasks import run_export_job, run_import_job
+        from fieldteam.tasks import enqueue_on_commit, run_export_job, run_import_job
 
         queued = 0
         for job in queryset.filter(status=JobStatus.QUEUED, kind__in=[JobKind.IMPORT, JobKind.EXPORT]):
             task = run_import_job if job.kind == JobKind.IMPORT else run_export_job
-            task.delay_on_commit(str(job.pk), job.params.get("locale", "vi"))
+            enqueue_on_commit(task, str(job.pk), job.params.get("locale", "vi"))
             queued += 1
         self.message_user(request, _t("%(count)s jobs queued again.") % {"count": queued})
 

@@ -217,7 +217,7 @@ def export_job_start(
     *, actor: User, kind: str, fmt: str = XLSX, area: Area | None = None, locale: str = "vi"
 ) -> BackgroundJob:
     """Write the export job's row, then queue the export after commit. ``ValidationError`` names the field."""
-    from fieldteam.tasks import run_export_job
+    from fieldteam.tasks import enqueue_on_commit, run_export_job
 
     if kind not in EXPORT_KINDS:
         raise field_error("kind", _("Unknown kind of export."), code="invalid_choice")
@@ -236,7 +236,7 @@ def export_job_start(
             params={"format": fmt, "area_id": area.pk if area else None, "locale": locale},
             created_by=actor,
         )
-        run_export_job.delay_on_commit(str(job.pk), locale)
+        enqueue_on_commit(run_export_job, str(job.pk), locale)
     return job
 
 

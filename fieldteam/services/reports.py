@@ -635,9 +635,9 @@ def report_job_create(
             created_by=user,
         )
         if not in_request:
-            from fieldteam.tasks import generate_report
+            from fieldteam.tasks import enqueue_on_commit, generate_report
 
-            generate_report.delay_on_commit(str(job.pk), params["locale"])
+            enqueue_on_commit(generate_report, str(job.pk), params["locale"])
     if in_request:
         job = report_job_run(job_id=job.pk) or job
     return job

@@ -1,0 +1,71 @@
+"""A worker killed in the middle of a recompute: the message comes back, the rerun finishes, and
+the counts are right (nothing of the killed run stays: neither its writes nor its lock)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from fieldteam.models import RollupState, VillageCount
+from fieldteam.services import rollup
+from fieldteam.tasks import recompute_province
+from tests.reliability.pg import database_url
+
+pytestmark = [pytest.mark.fault, pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+
+
+def wait_for(condition, seconds: float = 60) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_worker_killed_in_the_middle_of_a_recompute_leaves_no_drift_after_the_rerun(
+    village, redis_runtime, tmp_path: Path
+):
+    counts = VillageCount.objects.filter(village=village.tree.village, indicator=village.smartphone_indicator)
+    counts.update(denominator=99)  # drift for the recompute to correct
+    marker = tmp_path / "paused-pid"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "backend.settings.test",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_runtime.url,
+        "FT_PAUSE_MARKER": str(marker),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.reliability.paused_worker"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        recompute_province.delay(village.province.pk)
+        assert wait_for(marker.exists), "the recompute never reached the pause"
+        time.sleep(0.2)  # the pid is written
+        os.kill(int(marker.read_text()), signal.SIGKILL)  # the pool process running the task
+
+        # Rejected on the worker's loss, the message is delivered again to a new pool process.
+        assert wait_for(lambda: RollupState.objects.filter(pk=village.province.pk, last_recompute_at__isnull=False))
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+    state = RollupState.objects.get(pk=village.province.pk)
+    assert state.last_drift_rows == 1  # the rerun corrected the drift: the killed run left nothing
+    assert counts.get().denominator == len(village.residents)
+    assert rollup.recompute_province(province_id=village.province.pk).drift == []
