@@ -13,7 +13,7 @@ import hmac
 import re
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -55,7 +55,9 @@ def validate_citizen_id(raw: str, *, birth_year: int | None = None, sex: str | N
         raise ValidationError(_("A citizen ID has exactly 12 digits."), code="citizen_id_format")
     if value[:3] not in OLD_PROVINCE_CODES:
         raise ValidationError(
-            _("The first three digits %(code)s are not a province code."), code="citizen_id_province", params={"code": value[:3]}
+            _("The first three digits %(code)s are not a province code."),
+            code="citizen_id_province",
+            params={"code": value[:3]},
         )
     century, encoded_sex = citizen_id_birth_century_and_sex(value)
     encoded_year = century + int(value[4:6])
@@ -119,6 +121,27 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
 
 def _cipher() -> MultiFernet:
     return _fernet(tuple(settings.IDENTIFIER_ENCRYPTION_KEYS))
+
+
+@lru_cache(maxsize=1)
+def _current_fernet(keys: tuple[str, ...]) -> Fernet:
+    if not keys:
+        return Fernet(base64.urlsafe_b64encode(_derived_key("fieldteam-identifier-encryption")))
+    try:
+        return Fernet(keys[0])
+    except ValueError as exc:
+        raise ImproperlyConfigured("IDENTIFIER_ENCRYPTION_KEYS must be Fernet keys") from exc
+
+
+def is_current(token: str) -> bool:
+    """Whether ``token`` is already encrypted under the first (current) key: a rotation skips it."""
+    if not token:
+        return True
+    try:
+        _current_fernet(tuple(settings.IDENTIFIER_ENCRYPTION_KEYS)).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
 
 
 def _hash_key() -> bytes:

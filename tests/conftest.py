@@ -89,9 +89,9 @@ def people_services() -> ModuleType:
 @dataclass
 class AreaTree:
     """province ─┬─ commune ─┬─ village
-                 │           └─ village2
-                 └─ other_commune ── other_village
-       other_province ── far_commune ── far_village
+              │           └─ village2
+              └─ other_commune ── other_village
+    other_province ── far_commune ── far_village
     """
 
     province: Area

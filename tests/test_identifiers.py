@@ -371,4 +371,3 @@ def test_a_masked_phone_shows_at_most_its_last_3_digits(normal: str) -> None:
 def test_masks_of_nothing_are_empty() -> None:
     assert mask_citizen_id("") == ""
     assert mask_phone("") == ""
-

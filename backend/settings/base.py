@@ -260,6 +260,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AreaKindEnum": "fieldteam.choices.AreaKind",
         "SyncItemKindEnum": "fieldteam.services.sync.KINDS",
+        "ConsentChannelEnum": "fieldteam.choices.ConsentChannel",
+        "AssistanceChannelEnum": "fieldteam.choices.AssistanceChannel",
     },
 }
 
@@ -273,6 +275,9 @@ AXES_LOCKOUT_CALLABLE = "fieldteam.ratelimit.lockout_response"
 
 # --- Audit trail (fieldteam.audit): django-auditlog with its entries in fieldteam's own table.
 AUDITLOG_LOGENTRY_MODEL = "fieldteam.AuditEntry"
+# django-auditlog's own migrations create its stock table even when the entry model is swapped;
+# fieldteam's 0005 migration makes the one in use, so auditlog's are not run at all.
+MIGRATION_MODULES = {"auditlog": None}
 AUDITLOG_STORE_JSON_CHANGES = True
 AUDITLOG_MASK_CALLABLE = "fieldteam.audit.hide"
 
@@ -280,6 +285,8 @@ AUDITLOG_MASK_CALLABLE = "fieldteam.audit.hide"
 # Birth dates known only by year are counted as born on 1 July of that year (the mid-year
 # convention of population statistics) when ages are computed for indicators.
 FIELDTEAM_YEAR_ONLY_BIRTH_MONTH = 7
+# A running background job silent for this long lost its worker and is queued again.
+FIELDTEAM_JOB_STALE_MINUTES = env.int("JOB_STALE_MINUTES", default=15)
 # Retention periods in days (fieldteam.services.privacy.purge_expired, nightly): free-text notes
 # of assistance logs, identifiers of residents who moved out or died, files of finished jobs.
 FIELDTEAM_RETENTION_NOTES_DAYS = env.int("RETENTION_NOTES_DAYS", default=730)

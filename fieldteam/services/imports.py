@@ -107,7 +107,7 @@ from fieldteam.resources import (
 from fieldteam.resources.base import DATE_DISPLAY, Column, HeaderProblem, fold, is_blank
 from fieldteam.resources.people import capability_code_of
 from fieldteam.selectors.scope import Scope, scope_for
-from fieldteam.services import counting
+from fieldteam.services import counting, jobs
 from fieldteam.services.consent import ConsentInput
 
 logger = logging.getLogger(__name__)
@@ -2440,7 +2440,7 @@ def _job_progress(job_id: Any) -> ProgressCallback:
         fields: dict[str, Any] = {"processed": processed, "summary": {"phase": phase}}
         if total is not None:
             fields["total"] = max(total, processed)
-        BackgroundJob.objects.filter(pk=job_id).update(**fields)
+        jobs.report_progress(job_id=job_id, **fields)
 
     return report
 
@@ -2464,7 +2464,7 @@ def _local_copy(field_file: Any) -> Iterator[Path]:
 
 def import_job_run(*, job_id: Any) -> BackgroundJob:
     """Run a queued import job (the Celery task's body). Idempotent: a job already started is left alone."""
-    claimed = BackgroundJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+    claimed = jobs.claim_job(job_id=job_id)
     job = BackgroundJob.objects.select_related("created_by").get(pk=job_id)
     if not claimed:
         return job

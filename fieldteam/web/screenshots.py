@@ -52,7 +52,11 @@ def take(base_url: str, username: str, password: str, out: Path) -> list[Path]:
         shot("login")
         page.click("button[type=submit]")
         page.wait_for_url(f"{base_url}/")
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        # Not wait_for_function: Playwright evals its predicate, which the Content-Security-Policy refuses.
+        page.evaluate(
+            "navigator.serviceWorker.ready.then(() => navigator.serviceWorker.controller || new Promise("
+            "(resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, {once: true})))"
+        )
         shot("home")
         page.click(".progress-box summary")
         page.evaluate("document.querySelector('.progress-box').scrollIntoView()")

@@ -159,6 +159,16 @@ def sign_in(page, base_url: str, username: str, password: str = TEST_PASSWORD) -
     wait_for_service_worker(page)
 
 
+# The worker claims the page once installed, i.e. once the shell, pages and roster are cached.
+# Not ``wait_for_function``: Playwright evaluates its predicate with ``eval``, which the pages'
+# Content-Security-Policy refuses; ``evaluate`` awaiting a promise is not affected.
+WAIT_FOR_SERVICE_WORKER = """async () => {
+  await navigator.serviceWorker.ready;
+  if (!navigator.serviceWorker.controller) {
+    await new Promise((resolve) => navigator.serviceWorker.addEventListener("controllerchange", resolve, {once: true}));
+  }
+}"""
+
+
 def wait_for_service_worker(page) -> None:  # type: ignore[no-untyped-def]
-    # The worker claims the page once installed, i.e. once the shell, pages and roster are cached.
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+    page.evaluate(WAIT_FOR_SERVICE_WORKER)

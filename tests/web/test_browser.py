@@ -92,7 +92,7 @@ def test_offline_work_waits_survives_a_reload_and_is_sent_once_back_online(
     # Pages never opened online are drawn from the roster kept on the phone.
     for resident in (second, third):
         page.goto(f"{live_server.url}/residents/{resident.pk}/")
-        page.wait_for_function(f"document.querySelector('[data-f=name]').textContent.trim() === {resident.full_name!r}")
+        page.locator("[data-f=name]").filter(has_text=resident.full_name).wait_for()
         log_done(page)
     page.goto(f"{live_server.url}/register/")
     page.fill("[name=head_name]", "Siu H'Linh")
@@ -169,6 +169,7 @@ def test_a_rejected_item_shows_its_reason_in_vietnamese_and_can_be_corrected_or_
     people.nth(0).locator("input[value=female]").check()
     people.nth(0).locator("[name=birth_year]").fill("1970")
     people.nth(0).locator("[name=citizen_id]").fill(taken)  # well formed, but already registered
+    people.nth(0).locator("[name=consent]").check()  # the notice was read out and agreed to
     page.click("#add-person")
     people.nth(1).locator("[name=full_name]").fill("Ksor Y Ngông")
     people.nth(1).locator("input[value=male]").check()
@@ -206,6 +207,7 @@ def test_a_rejected_item_shows_its_reason_in_vietnamese_and_can_be_corrected_or_
     page.check("#people input[type=radio][value=female]")
     page.fill("[name=birth_year]", "1970")
     page.fill("[name=citizen_id]", taken)
+    page.check("[name=consent]")
     page.click("#register-form button[type=submit]")
     page.wait_for_selector("#register-done:not([hidden])")
     assert reason in page.inner_text("#register-done")
@@ -230,6 +232,7 @@ def test_a_rejected_item_does_not_hold_back_the_rest_of_the_queue(live_server, p
     page.check("#people input[type=radio][value=female]")
     page.fill("[name=birth_year]", "1970")
     page.fill("[name=citizen_id]", taken)
+    page.check("[name=consent]")
     page.click("#register-form button[type=submit]")
     page.wait_for_selector("#register-done:not([hidden])")
     resident = web_world.residents[0]
