@@ -29,6 +29,7 @@ from fieldteam.choices import PROVINCE_KINDS
 from fieldteam.locks import AlreadyRunning, recompute_guard
 from fieldteam.models import Area, BackgroundJob, JobKind, JobStatus
 from fieldteam.services import rollup
+from fieldteam.services.jobs import release_stalled_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +103,14 @@ def requeue_pending_jobs(grace_seconds: float | None = None) -> int:
 
     A queued job older than the grace period with no "sent" marker in the cache never reached
     Redis, or Redis lost it (restarted empty). Sending it twice is harmless: the runners start
-    only a queued job. Returns how many were sent.
+    only a queued job. A running job that stopped reporting lost its worker: it is queued and sent
+    again (``fieldteam.services.jobs.release_stalled_jobs``). Returns how many were sent.
     """
+    sent = 0
+    # A running job whose worker died: back in the queue, and its message sent again whatever the marker says.
+    for job in release_stalled_jobs():
+        logger.warning("job %s stopped reporting while running: queued again", job.pk)
+        sent += _send(_runner(job), (str(job.pk), job.params.get("locale", "vi")), {})
     grace = REQUEUE_GRACE if grace_seconds is None else timedelta(seconds=grace_seconds)
     jobs = list(
         BackgroundJob.objects.filter(status=JobStatus.QUEUED, created_at__lte=timezone.now() - grace).order_by(
@@ -111,7 +118,6 @@ def requeue_pending_jobs(grace_seconds: float | None = None) -> int:
         )[:500]
     )
     sent_markers = cache.get_many([_SENT_KEY.format(job.pk) for job in jobs])
-    sent = 0
     for job in jobs:
         if _SENT_KEY.format(job.pk) in sent_markers:
             continue

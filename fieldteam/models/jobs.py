@@ -47,6 +47,9 @@ class BackgroundJob(models.Model):
     )
     created_at = models.DateTimeField(_("started at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Touched when the job is claimed and at each progress step: a running job whose heartbeat is
+    # old lost its worker (``fieldteam.services.jobs.release_stalled_jobs``).
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("background job")

@@ -63,6 +63,7 @@ from fieldteam.resources import (
 )
 from fieldteam.resources.base import DATA_SHEET, DATE_DISPLAY
 from fieldteam.selectors.scope import Scope, scope_for
+from fieldteam.services import jobs
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ def _single_area(scope: Scope) -> Area | None:
 
 def export_job_run(*, job_id: Any) -> BackgroundJob:
     """Run a queued export job (the Celery task's body). Idempotent: a job already started is left alone."""
-    claimed = BackgroundJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+    claimed = jobs.claim_job(job_id=job_id)
     job = BackgroundJob.objects.select_related("created_by", "area").get(pk=job_id)
     if not claimed:
         return job
@@ -256,7 +257,7 @@ def export_job_run(*, job_id: Any) -> BackgroundJob:
     area = Area.objects.filter(pk=job.params["area_id"]).first() if job.params.get("area_id") else None
 
     def progress(done: int, total: int) -> None:
-        BackgroundJob.objects.filter(pk=job.pk).update(processed=done, total=total)
+        jobs.report_progress(job_id=job.pk, processed=done, total=total)
 
     try:
         with tempfile.TemporaryDirectory() as folder:

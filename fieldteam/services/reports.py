@@ -49,6 +49,7 @@ from fieldteam.selectors.activity import team_activity
 from fieldteam.selectors.indicators import OutOfScope, area_indicator_values, child_indicator_values
 from fieldteam.selectors.scope import scope_for
 from fieldteam.selectors.work_list import work_list
+from fieldteam.services import jobs
 
 logger = logging.getLogger(__name__)
 
@@ -680,13 +681,13 @@ def report_job_run(*, job_id: UUID | str) -> BackgroundJob | None:
         return None
     if job.status == JobStatus.DONE:
         return job
-    BackgroundJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, processed=0, error="")
+    jobs.report_progress(job_id=job.pk, status=JobStatus.RUNNING, processed=0, error="")
     done = 0
 
     def progress() -> None:
         nonlocal done
         done = min(done + 1, JOB_STEPS)
-        BackgroundJob.objects.filter(pk=job.pk).update(processed=done)
+        jobs.report_progress(job_id=job.pk, processed=done)
 
     try:
         if job.area is None:
