@@ -8,6 +8,7 @@ value itself is never stored in clear nor put in a query.
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.views.decorators.debug import sensitive_variables
 
 from fieldteam import identifiers
 from fieldteam.models import Household, Resident, User
@@ -40,6 +41,7 @@ def resident_get(*, user: User, resident_id: object) -> Resident:
     return resident
 
 
+@sensitive_variables("citizen_id", "phone")
 def residents_by_identifier(*, user: User, citizen_id: str = "", phone: str = "") -> QuerySet[Resident]:
     """Residents in scope with exactly this (already validated) CCCD or phone number.
 

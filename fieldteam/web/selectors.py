@@ -18,6 +18,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from fieldteam import identifiers
 from fieldteam.choices import (
@@ -227,6 +228,7 @@ def looks_like_identifier(text: str) -> bool:
     return len(compact) >= 9 and compact.isascii() and compact.isdigit()
 
 
+@sensitive_variables("query", "value", "words")
 def search_residents(*, user: User, query: str, limit: int = 30) -> list[Resident]:
     """Residents in scope by name, household code or head, or exactly by phone or citizen ID.
 
