@@ -6,6 +6,9 @@
   PostgreSQL: transaction-scoped advisory locks (no row is written, so no hot spot).
   SQLite: writers are serialised by the database itself; the recompute writes first so it holds
   the write lock before it reads.
+- ``job_guard`` / ``job_held``: a background job's runner holds a session advisory lock on
+  PostgreSQL while it works, so the stalled-job sweep can tell a long silent step (an import's
+  write transaction) from a dead worker: the lock goes with the dead worker's connection.
 - ``recompute_guard``: one recompute per province at a time across workers. PostgreSQL: a
   session advisory lock, so a worker killed in the middle (SIGKILL, OOM, a lost machine) leaves
   no lock behind: it goes with the dead connection and the redelivered task can run at once. (A
@@ -19,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from django.db import DatabaseError, connection
 
 ADVISORY_NAMESPACE_COUNTS = 71_001
 ADVISORY_NAMESPACE_RECOMPUTE = 71_002
+ADVISORY_NAMESPACE_JOB = 71_003
 
 
 def province_counts_shared(province_id: int, *, also: str = "", params: tuple = ()) -> tuple | None:
@@ -97,3 +102,38 @@ def recompute_guard(province_id: int, *, wait_seconds: float = 5.0) -> Iterator[
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _job_key(job_id: object) -> list[int]:
+    # The two-int form of the advisory lock: a namespace and a 32-bit digest of the job's id (a
+    # collision only makes the sweep wait for the other job).
+    return [ADVISORY_NAMESPACE_JOB, zlib.crc32(str(job_id).encode()) - 2**31]
+
+
+@contextlib.contextmanager
+def job_guard(job_id: object) -> Iterator[None]:
+    """Hold the job's "a worker is on it" lock while the block runs (PostgreSQL; nothing elsewhere)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    key = _job_key(job_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def job_held(job_id: object) -> bool:
+    """Whether a live worker holds the job's lock (always ``False`` off PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return False
+    key = _job_key(job_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        if not cursor.fetchone()[0]:
+            return True
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+    return False

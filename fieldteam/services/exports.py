@@ -262,7 +262,10 @@ def export_job_run(*, job_id: Any) -> BackgroundJob:
     try:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"export.{fmt}"
-            rows = export_file(kind=job.name, actor=job.created_by, path=path, fmt=fmt, area=area, progress=progress)
+            with jobs.running(job=job):
+                rows = export_file(
+                    kind=job.name, actor=job.created_by, path=path, fmt=fmt, area=area, progress=progress
+                )
             stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
             with open(path, "rb") as handle:
                 job.result_file.save(f"{job.name}-{stamp}-{uuid.uuid4().hex[:6]}.{fmt}", File(handle), save=False)

@@ -2476,7 +2476,7 @@ def import_job_run(*, job_id: Any) -> BackgroundJob:
         commune=Area.objects.filter(pk=params.get("commune_id")).first() if params.get("commune_id") else None,
     )
     try:
-        with _local_copy(job.input_file) as path:
+        with _local_copy(job.input_file) as path, jobs.running(job=job):
             result = import_file(
                 kind=job.name,
                 path=path,

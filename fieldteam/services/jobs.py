@@ -4,12 +4,15 @@ A job row is written to the database before its message goes to Redis, so nothin
 for is lost with a message. Each runner claims its job (queued → running) so that a message
 delivered twice runs it once, and reports progress through ``report_progress``, which also
 records a heartbeat. A worker killed mid-job leaves the job running with an old heartbeat:
-``release_stalled_jobs`` (beat) puts it back in the queue, and the runners, which are
+``release_stalled_jobs`` (beat) puts it back in the queue (on PostgreSQL only once the
+worker's lock on the job has gone with its connection: a long silent step is not a death), and the runners, which are
 idempotent (an import is one transaction, an export or a report rewrites its file), start over.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +20,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from fieldteam import audit
+from fieldteam.locks import job_guard, job_held
 from fieldteam.models import BackgroundJob, JobStatus
 
 
@@ -39,6 +44,14 @@ def claim_job(*, job_id: Any) -> bool:
     )
 
 
+@contextlib.contextmanager
+def running(*, job: BackgroundJob) -> Iterator[None]:
+    """The block in which a claimed job does its work: as the user who asked for it (the audit
+    trail names them, not the worker), with the job's lock held so the sweep leaves it alone."""
+    with job_guard(job.pk), audit.acting_as(job.created_by):
+        yield
+
+
 def report_progress(*, job_id: Any, **fields: Any) -> None:
     """Store a running job's progress (``processed``, ``total``, ``summary``) with a heartbeat."""
     BackgroundJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now(), **fields)
@@ -56,6 +69,8 @@ def release_stalled_jobs(*, now: Any = None) -> list[BackgroundJob]:
     )
     released: list[BackgroundJob] = []
     for job in stalled.order_by("created_at")[:500]:
+        if job_held(job.pk):  # silent but alive: a long step, such as an import's write transaction
+            continue
         # Only if still running and still stale: a worker may have reported in the meantime.
         if (
             BackgroundJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING)

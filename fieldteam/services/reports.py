@@ -694,7 +694,8 @@ def report_job_run(*, job_id: UUID | str) -> BackgroundJob | None:
             raise OutOfScope
         fmt = job.params.get("format", "xlsx")
         _check_format(fmt)
-        document = _job_document(job, progress)
+        with jobs.running(job=job):
+            document = _job_document(job, progress)
         report = _file(document, fmt)
         progress()
     except OutOfScope:

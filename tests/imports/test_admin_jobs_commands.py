@@ -11,7 +11,7 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from fieldteam.choices import AreaRoleKind, Sex
-from fieldteam.models import BackgroundJob, JobKind, JobStatus, Resident
+from fieldteam.models import AuditEntry, BackgroundJob, JobKind, JobStatus, Resident
 from fieldteam.services.imports import import_job_run, import_job_start
 from tests.factories import AreaRoleFactory, HouseholdFactory, ResidentFactory
 from tests.imports.conftest import RESIDENT_HEADERS, resident_row, write_xlsx
@@ -184,6 +184,9 @@ def test_an_import_job_is_run_once(area_tree, catalogue, commune_officer, tmp_pa
     import_job_run(job_id=job.pk)  # a redelivered message
     assert Resident.objects.count() == 2
     assert BackgroundJob.objects.get(pk=job.pk).processed == 2
+    # Run by a worker (no request): the trail names the officer who started the import.
+    made = AuditEntry.objects.filter(content_type__model="resident", action=AuditEntry.Action.CREATE)
+    assert made.count() == 2 and set(made.values_list("actor", flat=True)) == {commune_officer.pk}
 
 
 def test_the_import_command(area_tree, catalogue, tmp_path, capsys):

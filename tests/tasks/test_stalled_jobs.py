@@ -59,3 +59,37 @@ def test_progress_is_a_heartbeat(superuser, settings) -> None:
     jobs.report_progress(job_id=job.pk, processed=4)
     assert jobs.release_stalled_jobs() == []
     assert BackgroundJob.objects.get(pk=job.pk).processed == 4
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_silent_job_whose_worker_still_holds_it_is_left_running(superuser, settings) -> None:
+    """An import's write phase reports nothing for a long while; its worker's lock says it is alive."""
+    import threading
+
+    from django.db import connections
+
+    from fieldteam.locks import job_guard
+
+    job = abandoned_export(superuser, silent_for=timedelta(minutes=settings.FIELDTEAM_JOB_STALE_MINUTES + 1))
+    holding, release = threading.Event(), threading.Event()
+
+    def worker() -> None:  # another connection, as another worker process would have
+        try:
+            with job_guard(job.pk):
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        assert jobs.release_stalled_jobs() == []
+        assert BackgroundJob.objects.get(pk=job.pk).status == JobStatus.RUNNING
+    finally:
+        release.set()
+        thread.join()
+    # The worker gone (its connection with it), the same job is released.
+    assert [j.pk for j in jobs.release_stalled_jobs()] == [job.pk]
