@@ -14,6 +14,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
@@ -411,9 +412,19 @@ class ConsentRecordForm(forms.ModelForm):
         label=_("purposes"), choices=ConsentPurpose.choices, widget=forms.CheckboxSelectMultiple
     )
 
+    notice_version = forms.ChoiceField(label=_("notice version"), choices=[])
+
     class Meta:
         model = ConsentRecord
         fields = ("resident", "purposes", "channel", "notice_version", "given_at")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from fieldteam.services.consent import CURRENT_NOTICE_VERSION, NOTICES
+
+        super().__init__(*args, **kwargs)
+        # Only a notice the system knows: the record must say which text the person agreed to.
+        self.fields["notice_version"].choices = [(v, v) for v in sorted(NOTICES, reverse=True)]
+        self.fields["notice_version"].initial = CURRENT_NOTICE_VERSION
 
 
 @admin.register(ConsentRecord)
@@ -458,13 +469,22 @@ class ConsentRecordAdmin(PopulationAdmin):
         labels = dict(ConsentPurpose.choices)
         return "; ".join(str(labels.get(p, p)) for p in obj.purposes or [])
 
-    @admin.action(description=_("Record withdrawal of the selected consents"), permissions=("add",))
+    @admin.action(
+        description=_("Record that these residents withdrew their consent (erases their identifiers)"),
+        permissions=("add",),
+    )
     def withdraw(self, request: HttpRequest, queryset: QuerySet[ConsentRecord]) -> None:
         from fieldteam.services.consent import withdraw_consent
 
-        # Through the service: withdrawal erases the residents' identifiers and is recorded in the trail.
+        # Through the service, one resident at a time: a withdrawal covers all the person's consents,
+        # erases their identifiers and is recorded in the trail; one refused does not stop the rest.
         residents = {c.resident for c in queryset.filter(withdrawn_at__isnull=True).select_related("resident__village")}
-        count = sum(withdraw_consent(actor=request.user, resident=r) for r in residents)  # type: ignore[arg-type]
+        count = 0
+        for resident in sorted(residents, key=lambda r: r.pk):
+            try:
+                count += withdraw_consent(actor=request.user, resident=resident)  # type: ignore[arg-type]
+            except ValidationError as exc:
+                self.message_user(request, f"{resident}: {' '.join(exc.messages)}", messages.ERROR)
         self.message_user(
             request,
             ngettext("%(count)d consent withdrawn.", "%(count)d consents withdrawn.", count) % {"count": count},

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -46,7 +47,17 @@ class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # t
 
 
 class AuditEntry(AbstractLogEntry):
-    # No database constraint: the trail outlives the areas it names, and it is never updated.
+    # No database constraints: the trail outlives the users and areas it names, and it is never
+    # updated (a SET NULL on deleting a user would be an update; the PostgreSQL trigger refuses it).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     area = models.ForeignKey(
         "fieldteam.Area",
         verbose_name=_("area"),

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from django.db.models import Model, QuerySet
+from functools import reduce
+from operator import or_
+
+from django.db.models import Model, Q, QuerySet
 
 from fieldteam.models import AuditEntry, User
 from fieldteam.selectors.scope import scope_for
 
 
 def audit_trail_visible(*, user: User) -> QuerySet[AuditEntry]:
-    """The entries ``user`` may read: a superuser all, an officer or viewer with an area role those
-    filed under their subtree (a province role also reads the province's team and membership
-    entries, which are filed under the province alone); team members none."""
+    """The entries ``user`` may read: a superuser all; a commune or province officer those filed
+    under the subtrees of their officer roles (a province officer also the province's team and
+    membership entries, filed under the province alone); viewers and team members none."""
     scope = scope_for(user)
     entries = AuditEntry.objects.select_related("actor", "content_type")
     if scope.everything:
         return entries
-    if not scope.is_staff_scope:
+    if not scope.officer_paths:
         return entries.none()
-    return scope.filter(entries, area_field="area")
+    condition = reduce(
+        or_,
+        (Q(area__path__startswith=p) | Q(area__isnull=True, province__path=p) for p in scope.officer_paths),
+    )
+    return entries.filter(condition)
 
 
 def audit_trail_of(*, user: User, instance: Model) -> QuerySet[AuditEntry]:

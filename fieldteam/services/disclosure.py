@@ -47,6 +47,7 @@ def reveal_identifiers(*, actor: User, resident: Resident, purpose: str) -> Reve
             code="max_length",
             params={"limit": MAX_PURPOSE_LENGTH},
         )
+    audit.check_free_text(field="purpose", text=purpose)
     if not scope_for(actor).is_officer_of(resident.village):
         raise PermissionDenied(_("Only an officer of this area may see the full numbers."))
     fields = [

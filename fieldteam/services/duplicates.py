@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from fieldteam import audit
 from fieldteam.choices import ResidentStatus
 from fieldteam.errors import field_error
-from fieldteam.models import Adoption, AssistanceLog, Capability, ConsentRecord, Resident, TrainingAttendance, User
+from fieldteam.models import (
+    Adoption,
+    AssistanceLog,
+    AuditEntry,
+    Capability,
+    ConsentRecord,
+    Resident,
+    TrainingAttendance,
+    User,
+)
 from fieldteam.periods import today
 from fieldteam.services.counting import adjust_counts, resident_facts
 from fieldteam.services.people import ensure_area_in_scope
@@ -24,7 +36,8 @@ def merge_residents(*, actor: User | None, keep: Resident, duplicate: Resident) 
       the kept resident. Where both held the same capability, the kept open adoption starts at the
       earlier of the two dates and the duplicate's moves over closed on its own start date (kept as
       history, never counted twice); an attendance of a session both attended is kept once;
-    - the kept resident takes the duplicate's citizen ID or phone where it has none;
+    - the kept resident takes the duplicate's citizen ID or phone where it has none; the merged
+      record keeps neither (one copy of a person's identifiers, to export or erase);
     - the duplicate becomes ``merged`` (``merged_into`` the kept one, left on today), and records
       merged into it before now point at the kept one;
     - the kept resident's capability mask follows its open adoptions and the village counts move by
@@ -51,10 +64,11 @@ def merge_residents(*, actor: User | None, keep: Resident, duplicate: Resident) 
 
     keep_before, duplicate_before = resident_facts(keep), resident_facts(duplicate)
     _move_adoptions(keep, duplicate)
-    AssistanceLog.objects.filter(resident=duplicate).update(resident=keep)
-    ConsentRecord.objects.filter(resident=duplicate).update(resident=keep)
+    # Queryset updates fire no signals: each row moved is recorded in the trail explicitly.
+    _move_rows(AssistanceLog.objects.filter(resident=duplicate), "resident", keep)
+    _move_rows(ConsentRecord.objects.filter(resident=duplicate).select_related("resident"), "resident", keep)
     _move_attendance(keep, duplicate)
-    Resident.objects.filter(merged_into=duplicate).update(merged_into=keep)
+    _move_rows(Resident.objects.filter(merged_into=duplicate), "merged_into", keep)
 
     identifier_fields: list[str] = []
     if not keep.citizen_id_hash and duplicate.citizen_id_hash:
@@ -64,15 +78,25 @@ def merge_residents(*, actor: User | None, keep: Resident, duplicate: Resident) 
             citizen_id_ciphertext="", citizen_id_hash=None, citizen_id_masked=""
         )
         duplicate.citizen_id_ciphertext, duplicate.citizen_id_hash, duplicate.citizen_id_masked = "", None, ""
+        audit.record_bulk(
+            [duplicate],
+            action=AuditEntry.Action.UPDATE,
+            fields=["citizen_id_ciphertext", "citizen_id_hash", "citizen_id_masked"],
+        )
         keep.citizen_id_ciphertext, keep.citizen_id_hash, keep.citizen_id_masked = moved
         identifier_fields += ["citizen_id_ciphertext", "citizen_id_hash", "citizen_id_masked"]
-    if not keep.phone_hash and duplicate.phone_hash:
-        keep.phone_ciphertext, keep.phone_hash, keep.phone_masked = (
-            duplicate.phone_ciphertext,
-            duplicate.phone_hash,
-            duplicate.phone_masked,
-        )
-        identifier_fields += ["phone_ciphertext", "phone_hash", "phone_masked"]
+    duplicate_fields: list[str] = []
+    if duplicate.phone_hash:
+        if not keep.phone_hash:
+            keep.phone_ciphertext, keep.phone_hash, keep.phone_masked = (
+                duplicate.phone_ciphertext,
+                duplicate.phone_hash,
+                duplicate.phone_masked,
+            )
+            identifier_fields += ["phone_ciphertext", "phone_hash", "phone_masked"]
+        # A merged record keeps no identifier: one copy, on the kept record, to erase or export.
+        duplicate.phone_ciphertext, duplicate.phone_hash, duplicate.phone_masked = "", None, ""
+        duplicate_fields = ["phone_ciphertext", "phone_hash", "phone_masked"]
 
     keep.capability_mask = _open_mask(keep)
     keep.save(update_fields=["capability_mask", *identifier_fields, "updated_at"])
@@ -80,7 +104,9 @@ def merge_residents(*, actor: User | None, keep: Resident, duplicate: Resident) 
     duplicate.merged_into = keep
     duplicate.left_on = duplicate.left_on or today()
     duplicate.capability_mask = 0
-    duplicate.save(update_fields=["status", "merged_into", "left_on", "capability_mask", "updated_at"])
+    duplicate.save(
+        update_fields=["status", "merged_into", "left_on", "capability_mask", *duplicate_fields, "updated_at"]
+    )
     adjust_counts(
         keep.province_id,
         residents=[(keep_before, resident_facts(keep)), (duplicate_before, resident_facts(duplicate))],
@@ -107,14 +133,27 @@ def _move_adoptions(keep: Resident, duplicate: Resident) -> None:
         adoption.save(update_fields=fields)
 
 
+def _move_rows(rows: QuerySet[Any], field: str, keep: Resident) -> None:
+    """Point ``field`` of ``rows`` at ``keep`` in one update, and record each row moved."""
+    moved = list(rows)
+    if not moved:
+        return
+    rows.model.objects.filter(pk__in=[row.pk for row in moved]).update(**{field: keep})
+    for row in moved:
+        setattr(row, field, keep)
+    audit.record_bulk(moved, action=AuditEntry.Action.UPDATE, fields=[field])
+
+
 def _move_attendance(keep: Resident, duplicate: Resident) -> None:
     attended = set(TrainingAttendance.objects.filter(resident=keep).values_list("session_id", flat=True))
     for attendance in TrainingAttendance.objects.filter(resident=duplicate):
         if attendance.session_id in attended:
             if attendance.completed:
-                TrainingAttendance.objects.filter(resident=keep, session_id=attendance.session_id).update(
-                    completed=True
+                kept = TrainingAttendance.objects.select_related("resident").get(
+                    resident=keep, session_id=attendance.session_id
                 )
+                kept.completed = True
+                kept.save(update_fields=["completed"])
             attendance.delete()
         else:
             attendance.resident = keep

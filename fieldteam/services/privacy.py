@@ -432,6 +432,7 @@ def anonymise_resident(*, actor: User | None, resident: Resident, reason: str) -
     reason = (reason or "").strip()
     if not reason:
         raise field_error("reason", _("Say why the person's data is erased."), code="required")
+    audit.check_free_text(field="reason", text=reason)
     locked = Resident.objects.select_for_update().select_related("village").get(pk=resident.pk)
     _ensure_may_handle_request(actor, locked)
     old_name = locked.full_name

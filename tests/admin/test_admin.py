@@ -882,13 +882,13 @@ def test_consent_is_recorded_and_withdrawn(client: Client, world: World, commune
             "resident": world.resident.pk,
             "purposes": [ConsentPurpose.STATISTICS, ConsentPurpose.CONTACT],
             "channel": ConsentChannel.IN_PERSON,
-            "notice_version": "2026-02",
+            "notice_version": "2026-01",
             "given_at_0": "01/02/2026",
             "given_at_1": "09:00:00",
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
-    consent = ConsentRecord.objects.get(notice_version="2026-02")
+    (consent,) = [c for c in ConsentRecord.objects.filter(resident=world.resident) if "contact" in c.purposes]
     assert consent.recorded_by == commune_officer
     assert consent.province == world.tree.province
     assert consent.purposes == [ConsentPurpose.STATISTICS, ConsentPurpose.CONTACT]
@@ -897,6 +897,28 @@ def test_consent_is_recorded_and_withdrawn(client: Client, world: World, commune
     consent.refresh_from_db()
     assert consent.withdrawn_at is not None
     assert consent.withdrawn_recorded_by == commune_officer
+    # Withdrawal goes through the service: the resident's identifiers are erased.
+    world.resident.refresh_from_db()
+    assert world.resident.citizen_id_hash is None and world.resident.phone_hash is None
+
+
+def test_a_consent_to_an_unknown_notice_is_refused(client: Client, world: World, commune_officer: User) -> None:
+    logged_in(client, commune_officer)
+    before = ConsentRecord.objects.count()
+    response = client.post(
+        url(ConsentRecord, "add"),
+        {
+            "resident": world.resident.pk,
+            "purposes": [ConsentPurpose.STATISTICS],
+            "channel": ConsentChannel.PAPER,
+            "notice_version": "1999-01",
+            "given_at_0": "01/02/2026",
+            "given_at_1": "09:00:00",
+        },
+    )
+    assert response.status_code == 200
+    assert "notice_version" in response.context["adminform"].form.errors
+    assert ConsentRecord.objects.count() == before
 
 
 def test_a_capability_added_in_admin_gets_the_next_free_bit(client: Client, world: World, superuser: User) -> None:

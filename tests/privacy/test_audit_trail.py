@@ -10,13 +10,13 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from fieldteam.choices import Sex
+from fieldteam.choices import AreaRoleKind, Sex
 from fieldteam.models import Adoption, AuditEntry, Resident
 from fieldteam.models.audit import AuditTrailIsAppendOnly
 from fieldteam.selectors.audit import audit_trail_visible
 from fieldteam.services import people
 from fieldteam.services.consent import ConsentInput
-from tests.factories import CapabilityFactory, HouseholdFactory, ResidentFactory, TargetFactory, make_citizen_id
+from tests.factories import AreaRoleFactory, CapabilityFactory, HouseholdFactory, ResidentFactory, TargetFactory, make_citizen_id
 
 pytestmark = pytest.mark.django_db
 
@@ -120,6 +120,8 @@ def test_officers_read_the_trail_of_their_subtree_only_and_members_none(
     assert objects(province_officer) == {str(here.pk), str(other_commune.pk)}
     assert objects(member) == set()
     assert str(far.pk) not in objects(province_officer)
+    viewer = AreaRoleFactory(area=area_tree.province, role=AreaRoleKind.VIEWER).user
+    assert objects(viewer) == set()
 
 
 def test_the_admin_trail_is_read_only_and_scoped(client, area_tree, commune_officer) -> None:
@@ -202,3 +204,55 @@ def test_the_trail_names_the_token_user_not_a_stale_one(world) -> None:
     # After the request, an entry made outside any request names nobody.
     other = ResidentFactory(household__village=world.places["V1"].village)
     assert AuditEntry.objects.get(object_pk=str(other.pk), content_type__model="resident").actor is None
+
+
+def test_deleting_a_user_keeps_their_entries_untouched(area_tree) -> None:
+    from auditlog.context import set_actor
+
+    from tests.factories import UserFactory
+
+    officer = UserFactory()
+    with set_actor(officer):
+        resident = ResidentFactory(household__village=area_tree.village)
+    entry = AuditEntry.objects.get(object_pk=str(resident.pk), content_type__model="resident")
+    assert entry.actor_id == officer.pk
+    officer_pk = officer.pk
+    officer.delete()
+    assert AuditEntry.objects.get(pk=entry.pk).actor_id == officer_pk
+
+
+def test_an_erasure_reason_holding_a_phone_number_is_refused_and_nothing_is_erased(area_tree, superuser) -> None:
+    from django.core.exceptions import ValidationError
+
+    from fieldteam.services.privacy import anonymise_resident
+
+    resident = ResidentFactory(household__village=area_tree.village, with_ids=True)
+    name = resident.full_name
+    with pytest.raises(ValidationError) as excinfo:
+        anonymise_resident(actor=superuser, resident=resident, reason="Con gái gọi từ 0912.345.678 yêu cầu xóa")
+    assert excinfo.value.message_dict.keys() == {"reason"}
+    resident.refresh_from_db()
+    assert resident.citizen_id_hash and resident.full_name == name
+
+
+def test_a_merge_records_every_row_it_moves_and_leaves_no_identifier_on_the_merged_record(world) -> None:
+    from fieldteam.services.duplicates import merge_residents
+
+    keep = world.places["V1"].resident
+    duplicate = ResidentFactory(household=keep.household, full_name=keep.full_name, phone="0912999888")
+    moved_log = world.colleague_log
+    moved_log.resident = duplicate
+    moved_log.save(update_fields=["resident"])
+
+    merge_residents(actor=world.users["commune_officer"], keep=keep, duplicate=duplicate)
+
+    duplicate.refresh_from_db()
+    assert not duplicate.phone_hash and not duplicate.phone_ciphertext and not duplicate.citizen_id_hash
+    moves = [e for e in entries_about(moved_log) if e.action == UPDATE and "resident" in (e.changes or {})]
+    assert str(max(moves, key=lambda e: e.pk).changes["resident"][1]) == str(keep.pk)
+    (consent_move,) = [
+        e
+        for e in AuditEntry.objects.filter(content_type__model="consentrecord", action=UPDATE)
+        if "resident" in e.changes
+    ]
+    assert consent_move.area_id == world.places["V1"].village.pk

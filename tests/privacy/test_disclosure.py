@@ -55,8 +55,8 @@ def test_a_resident_outside_the_officers_areas_is_not_found(world, client_for, r
     assert accesses(resident) == []
 
 
-@pytest.mark.parametrize("purpose", ["", "   ", "x" * 301, None])
-def test_a_view_needs_a_reason(world, client_for, purpose) -> None:
+@pytest.mark.parametrize("purpose", ["", "   ", "x" * 301, None, "yêu cầu của chị, CCCD 064 190 012 345"])
+def test_a_view_needs_a_reason_without_identifiers_in_it(world, client_for, purpose) -> None:
     resident = world.places["V1"].resident
     response = reveal(client_for(world.users["commune_officer"]), resident.pk, purpose)
     assert response.status_code == 400
