@@ -15,6 +15,7 @@ leaves nothing of theirs in the trail.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -29,8 +30,13 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.errors import field_error
 
 HIDDEN = "***"
+# A run of digits as long as a phone number or a citizen ID.
+_IDENTIFIER_LIKE = re.compile(r"\d(?:[\s.\-]?\d){8,}")
 
 # Models whose rows are about one person or household: their entries are described by model and id,
 # never by ``str()`` (which shows the name).
@@ -140,19 +146,21 @@ def _villages_of(instances: list[models.Model]) -> dict[tuple[str, int], int]:
     Rows whose relation is already loaded need nothing (``place_of`` reads it from the object).
     """
     wanted: dict[str, set[Any]] = {}
+    related: dict[str, Any] = {}
     for instance in instances:
         relation = _VILLAGE_VIA.get(type(instance).__name__)
         if relation is None:
             continue
         if relation == "resident" and not instance.resident_id:  # type: ignore[attr-defined]
             relation = "household"
-        if type(instance)._meta.get_field(relation).is_cached(instance):
+        field = type(instance)._meta.get_field(relation)
+        if field.is_cached(instance):
             continue
         wanted.setdefault(relation, set()).add(getattr(instance, f"{relation}_id"))
+        related[relation] = field.related_model  # the instances may be of several models
     found: dict[tuple[str, int], int] = {}
     for relation, ids in wanted.items():
-        model = type(instances[0])._meta.get_field(relation).related_model
-        for pk, village_id in model.objects.filter(pk__in=ids).values_list("pk", "village_id"):
+        for pk, village_id in related[relation].objects.filter(pk__in=ids).values_list("pk", "village_id"):
             found[(relation, pk)] = village_id
     return found
 
@@ -216,16 +224,72 @@ def acting_as(user: Any) -> Iterator[None]:
         _context_open.reset(token)
 
 
+# The entries of the open ``collected`` block, written together at its end (``None``: no block open).
+_collected: ContextVar[list[Any] | None] = ContextVar("fieldteam_audit_collected", default=None)
+
+
+@contextlib.contextmanager
+def collected() -> Iterator[None]:
+    """Hold the entries ``record_bulk`` makes inside the block and write them in one insert at its end.
+
+    Open it inside the transaction of the writes it records (a log, its items and its adoptions
+    then cost one insert into the trail, not one per kind): the entries are written before the
+    block's end, in the same transaction, and dropped with it if the block raises. Nested blocks
+    leave the writing to the outermost one.
+    """
+    if _collected.get() is not None:
+        yield
+        return
+    from fieldteam.models import AuditEntry
+
+    entries: list[Any] = []
+    token = _collected.set(entries)
+    try:
+        yield
+    finally:
+        _collected.reset(token)
+    if entries:  # not reached when the block raised
+        AuditEntry.objects.bulk_create(entries, batch_size=2000)
+
+
+def created_unsignalled(model: type[models.Model], **values: Any) -> Any:
+    """Insert one new row as ``model.objects.create(**values)`` would, but without ``save()``'s signals.
+
+    The caller records the row itself with ``record_bulk`` (in a ``collected`` block): the same
+    single entry as django-auditlog's signal would write, without the signal's own diff and
+    insert. Only for models whose saves have no other receivers.
+    """
+    instance = model(**values)
+    model.objects.bulk_create([instance])  # type: ignore[attr-defined]
+    return instance
+
+
+def _request_address() -> tuple[Any, Any]:
+    """The (address, port) django-auditlog's middleware put in its context, as its signal would record."""
+    if not _context_open.get():
+        return None, None
+    try:
+        context = auditlog_value.get()
+    except LookupError:
+        return None, None
+    found = []
+    for key in ("remote_addr", "remote_port"):
+        value = context.get(key)
+        found.append(value() if callable(value) else value)
+    return found[0], found[1]
+
+
 def record_bulk(instances: Iterable[models.Model], *, action: int, fields: list[str] | None = None) -> int:
     """Record a bulk write that fired no signals: one entry per row, the same as a single save would.
 
     ``action`` is ``AuditEntry.Action.CREATE`` or ``UPDATE``; for an update, ``fields`` names the
     columns written (their new values are recorded, masked where personal). Returns the number of
-    entries written.
+    entries recorded (written now, or at the end of the open ``collected`` block).
     """
     from fieldteam.models import AuditEntry
 
     actor = current_actor()
+    remote_addr, remote_port = _request_address()
     cid = get_cid()
     now = timezone.now()
     entries: list[AuditEntry] = []
@@ -249,13 +313,19 @@ def record_bulk(instances: Iterable[models.Model], *, action: int, fields: list[
                 action=action,
                 changes=changes or None,
                 actor=actor,
+                remote_addr=remote_addr,
+                remote_port=remote_port,
                 cid=cid,
                 timestamp=now,
                 area_id=area_id,
                 province_id=province_id,
             )
         )
-    AuditEntry.objects.bulk_create(entries, batch_size=2000)
+    pending = _collected.get()
+    if pending is not None:
+        pending.extend(entries)
+    elif entries:
+        AuditEntry.objects.bulk_create(entries, batch_size=2000)
     return len(entries)
 
 
@@ -297,3 +367,16 @@ def record_event(
         province_id=province_id,
         additional_data={"event": note, **(data or {})},
     )
+
+
+def check_free_text(*, field: str, text: str) -> None:
+    """Refuse a reason or purpose written into the trail that holds a citizen ID or phone number.
+
+    The trail is kept for good and never rewritten, so it must not take identifiers in free text.
+    """
+    if _IDENTIFIER_LIKE.search(text or ""):
+        raise field_error(
+            field,
+            _("Do not write citizen IDs or phone numbers here: the audit trail keeps this text for good."),
+            code="identifier_in_text",
+        )
