@@ -16,7 +16,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.files.storage import Storage
 from django.db import transaction
 from django.db.models import Model, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
@@ -130,6 +130,26 @@ def _decrypted(token: str) -> str:
     return identifiers.decrypt(token) if token else ""
 
 
+def _own_fields(resident: Resident) -> dict[str, Any]:
+    """A resident's own fields for an export (identifiers decrypted: the person's own data)."""
+    return {
+        "id": resident.pk,
+        "full_name": resident.full_name,
+        "sex": str(resident.get_sex_display()),
+        "birth_date": _when(resident.birth_date),
+        "birth_year": resident.birth_year,
+        "ethnicity": resident.ethnicity,
+        "citizen_id": _decrypted(resident.citizen_id_ciphertext),
+        "phone": _decrypted(resident.phone_ciphertext),
+        "status": str(resident.get_status_display()),
+        "left_on": _when(resident.left_on),
+        "village": resident.village.name,
+        "province": resident.province.name,
+        "created_at": _when(resident.created_at),
+        "updated_at": _when(resident.updated_at),
+    }
+
+
 def _about_person(resident: Resident) -> Q:
     """The audit entries about the resident's own rows (themselves, consents, adoptions, logs, ...)."""
     rows: list[tuple[type[Model], list[Any]]] = [
@@ -163,22 +183,12 @@ def export_person_data(*, actor: User | None, resident: Resident) -> dict[str, A
     household = resident.household
     data: dict[str, Any] = {
         "exported_at": _when(timezone.now()),
-        "resident": {
-            "id": resident.pk,
-            "full_name": resident.full_name,
-            "sex": str(resident.get_sex_display()),
-            "birth_date": _when(resident.birth_date),
-            "birth_year": resident.birth_year,
-            "ethnicity": resident.ethnicity,
-            "citizen_id": _decrypted(resident.citizen_id_ciphertext),
-            "phone": _decrypted(resident.phone_ciphertext),
-            "status": str(resident.get_status_display()),
-            "left_on": _when(resident.left_on),
-            "village": resident.village.name,
-            "province": resident.province.name,
-            "created_at": _when(resident.created_at),
-            "updated_at": _when(resident.updated_at),
-        },
+        "resident": _own_fields(resident),
+        # Records of the same person registered twice and merged into this one: what they still hold.
+        "merged_records": [
+            _own_fields(merged)
+            for merged in Resident.objects.filter(merged_into=resident).select_related("village", "province")
+        ],
         "household": {
             "id": household.pk,
             "code": household.code,
@@ -276,21 +286,19 @@ def _sections() -> list[tuple[str, Any, list[tuple[str, Any]]]]:
     Labels are the models' verbose names where there is one, so they come out in the active
     language like the admin's.
     """
+    resident_columns = [
+        ("id", _("id")),
+        *((name, _field(Resident, name)) for name in ("full_name", "sex", "birth_date", "birth_year")),
+        ("ethnicity", _field(Resident, "ethnicity")),
+        ("citizen_id", _field(Resident, "citizen_id_masked")),
+        ("phone", _field(Resident, "phone_masked")),
+        *((name, _field(Resident, name)) for name in ("status", "left_on", "village", "province")),
+        ("created_at", _field(Resident, "created_at")),
+        ("updated_at", _field(Resident, "updated_at")),
+    ]
     return [
-        (
-            "resident",
-            Resident._meta.verbose_name,
-            [
-                ("id", _("id")),
-                *((name, _field(Resident, name)) for name in ("full_name", "sex", "birth_date", "birth_year")),
-                ("ethnicity", _field(Resident, "ethnicity")),
-                ("citizen_id", _field(Resident, "citizen_id_masked")),
-                ("phone", _field(Resident, "phone_masked")),
-                *((name, _field(Resident, name)) for name in ("status", "left_on", "village", "province")),
-                ("created_at", _field(Resident, "created_at")),
-                ("updated_at", _field(Resident, "updated_at")),
-            ],
-        ),
+        ("resident", Resident._meta.verbose_name, resident_columns),
+        ("merged_records", _("merged records"), resident_columns),
         (
             "household",
             Household._meta.verbose_name,
@@ -418,26 +426,13 @@ def _clear_notes(logs: QuerySet[AssistanceLog]) -> int:
 
 
 @transaction.atomic
-def anonymise_resident(*, actor: User | None, resident: Resident, reason: str) -> Resident:
-    """Remove who ``resident`` is while keeping what they count for (an erasure request).
-
-    The name becomes a neutral placeholder, identifiers are erased, ethnicity and the notes of
-    their assistance logs are cleared, and the household's head name too when it is theirs. Kept:
-    village, household, sex, birth year (and the birth date only where dropping its day and month
-    would move the birth month the counts use), status, adoptions, logs and attendance, so no
-    village count changes. Recorded in the trail with ``reason``. Only a superuser or an officer
-    who may write in the village may do it (``read_only`` error otherwise). Running it again
-    changes nothing more.
-    """
-    reason = (reason or "").strip()
-    if not reason:
-        raise field_error("reason", _("Say why the person's data is erased."), code="required")
-    audit.check_free_text(field="reason", text=reason)
-    locked = Resident.objects.select_for_update().select_related("village").get(pk=resident.pk)
-    _ensure_may_handle_request(actor, locked)
+def _anonymise_one(*, actor: User | None, locked: Resident, reason: str) -> None:
+    """``anonymise_resident``'s work on one locked record."""
     old_name = locked.full_name
     erase_identifiers(actor=actor, resident=locked, reason="erasure_request")
-    locked.full_name = gettext("Anonymised person #%(pk)s") % {"pk": locked.pk}
+    # Stored in the site's language, whatever the officer's: it becomes the person's name for good.
+    with translation.override(settings.LANGUAGE_CODE):
+        locked.full_name = gettext("Anonymised person #%(pk)s") % {"pk": locked.pk}
     locked.ethnicity = ""
     if locked.birth_date is not None:
         month_index = locked.birth_month_index
@@ -459,6 +454,30 @@ def anonymise_resident(*, actor: User | None, resident: Resident, reason: str) -
         note="anonymised",
         data={"reason": reason, "notes_cleared": notes},
     )
+
+
+def anonymise_resident(*, actor: User | None, resident: Resident, reason: str) -> Resident:
+    """Remove who ``resident`` is while keeping what they count for (an erasure request).
+
+    The name becomes a neutral placeholder, identifiers are erased, ethnicity and the notes of
+    their assistance logs are cleared, and the household's head name too when it is theirs. Kept:
+    village, household, sex, birth year (and the birth date only where dropping its day and month
+    would move the birth month the counts use), status, adoptions, logs and attendance, so no
+    village count changes. Records merged into this one (the same person registered twice) are
+    anonymised with it. Recorded in the trail with ``reason``. Only a superuser or an officer
+    who may write in the village may do it (``read_only`` error otherwise). Running it again
+    changes nothing more.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise field_error("reason", _("Say why the person's data is erased."), code="required")
+    audit.check_free_text(field="reason", text=reason)
+    locked = Resident.objects.select_for_update().select_related("village").get(pk=resident.pk)
+    _ensure_may_handle_request(actor, locked)
+    _anonymise_one(actor=actor, locked=locked, reason=reason)
+    # The same person registered twice and merged into this record: erased with it.
+    for merged in Resident.objects.select_for_update().filter(merged_into=locked).order_by("pk"):
+        _anonymise_one(actor=actor, locked=merged, reason=reason)
     for name in ("full_name", "ethnicity", "birth_date", "birth_year", "birth_month_index", "updated_at"):
         setattr(resident, name, getattr(locked, name))
     return locked

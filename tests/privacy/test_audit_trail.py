@@ -256,3 +256,21 @@ def test_a_merge_records_every_row_it_moves_and_leaves_no_identifier_on_the_merg
         if "resident" in e.changes
     ]
     assert consent_move.area_id == world.places["V1"].village.pk
+
+
+def test_erasure_and_export_follow_records_merged_into_the_person(world) -> None:
+    from fieldteam.services.duplicates import merge_residents
+    from fieldteam.services.privacy import anonymise_resident, export_person_data
+
+    officer = world.users["commune_officer"]
+    keep = world.places["V1"].resident
+    duplicate = ResidentFactory(household=keep.household, full_name="Tên Đăng Ký Lần Hai")
+    merge_residents(actor=officer, keep=keep, duplicate=duplicate)
+
+    exported = export_person_data(actor=officer, resident=keep)
+    assert [r["full_name"] for r in exported["merged_records"]] == ["Tên Đăng Ký Lần Hai"]
+
+    anonymise_resident(actor=officer, resident=keep, reason="Yêu cầu xóa dữ liệu của người dân")
+    duplicate.refresh_from_db()
+    assert duplicate.full_name != "Tên Đăng Ký Lần Hai" and str(duplicate.pk) in duplicate.full_name
+    assert AuditEntry.objects.filter(object_pk=str(duplicate.pk), additional_data__event="anonymised").exists()

@@ -42,6 +42,7 @@ from tests.factories import (
 
 SECTIONS = (
     "resident",
+    "merged_records",
     "household",
     "consents",
     "adoptions",
