@@ -159,6 +159,9 @@ def make_file(path: Path, rows: int, villages: list[str], rng: random.Random) ->
                 row[position["citizen_id"]] = f"{prefix}{digit}{birth.year % 100:02d}{serials[key]:06d}"
             if age >= 16 and rng.random() < 0.6:
                 row[position["phone"]] = f"09{rng.randrange(10**8):08d}"
+            if row[position["citizen_id"]] or row[position["phone"]]:
+                # Identifiers come with the date the resident signed the consent form.
+                row[position["consent_date"]] = today - dt.timedelta(days=rng.randrange(1, 400))
             for code, table in RESIDENT_ADOPTION.items():
                 if code in capabilities and rng.random() < _step(table, age):
                     row[position[f"cap__{code}"]] = "có"

@@ -3,7 +3,7 @@
 The columns of a resident file (Vietnamese headers; accents optional when read back):
 
     Mã thôn · Mã hộ · Chủ hộ · Địa chỉ · Họ và tên · Giới tính · Ngày sinh · Năm sinh · Số CCCD ·
-    Số điện thoại · Dân tộc · then, per active capability of the catalogue, ``<name> [code]``
+    Số điện thoại · Ngày ký đồng ý · Dân tộc · then, per active capability of the catalogue, ``<name> [code]``
     (có/không) and ``<name> – ngày [code]`` (since when).
 
 Rows with the same village and household code are one household (without a code: the same head
@@ -13,8 +13,12 @@ skip-invalid, bulk writes that keep the roll-up right); ``ResidentResource.impor
 django-import-export's own row-by-row import of the same file, saving every row through the people
 and adoption services (slower; the benchmark's reference).
 
+A citizen ID or phone number is stored only with the date the resident signed the (paper) consent
+form to the current notice, "Ngày ký đồng ý", unless the resident already has an open consent.
+
 Exports write identifiers masked (``*********123``) and never the ethnicity (sensitive data); a
-masked identifier reads back as "keep the stored one".
+masked identifier reads back as "keep the stored one". The consent date is exported (the open
+consent's), so an exported file imports back unchanged.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import CapabilitySubject, ResidentStatus, Sex
-from fieldteam.models import Adoption, Capability, Household, Resident
+from fieldteam.models import Adoption, Capability, ConsentRecord, Household, Resident
+from fieldteam.services.consent import IDENTIFIER_PURPOSE
 
 from .base import (
     ChoiceWidget,
@@ -114,6 +120,20 @@ def open_adoption_dates(field: str, ids: list[int]) -> dict[int, dict[int, dt.da
     for subject_id, capability_id, since in rows:
         dates[subject_id][capability_id] = since
     return dates
+
+
+def open_consent_given_at(resident_ids: list[int]) -> dict[int, dt.datetime]:
+    """``{resident id: given_at}`` of the latest open consent for storing identifiers, as ``has_open_consent`` sees it."""
+    found: dict[int, dt.datetime] = {}
+    ids = sorted(set(resident_ids))
+    for start in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
+        rows = ConsentRecord.objects.filter(
+            resident_id__in=ids[start : start + 500], withdrawn_at__isnull=True
+        ).values_list("resident_id", "given_at", "purposes")
+        for resident_id, given_at, purposes in rows:
+            if IDENTIFIER_PURPOSE in (purposes or []) and (resident_id not in found or given_at > found[resident_id]):
+                found[resident_id] = given_at
+    return found
 
 
 class _CapabilityExportMixin:
@@ -295,6 +315,17 @@ class ResidentResource(_CapabilityExportMixin, FieldteamResource):
         help_text=_("Mobile number, 10 digits starting with 03, 05, 07, 08 or 09 (or +84)."),
         example="0912345678",
     )
+    consent_date = Column(
+        "Ngày ký đồng ý",
+        widget=DateWidget(),
+        aliases=("Ngày đồng ý", "consent_date"),
+        help_text=_(
+            "A citizen ID or phone number is stored only for a resident who signed the consent form to the "
+            "current notice: the date they signed it (dd/mm/yyyy), not in the future. Needed on a row with a "
+            "citizen ID or phone number, unless the resident already has a consent on record."
+        ),
+        example=dt.date(2026, 1, 15),
+    )
     ethnicity = Column(
         "Dân tộc",
         attribute="ethnicity",
@@ -323,6 +354,7 @@ class ResidentResource(_CapabilityExportMixin, FieldteamResource):
             "birth_year",
             "citizen_id",
             "phone",
+            "consent_date",
             "ethnicity",
             "status",
         )
@@ -338,6 +370,7 @@ class ResidentResource(_CapabilityExportMixin, FieldteamResource):
     def prepare_export_chunk(self, objects: list[Any]) -> None:
         self._dates = open_adoption_dates("resident", [o.pk for o in objects])
         self._household_dates = open_adoption_dates("household", list({o.household_id for o in objects}))
+        self._consents = open_consent_given_at([o.pk for o in objects])
         if not hasattr(self, "_household_capabilities"):
             self._household_capabilities = {
                 c.code: c for c in Capability.objects.filter(subject=CapabilitySubject.HOUSEHOLD, is_active=True)
@@ -353,6 +386,14 @@ class ResidentResource(_CapabilityExportMixin, FieldteamResource):
                 return held
             return self._household_dates.get(obj.household_id, {}).get(capability.pk) if held else None
         return super().export_value(column, obj)
+
+    def dehydrate_consent_date(self, obj: Resident) -> dt.date | None:
+        """The local date of the resident's open consent (blank if none)."""
+        consents = getattr(self, "_consents", None)
+        if consents is None:  # an export that did not go through ``prepare_export_chunk``
+            consents = open_consent_given_at([obj.pk])
+        given_at = consents.get(obj.pk)
+        return timezone.localtime(given_at).date() if given_at is not None else None
 
     # --- django-import-export's row-by-row import, through the services -------------------------
 

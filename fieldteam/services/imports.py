@@ -42,7 +42,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -105,10 +105,16 @@ from fieldteam.resources import (
     VillageResource,
 )
 from fieldteam.resources.base import DATE_DISPLAY, Column, HeaderProblem, fold, is_blank
-from fieldteam.resources.people import capability_code_of
+from fieldteam.resources.people import capability_code_of, open_consent_given_at
 from fieldteam.selectors.scope import Scope, scope_for
 from fieldteam.services import counting, jobs
-from fieldteam.services.consent import ConsentInput
+from fieldteam.services.consent import (
+    CURRENT_NOTICE_VERSION,
+    DEFAULT_PURPOSES,
+    ConsentInput,
+    has_open_consent,
+    record_consent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -481,6 +487,8 @@ class ResidentRow:
     existing: dict[str, Any] | None = None
     fill_citizen_id: bool = False
     fill_phone: bool = False
+    # The day the resident signed the paper consent form ("Ngày ký đồng ý"), if the file gives it.
+    consent_date: date | None = None
 
 
 @dataclass(slots=True)
@@ -663,7 +671,12 @@ def _existing_households(
 
 
 class ResidentsImport(_PeopleImport):
-    """Residents with their households, one row per resident."""
+    """Residents with their households, one row per resident.
+
+    A citizen ID or phone is stored only with the date the resident signed the paper consent form
+    ("Ngày ký đồng ý"; recorded as a paper consent by the importing officer), or under the open
+    consent of a resident already registered.
+    """
 
     name = "residents"
     resource_class = ResidentResource
@@ -688,6 +701,9 @@ class ResidentsImport(_PeopleImport):
             except ValidationError as exc:
                 self.fail(row, "phone", " ".join(exc.messages), code=exc.code or "invalid")
         ethnicity = self.value(row, cells, "ethnicity") or "" if "ethnicity" in cells else ""
+        consent_date = self.value(row, cells, "consent_date") if "consent_date" in cells else None
+        if consent_date is not None and consent_date > self.today:
+            self.fail(row, "consent_date", _("The date is in the future."), code="future")
         birth = birth_date or (date(birth_year, 1, 1) if birth_year else None)
         held, household_held = self.parse_capabilities(row, cells, birth)
         part.capabilities = household_held
@@ -706,6 +722,7 @@ class ResidentsImport(_PeopleImport):
             capabilities=held,
             citizen_hash=identifiers.keyed_hash("cccd", citizen_id) if citizen_id else None,
             phone_hash=identifiers.keyed_hash("phone", phone) if phone else None,
+            consent_date=consent_date,
         )
 
     def parse_birth(self, row: int, cells: dict[str, Any]) -> tuple[int | None, date | None]:
@@ -738,6 +755,26 @@ class ResidentsImport(_PeopleImport):
         self.resolve_households(parts)
         self.check_in_file(items)
         self.match_residents([i for i in items if i.household.village is not None and self.is_valid(i.row)])
+        self.check_consent([i for i in items if self.is_valid(i.row)])
+
+    def check_consent(self, items: list[ResidentRow]) -> None:
+        """A row with a citizen ID or phone needs the date the resident signed the consent form.
+
+        Not needed when the row's resident is already registered with an open consent (the
+        identifiers are then stored under that one, as ``update_resident`` does).
+        """
+        undated = [i for i in items if (i.citizen_id or i.phone) and i.consent_date is None]
+        consented = open_consent_given_at([i.existing["id"] for i in undated if i.existing is not None])
+        for item in undated:
+            if item.existing is None or item.existing["id"] not in consented:
+                self.fail(
+                    item.row,
+                    "consent_date",
+                    _(
+                        "A citizen ID or phone number is stored only with the date the resident signed the consent form."
+                    ),
+                    code="consent_required",
+                )
 
     def check_in_file(self, items: list[ResidentRow]) -> None:
         by_hash: dict[str, list[int]] = defaultdict(list)
@@ -1050,28 +1087,41 @@ def _adopt_existing(
     return changes
 
 
-# A list with identifiers comes from the commune, which holds each resident's signed consent to the
-# current notice: the import records it as given on paper, by the importing officer.
-PAPER_CONSENT = ConsentInput(channel=ConsentChannel.PAPER)
+def paper_consent(signed_on: date) -> ConsentInput:
+    """The consent form a resident signed on ``signed_on`` (to the current notice), as the file states it.
+
+    Given at the start of that day, local time: the form carries a date, not a time.
+    """
+    return ConsentInput(
+        channel=ConsentChannel.PAPER,
+        notice_version=CURRENT_NOTICE_VERSION,
+        purposes=DEFAULT_PURPOSES,
+        given_at=timezone.make_aware(datetime.combine(signed_on, datetime.min.time())),
+    )
 
 
-def _record_paper_consents(residents: list[tuple[int, int]], actor: User | None) -> None:
-    """A paper consent for each (resident id, province id) given identifiers by a bulk import."""
-    now = timezone.now()
-    records = [
-        ConsentRecord(
-            province_id=province_id,
-            resident_id=resident_id,
-            purposes=list(PAPER_CONSENT.purposes),
-            channel=PAPER_CONSENT.channel,
-            notice_version=PAPER_CONSENT.notice_version,
-            given_at=now,
-            recorded_by=actor,
+def _record_paper_consents(signed: dict[int, tuple[int, date]], actor: User | None) -> int:
+    """A paper consent, recorded by ``actor``, for each resident id → (province id, date signed).
+
+    The caller leaves out residents who already have an open consent. Returns the number recorded.
+    """
+    records = []
+    for resident_id, (province_id, signed_on) in signed.items():
+        consent = paper_consent(signed_on)
+        records.append(
+            ConsentRecord(
+                province_id=province_id,
+                resident_id=resident_id,
+                purposes=list(consent.purposes),
+                channel=consent.channel,
+                notice_version=consent.notice_version,
+                given_at=consent.given_at,
+                recorded_by=actor,
+            )
         )
-        for resident_id, province_id in residents
-    ]
     ConsentRecord.objects.bulk_create(records, batch_size=INSERT_BATCH)
     audit.record_bulk(records, action=AuditEntry.Action.CREATE)
+    return len(records)
 
 
 def _birth_month_index(birth_year: int, birth_date: date | None) -> int:
@@ -1343,14 +1393,11 @@ def residents_import_bulk(
         )
         facts.append((province_id, counting.ResidentFacts(village_id, month, sex, True, mask)))
     resident_ids = bulk_insert(Resident, RESIDENT_FIELDS, resident_rows)
-    _record_paper_consents(
-        [
-            (resident_id, province_id)
-            for item, (province_id, _after), resident_id in zip(new_rows, facts, resident_ids, strict=True)
-            if item.citizen_id or item.phone
-        ],
-        actor,
-    )
+    signed: dict[int, tuple[int, date]] = {
+        resident_id: (province_id, item.consent_date)
+        for item, (province_id, _after), resident_id in zip(new_rows, facts, resident_ids, strict=True)
+        if item.consent_date is not None
+    }
     for item, (province_id, after), resident_id in zip(new_rows, facts, resident_ids, strict=True):
         tally.resident(province_id, None, after)
         adoptions.extend(
@@ -1362,6 +1409,15 @@ def residents_import_bulk(
     _adopt_matched_residents(matched, capabilities, actor, adoptions, tally)
     bulk_insert(Adoption, ADOPTION_FIELDS, adoptions)
     tally.apply()
+    # Registered residents get the file's consent only if they have no open one (never a second);
+    # those given identifiers below then hold one, which ``update_resident`` requires.
+    matched_signed: dict[int, tuple[int, date]] = {}
+    for item in matched:
+        if item.consent_date is not None and item.existing is not None:
+            matched_signed.setdefault(item.existing["id"], (item.existing["province_id"], item.consent_date))
+    for resident_id in open_consent_given_at(list(matched_signed)):
+        del matched_signed[resident_id]
+    _record_paper_consents({**signed, **matched_signed}, actor)
     filled = _fill_identifiers(matched, actor)
     return {
         "households_new": len(new_keys),
@@ -1407,7 +1463,11 @@ def _adopt_matched_residents(
 
 
 def _fill_identifiers(matched: list[ResidentRow], actor: User | None) -> int:
-    """A matched resident without a citizen ID or phone gets the file's, through ``update_resident``."""
+    """A matched resident without a citizen ID or phone gets the file's, through ``update_resident``.
+
+    Under the resident's open consent: checked before (``check_consent``) or recorded just before
+    from the file's consent date (``_record_paper_consents``).
+    """
     from fieldteam.services.people import update_resident
 
     filled = 0
@@ -1418,9 +1478,7 @@ def _fill_identifiers(matched: list[ResidentRow], actor: User | None) -> int:
         if item.fill_phone:
             changes["phone"] = item.phone
         if changes and item.existing is not None:
-            update_resident(
-                actor=actor, resident=Resident.objects.get(pk=item.existing["id"]), consent=PAPER_CONSENT, **changes
-            )
+            update_resident(actor=actor, resident=Resident.objects.get(pk=item.existing["id"]), **changes)
             filled += 1
     return filled
 
@@ -1519,7 +1577,7 @@ class RowByRowResidents(ResidentsImport):
                 citizen_id=item.citizen_id,
                 phone=item.phone,
                 ethnicity=item.ethnicity,
-                consent=PAPER_CONSENT if item.citizen_id or item.phone else None,
+                consent=paper_consent(item.consent_date) if item.consent_date is not None else None,
             )
         else:
             resident = instance
@@ -1528,8 +1586,16 @@ class RowByRowResidents(ResidentsImport):
                 changes["citizen_id"] = item.citizen_id
             if item.fill_phone:
                 changes["phone"] = item.phone
+            # Never a second consent for a resident who has an open one.
+            consent = (
+                paper_consent(item.consent_date)
+                if item.consent_date is not None and not has_open_consent(resident)
+                else None
+            )
             if changes:
-                resident = update_resident(actor=self.actor, resident=resident, consent=PAPER_CONSENT, **changes)
+                resident = update_resident(actor=self.actor, resident=resident, consent=consent, **changes)
+            elif consent is not None:
+                record_consent(actor=self.actor, resident=resident, consent=consent)
         for capability_id, since in sorted(item.capabilities.items()):
             set_adoption(
                 actor=self.actor,

@@ -77,6 +77,7 @@ RESIDENT_HEADERS = [
     "Năm sinh",
     "Số CCCD",
     "Số điện thoại",
+    "Ngày ký đồng ý",
     "Có điện thoại thông minh [smartphone]",
     "Có điện thoại thông minh – ngày [smartphone]",
     "Có tài khoản thanh toán [payment_account]",
@@ -108,9 +109,15 @@ def write_csv(path: Path, headers: Sequence[Any], rows: Iterable[Sequence[Any]],
     return path
 
 
+# The day a resident signed the consent form, given by default on a row with a CCCD or phone.
+CONSENT_ON = dt.date(2026, 1, 15)
+
+
 def resident_row(village_code: str, **values: Any) -> list[Any]:
     """A row in ``RESIDENT_HEADERS`` order; keys: household, head, address, name, sex, birth_date, birth_year,
-    cccd, phone, smartphone, smartphone_on, payment, payment_on, skills, skills_on, fibre, fibre_on."""
+    cccd, phone, consent_on, smartphone, smartphone_on, payment, payment_on, skills, skills_on, fibre, fibre_on.
+
+    ``consent_on`` defaults to ``CONSENT_ON`` when the row has a CCCD or phone, else blank."""
     birth_date = values.get("birth_date", dt.date(1985, 4, 12))
     sex = values.get("sex", "Nữ")
     cccd = values.get("cccd")
@@ -130,6 +137,7 @@ def resident_row(village_code: str, **values: Any) -> list[Any]:
         values.get("birth_year"),
         cccd or "",
         values.get("phone", ""),
+        values.get("consent_on", CONSENT_ON if cccd or values.get("phone") else None),
         values.get("smartphone", ""),
         values.get("smartphone_on"),
         values.get("payment", ""),

@@ -11,14 +11,14 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from fieldteam.choices import AssistanceChannel, AssistanceOutcome, NotDoneReason, Sex
-from fieldteam.models import BackgroundJob, JobStatus, Resident
+from fieldteam.models import BackgroundJob, ConsentRecord, JobStatus, Resident
 from fieldteam.periods import Period
 from fieldteam.services import rollup
 from fieldteam.services.assistance import ItemInput, log_assistance
 from fieldteam.services.exports import export_file, export_job_start
 from fieldteam.services.imports import import_file
 from tests.factories import IndicatorFactory, make_citizen_id
-from tests.imports.conftest import RESIDENT_HEADERS, resident_row, write_xlsx
+from tests.imports.conftest import CONSENT_ON, RESIDENT_HEADERS, resident_row, write_xlsx
 
 pytestmark = pytest.mark.django_db
 
@@ -55,9 +55,10 @@ def test_a_resident_export_streams_every_row_and_imports_back_unchanged(area_tre
     rows = read_xlsx(tmp_path / "out.xlsx")
     assert written == 2105 and len(rows) == 2106  # more than one chunk of 2,000
     header = list(rows[0])
-    assert header[:10] == RESIDENT_HEADERS[:10] and "Dân tộc" not in header and "Trạng thái" in header
+    assert header[:11] == RESIDENT_HEADERS[:11] and "Dân tộc" not in header and "Trạng thái" in header
     first = dict(zip(header, rows[1], strict=True))
     assert first["Họ và tên"] == "Người 0" and first["Số CCCD"].startswith("*********")
+    assert first["Ngày ký đồng ý"].date() == CONSENT_ON
     assert first["Hộ có cáp quang [fibre_broadband]"] == "có"
     second = dict(zip(header, rows[2], strict=True))
     assert second["Có điện thoại thông minh [smartphone]"] == "có"
@@ -66,14 +67,21 @@ def test_a_resident_export_streams_every_row_and_imports_back_unchanged(area_tre
 
     again = import_file(kind="residents", path=tmp_path / "out.xlsx", actor=None).report
     assert again.ok and again.counts["residents_new"] == 0 and again.counts["adoptions_new"] == 0
-    assert Resident.objects.count() == 2105
+    assert Resident.objects.count() == 2105 and ConsentRecord.objects.count() == 2105
     assert rollup.recompute_province(province_id=area_tree.province.pk).drift == []
 
 
 def test_a_csv_export_has_vietnamese_dates_and_a_bom(area_tree, catalogue, tmp_path):
     import_file(
         kind="residents",
-        path=write_xlsx(tmp_path / "in.xlsx", RESIDENT_HEADERS, many_rows(area_tree.village.code, 3)),
+        path=write_xlsx(
+            tmp_path / "in.xlsx",
+            RESIDENT_HEADERS,
+            [
+                *many_rows(area_tree.village.code, 3),
+                resident_row(area_tree.village.code, household="Z", name="Không", with_cccd=False),
+            ],
+        ),
         actor=None,
     )
     export_file(kind="residents", actor=None, path=tmp_path / "out.csv", fmt="csv")
@@ -81,7 +89,9 @@ def test_a_csv_export_has_vietnamese_dates_and_a_bom(area_tree, catalogue, tmp_p
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
     assert rows[1][RESIDENT_HEADERS.index("Ngày sinh")] == "01/01/1950"
-    assert len(rows) == 4
+    # The consent date: the open consent's, blank for a resident who has none.
+    assert [r[RESIDENT_HEADERS.index("Ngày ký đồng ý")] for r in rows[1:]] == ["15/01/2026"] * 3 + [""]
+    assert len(rows) == 5
 
 
 def test_an_export_holds_only_the_officers_area(area_tree, catalogue, tmp_path, commune_officer):

@@ -11,18 +11,20 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from fieldteam import identifiers
-from fieldteam.choices import AdoptionSource, AreaRoleKind, ResidentStatus, Sex
-from fieldteam.models import Adoption, Household, Resident, VillageCount
+from fieldteam.choices import AdoptionSource, AreaRoleKind, ConsentChannel, ResidentStatus, Sex
+from fieldteam.models import Adoption, ConsentRecord, Household, Resident, VillageCount
 from fieldteam.periods import today
 from fieldteam.resources import ResidentResource
 from fieldteam.services import people, rollup
 from fieldteam.services.adoption import set_adoption
+from fieldteam.services.consent import CURRENT_NOTICE_VERSION, DEFAULT_PURPOSES, ConsentInput, withdraw_consent
 from fieldteam.services.imports import ImportOptions, import_file
 from tests.factories import AreaRoleFactory, HouseholdFactory, ResidentFactory, make_citizen_id
-from tests.imports.conftest import RESIDENT_HEADERS, counts_of, resident_row, write_csv, write_xlsx
+from tests.imports.conftest import CONSENT_ON, RESIDENT_HEADERS, counts_of, resident_row, write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db
 
@@ -225,6 +227,7 @@ def test_headers_without_accents_are_recognised(area_tree, catalogue, tmp_path):
         "Nam sinh",
         "so cccd",
         "So dien thoai",
+        "ngay ky dong y",
         "smartphone",
     ]
     row = [*resident_row(area_tree.village.code, smartphone="co")[: len(headers) - 1], "co"]
@@ -262,6 +265,10 @@ FUTURE = today() + dt.timedelta(days=30)
         ),
         ({"payment": "maybe"}, "Có tài khoản thanh toán [payment_account]", "có"),
         ({"fibre": "có", "fibre_on": FUTURE}, "Hộ có cáp quang – ngày [fibre_broadband]", "future"),
+        ({"consent_on": None}, "Ngày ký đồng ý", "signed the consent form"),
+        ({"with_cccd": False, "phone": "0987654321", "consent_on": None}, "Ngày ký đồng ý", "signed the consent form"),
+        ({"consent_on": FUTURE}, "Ngày ký đồng ý", "future"),
+        ({"consent_on": "31/02/2026"}, "Ngày ký đồng ý", "dd/mm/yyyy"),
     ],
 )
 def test_a_bad_cell_is_reported_with_its_row_and_column_and_nothing_is_saved(
@@ -555,3 +562,213 @@ def test_a_household_capability_may_predate_a_child_on_whose_row_it_is_given(are
         kind="residents", path=write_xlsx(tmp_path / "g.xlsx", RESIDENT_HEADERS, [row]), actor=None
     ).report
     assert [e.code for e in report.errors] == ["before_birth"]
+
+
+# --- consent: identifiers only with the date the resident signed the form ---------------------------------
+
+
+def signed_at(day: dt.date) -> dt.datetime:
+    """The start of ``day``, local time: how a consent signed that day is recorded."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def consents() -> dict[str, tuple]:
+    """Every consent record by resident name: channel, purposes, notice, given at, recorded by."""
+    return {
+        c.resident.full_name: (c.channel, c.purposes, c.notice_version, c.given_at, c.recorded_by_id)
+        for c in ConsentRecord.objects.select_related("resident")
+    }
+
+
+def test_a_consent_record_holds_the_date_the_form_was_signed_and_the_importer(
+    area_tree, catalogue, tmp_path, superuser
+):
+    rows = good_rows(area_tree.village.code)
+    rows[1][RESIDENT_HEADERS.index("Ngày ký đồng ý")] = "03/02/2026"
+    rows[2][RESIDENT_HEADERS.index("Ngày ký đồng ý")] = dt.date(2026, 2, 4)  # no identifiers: recorded anyway
+
+    report = import_file(
+        kind="residents", path=write_xlsx(tmp_path / "f.xlsx", RESIDENT_HEADERS, rows), actor=superuser
+    ).report
+
+    assert report.ok and report.written, report.errors
+    paper = (ConsentChannel.PAPER, list(DEFAULT_PURPOSES), CURRENT_NOTICE_VERSION)
+    assert consents() == {
+        "Nguyễn Văn An": (*paper, signed_at(CONSENT_ON), superuser.pk),
+        "Trần Thị Bình": (*paper, signed_at(dt.date(2026, 2, 3)), superuser.pk),
+        "Nguyễn Văn Cường": (*paper, signed_at(dt.date(2026, 2, 4)), superuser.pk),
+        "Lê Thị Dung": (*paper, signed_at(CONSENT_ON), superuser.pk),
+    }
+    given_at = ConsentRecord.objects.get(resident__full_name="Trần Thị Bình").given_at
+    assert timezone.localtime(given_at).timetuple()[:6] == (2026, 2, 3, 0, 0, 0)
+    # The same file again: everyone has an open consent, none gets a second.
+    import_file(kind="residents", path=write_xlsx(tmp_path / "g.xlsx", RESIDENT_HEADERS, rows), actor=superuser)
+    assert ConsentRecord.objects.count() == 4
+
+
+def test_identifiers_without_a_consent_date_refuse_the_row_and_nothing_is_saved(area_tree, catalogue, tmp_path):
+    rows = good_rows(area_tree.village.code)
+    rows[0][RESIDENT_HEADERS.index("Ngày ký đồng ý")] = None
+
+    result = import_file(kind="residents", path=write_xlsx(tmp_path / "f.xlsx", RESIDENT_HEADERS, rows), actor=None)
+
+    report = result.report
+    assert not report.written
+    assert [(e.row, e.column, e.code) for e in report.errors] == [(2, "Ngày ký đồng ý", "consent_required")]
+    assert report.errors[0].text().startswith("Row 2, column “Ngày ký đồng ý”")
+    assert "date the resident signed the consent form" in report.errors[0].message
+    assert not Resident.objects.exists() and not ConsentRecord.objects.exists()
+
+
+def test_skip_invalid_rejects_the_row_without_a_consent_date_with_its_reason(area_tree, catalogue, tmp_path):
+    rows = good_rows(area_tree.village.code)
+    rows[3][RESIDENT_HEADERS.index("Ngày ký đồng ý")] = ""
+
+    result = import_file(
+        kind="residents",
+        path=write_xlsx(tmp_path / "f.xlsx", RESIDENT_HEADERS, rows),
+        actor=None,
+        options=ImportOptions(skip_invalid=True),
+    )
+
+    report = result.report
+    assert report.written and report.valid_rows == 3 and report.rejected_rows == 1
+    assert not Resident.objects.filter(full_name="Lê Thị Dung").exists()
+    assert set(consents()) == {"Nguyễn Văn An", "Trần Thị Bình"}
+    rejected = tmp_path / "rejected.xlsx"
+    rejected.write_bytes(result.rejected_file)
+    sheet_rows = list(load_workbook(rejected).active.iter_rows(values_only=True))
+    assert [r[0] for r in sheet_rows[1:]] == [5]
+    assert "Ngày ký đồng ý" in sheet_rows[1][-1] and "consent form" in sheet_rows[1][-1]
+
+
+def test_a_registered_resident_with_an_open_consent_needs_no_date(area_tree, catalogue, tmp_path, superuser):
+    household = HouseholdFactory(village=area_tree.village, code="HGD-1")
+    an = ResidentFactory(
+        household=household,
+        full_name="Nguyễn Văn An",
+        sex=Sex.MALE,
+        birth_date=dt.date(1970, 5, 1),
+        consent=ConsentInput(channel=ConsentChannel.IN_PERSON),
+    )
+    row = good_rows(area_tree.village.code)[0]
+    row[RESIDENT_HEADERS.index("Ngày ký đồng ý")] = None
+
+    report = import_file(
+        kind="residents", path=write_xlsx(tmp_path / "f.xlsx", RESIDENT_HEADERS, [row]), actor=superuser
+    ).report
+
+    assert report.ok and report.counts["identifiers_added"] == 1, report.errors
+    an.refresh_from_db()
+    assert an.citizen_id_hash and an.phone_hash
+    assert list(an.consents.values_list("channel", flat=True)) == [ConsentChannel.IN_PERSON]
+
+
+def test_a_registered_resident_whose_consent_was_withdrawn_needs_a_new_date(area_tree, catalogue, tmp_path):
+    household = HouseholdFactory(village=area_tree.village, code="HGD-1")
+    an = ResidentFactory(
+        household=household,
+        full_name="Nguyễn Văn An",
+        sex=Sex.MALE,
+        birth_date=dt.date(1970, 5, 1),
+        consent=ConsentInput(channel=ConsentChannel.IN_PERSON),
+    )
+    withdraw_consent(actor=None, resident=an)
+    row = good_rows(area_tree.village.code)[0]
+    row[RESIDENT_HEADERS.index("Ngày ký đồng ý")] = None
+
+    report = import_file(
+        kind="residents", path=write_xlsx(tmp_path / "f.xlsx", RESIDENT_HEADERS, [row]), actor=None
+    ).report
+    assert [(e.row, e.column, e.code) for e in report.errors] == [(2, "Ngày ký đồng ý", "consent_required")]
+
+    row[RESIDENT_HEADERS.index("Ngày ký đồng ý")] = dt.date(2026, 3, 1)
+    report = import_file(
+        kind="residents", path=write_xlsx(tmp_path / "g.xlsx", RESIDENT_HEADERS, [row]), actor=None
+    ).report
+    assert report.ok and report.counts["identifiers_added"] == 1, report.errors
+    opened = an.consents.get(withdrawn_at__isnull=True)
+    assert (opened.channel, opened.given_at) == (ConsentChannel.PAPER, signed_at(dt.date(2026, 3, 1)))
+
+
+def consent_case_rows(village_code: str, serial: int) -> list[list]:
+    """New residents with and without identifiers and dates; two registered ones (see ``register_known``)."""
+    return [
+        resident_row(village_code, household="K-1", name="Hai", serial=serial, consent_on=dt.date(2026, 2, 1)),
+        resident_row(village_code, household="K-1", name="Ba", with_cccd=False, phone=f"09123456{serial:02d}"),
+        resident_row(village_code, household="K-1", name="Tư", with_cccd=False, consent_on=dt.date(2026, 2, 2)),
+        resident_row(village_code, household="K-1", name="Năm", birth_date=dt.date(2020, 1, 1), with_cccd=False),
+        # registered without identifiers nor consent: gets both
+        resident_row(village_code, household="K-1", name="Sáu", serial=serial + 1, consent_on=dt.date(2026, 2, 3)),
+        # registered with a consent: gets a phone under it, the file's date adds no second consent
+        resident_row(village_code, household="K-1", name="Bảy", with_cccd=False, phone=f"09876543{serial:02d}"),
+        # registered without a consent, nothing new but the date: the consent is recorded
+        resident_row(village_code, household="K-1", name="Tám", with_cccd=False, consent_on=dt.date(2026, 2, 5)),
+    ]
+
+
+def register_known(village) -> None:
+    household = HouseholdFactory(village=village, code="K-1")
+    born = dt.date(1985, 4, 12)
+    ResidentFactory(household=household, full_name="Sáu", birth_date=born)
+    ResidentFactory(
+        household=household,
+        full_name="Bảy",
+        birth_date=born,
+        consent=ConsentInput(channel=ConsentChannel.IN_PERSON, given_at=signed_at(dt.date(2026, 1, 2))),
+    )
+    ResidentFactory(household=household, full_name="Tám", birth_date=born)
+
+
+def test_the_bulk_and_the_row_by_row_import_record_the_same_consents(area_tree, catalogue, tmp_path, superuser):
+    from import_export.formats.base_formats import XLSX
+
+    register_known(area_tree.village)
+    register_known(area_tree.village2)
+    bulk_file = write_xlsx(tmp_path / "a.xlsx", RESIDENT_HEADERS, consent_case_rows(area_tree.village.code, 10))
+    row_file = write_xlsx(tmp_path / "b.xlsx", RESIDENT_HEADERS, consent_case_rows(area_tree.village2.code, 20))
+
+    report = import_file(kind="residents", path=bulk_file, actor=superuser).report
+    bulk, bulk_count = consents(), ConsentRecord.objects.filter(resident__village=area_tree.village).count()
+    ConsentRecord.objects.filter(resident__village=area_tree.village).delete()
+    result = ResidentResource(actor=superuser).import_data(
+        XLSX().create_dataset(row_file.read_bytes()), use_transactions=True, rollback_on_validation_errors=True
+    )
+
+    assert report.ok and report.written, report.errors
+    assert not result.has_errors() and not result.has_validation_errors()
+    paper = (ConsentChannel.PAPER, list(DEFAULT_PURPOSES), CURRENT_NOTICE_VERSION)
+    bay_recorder = ConsentRecord.objects.get(resident__full_name="Bảy").recorded_by_id  # the factory's user
+    expected = {
+        "Hai": (*paper, signed_at(dt.date(2026, 2, 1)), superuser.pk),
+        "Ba": (*paper, signed_at(CONSENT_ON), superuser.pk),
+        "Tư": (*paper, signed_at(dt.date(2026, 2, 2)), superuser.pk),
+        "Sáu": (*paper, signed_at(dt.date(2026, 2, 3)), superuser.pk),
+        "Bảy": (
+            ConsentChannel.IN_PERSON,
+            list(DEFAULT_PURPOSES),
+            CURRENT_NOTICE_VERSION,
+            signed_at(dt.date(2026, 1, 2)),
+            bay_recorder,
+        ),
+        "Tám": (*paper, signed_at(dt.date(2026, 2, 5)), superuser.pk),
+    }
+    assert bulk == expected and bulk_count == len(expected)  # one each: none for a second time
+    assert consents() == expected and ConsentRecord.objects.count() == len(expected)
+    for village in (area_tree.village, area_tree.village2):
+        residents = {r.full_name: r for r in Resident.objects.filter(village=village)}
+        assert residents["Sáu"].citizen_id_hash and residents["Bảy"].phone_hash
+        assert not residents["Năm"].consents.exists()
+    assert_no_drift(area_tree.province)
+
+
+def test_the_row_by_row_import_refuses_identifiers_without_a_consent_date(area_tree, catalogue, tmp_path):
+    from import_export.formats.base_formats import XLSX
+
+    rows = [*good_rows(area_tree.village.code), resident_row(area_tree.village.code, household="Z", consent_on=None)]
+    dataset = XLSX().create_dataset(write_xlsx(tmp_path / "f.xlsx", RESIDENT_HEADERS, rows).read_bytes())
+
+    result = ResidentResource().import_data(dataset, use_transactions=True, rollback_on_validation_errors=True)
+
+    assert [(r.number, list(r.error_dict)) for r in result.invalid_rows] == [(5, ["Ngày ký đồng ý"])]
+    assert not Resident.objects.exists() and not ConsentRecord.objects.exists()
