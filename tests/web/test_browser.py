@@ -347,3 +347,43 @@ def test_the_app_is_installable(live_server, playwright_instance, tmp_path: Path
     errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
     context.close()
     assert errors == [], errors
+
+
+def test_identifiers_need_the_consent_box_after_the_notice_in_vietnamese(
+    live_server, phone, web_world: WebWorld
+) -> None:
+    from fieldteam.services.consent import CURRENT_NOTICE_VERSION, NOTICES
+
+    page = phone.new_page()
+    sign_in(page, live_server.url, web_world.member.username)
+    page.goto(f"{live_server.url}/register/?household={web_world.household.pk}")
+    with translation.override("en"):
+        english = str(NOTICES[CURRENT_NOTICE_VERSION])
+    notice = vi(english)
+    assert notice != english  # really Vietnamese
+    page.click("#consent-notice summary")
+    assert notice in page.inner_text("#consent-notice")
+
+    page.fill("[name=full_name]", "Rơ Châm Hiên")
+    page.check("#people input[type=radio][value=female]")
+    page.fill("[name=birth_year]", "1996")
+    page.fill("[name=phone]", "0987001122")
+    page.click("#register-form button[type=submit]")
+    # Not queued: the box is not ticked, and the member is told why, in Vietnamese.
+    assert vi("Read the notice and tick the consent before writing down a CCCD or phone number.") in page.inner_text(
+        "#people"
+    )
+    assert page.is_hidden("#register-done")
+
+    page.check("[name=consent]")
+    page.click("#register-form button[type=submit]")
+    page.wait_for_selector("#register-done:not([hidden])")
+    page.wait_for_selector("body[data-waiting='0'][data-rejected='0']")
+    resident = Resident.objects.get(full_name="Rơ Châm Hiên")
+    consent = resident.consents.get()
+    assert (consent.channel, consent.notice_version, consent.recorded_by) == (
+        "in_person",
+        CURRENT_NOTICE_VERSION,
+        web_world.member,
+    )
+    assert resident.phone_masked.endswith("122")
