@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from fieldteam.choices import PROVINCE_KINDS, AreaRoleKind, IndicatorKind, TargetComparison
 from fieldteam.models import Area, AreaRole, Indicator, IndicatorValue, RetirementAge, RollupState, Target, VillageCount
@@ -301,7 +302,13 @@ class RollupStateAdmin(DerivedAdmin):
                 enqueue_on_commit(recompute_province, state.province_id)
                 queued += 1
         if queued:
-            self.message_user(request, _("Recompute started for %(count)s province(s).") % {"count": queued})
+            self.message_user(
+                request,
+                ngettext(
+                    "Recompute started for %(count)s province.", "Recompute started for %(count)s provinces.", queued
+                )
+                % {"count": queued},
+            )
         else:
             self.message_user(request, _("Only a province officer may recompute a province."), level=messages.ERROR)
 

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from fieldteam.models import BackgroundJob, JobKind, JobStatus, SyncReceipt
 from fieldteam.selectors.scope import Scope
@@ -161,7 +162,9 @@ class BackgroundJobAdmin(RecordAdmin):
                 "The file has rows with errors: nothing will be imported (tick “skip invalid rows” to import the rest)."
             )
         elif skipped:
-            intro += " " + _t("%(count)s rows with errors will be skipped.") % {"count": skipped}
+            intro += " " + ngettext(
+                "%(count)s row with errors will be skipped.", "%(count)s rows with errors will be skipped.", skipped
+            ) % {"count": skipped}
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -182,7 +185,9 @@ class BackgroundJobAdmin(RecordAdmin):
             task = run_import_job if job.kind == JobKind.IMPORT else run_export_job
             enqueue_on_commit(task, str(job.pk), job.params.get("locale", "vi"))
             queued += 1
-        self.message_user(request, _t("%(count)s jobs queued again.") % {"count": queued})
+        self.message_user(
+            request, ngettext("%(count)s job queued again.", "%(count)s jobs queued again.", queued) % {"count": queued}
+        )
 
 
 @admin.register(SyncReceipt)
