@@ -419,6 +419,24 @@ def sync_batch_items(client: dict, rng: random.Random) -> list[dict]:
     return items
 
 
+def queries_per_log(client: dict, rng: random.Random, count: int = 50) -> float:
+    """Statements sent to PostgreSQL per logged assistance (BEGIN and COMMIT included), in this process."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    browser = Client(HTTP_AUTHORIZATION=f"Token {client['token']}")
+    with CaptureQueriesContext(connection) as captured:
+        for _ in range(count):
+            body = json.dumps(log_body(client["village"], rng))
+            response = browser.post("/api/v1/assistance-logs/", data=body, content_type="application/json")
+            if response.status_code != 201:
+                raise SystemExit(f"log answered {response.status_code}: {response.content[:500]!r}")
+    return len(captured.captured_queries) / count
+
+
 def post_batch(port: int, token: str, items: list[dict]) -> tuple[float, dict[str, int]]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     body = json.dumps({"items": items})
@@ -515,6 +533,9 @@ def main() -> None:
     say(
         f"check: {found} of {len(logs['created'])} logs answered 201 exist; drift after a full recompute: {len(drift)} rows"
     )
+
+    # After the check: these logs move the counts too.
+    say(f"queries per log (in this process, after the run): {queries_per_log(world['clients'][0], rng):.1f}")
 
     share = logs["per_second"] / floor["per_second"] if floor["per_second"] else float("nan")
     with open("/proc/loadavg") as handle:

@@ -235,7 +235,9 @@ def collected() -> Iterator[None]:
     Open it inside the transaction of the writes it records (a log, its items and its adoptions
     then cost one insert into the trail, not one per kind): the entries are written before the
     block's end, in the same transaction, and dropped with it if the block raises. Nested blocks
-    leave the writing to the outermost one.
+    leave the writing to the outermost one. Only for blocks that succeed or fail whole: an error
+    caught inside the block after its savepoint rolled back would leave the entries of rows that
+    were never written.
     """
     if _collected.get() is not None:
         yield

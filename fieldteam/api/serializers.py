@@ -160,9 +160,39 @@ class AssistanceItemSerializer(serializers.ModelSerializer):
         fields = ["capability", "outcome", "reason"]
 
 
+_INSTANT = serializers.DateTimeField(read_only=True)
+
+
 class AssistanceLogSerializer(serializers.ModelSerializer):
+    """A log with its member and items.
+
+    ``to_representation`` writes the same as the declared fields would, by hand: building a
+    ModelSerializer's fields for each log (and its nested ones) cost more than the rest of
+    answering a logged assistance. ``tests/api/test_log_representation.py`` holds them equal.
+    """
+
     member = UserBriefSerializer(read_only=True)
     items = AssistanceItemSerializer(many=True, read_only=True)
+
+    def to_representation(self, instance: AssistanceLog) -> dict[str, Any]:
+        member = instance.member
+        return {
+            "id": str(instance.id),
+            "team": instance.team_id,
+            "member": {"id": member.pk, "username": member.username, "full_name": member.get_full_name()},
+            "resident": instance.resident_id,
+            "household": instance.household_id,
+            "village": instance.village_id,
+            "occurred_at": _INSTANT.to_representation(instance.occurred_at),
+            "recorded_at": _INSTANT.to_representation(instance.recorded_at),
+            "channel": instance.channel,
+            "note": instance.note,
+            "training_session": instance.training_session_id,
+            "items": [
+                {"capability": item.capability.code, "outcome": item.outcome, "reason": item.reason}
+                for item in instance.items.all()
+            ],
+        }
 
     class Meta:
         model = AssistanceLog

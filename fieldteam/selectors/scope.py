@@ -18,14 +18,16 @@ in the audit trail.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from functools import reduce
 from operator import or_
 from typing import TypeVar
 
+from django.db import connection
 from django.db.models import Model, Q, QuerySet
 
 from fieldteam.choices import AreaRoleKind, MembershipRole
-from fieldteam.models import Area, AreaRole, Membership, User
+from fieldteam.models import Area, AreaRole, Membership, Team, User
 
 M = TypeVar("M", bound=Model)
 
@@ -47,9 +49,19 @@ class Scope:
     edit_paths: tuple[str, ...] = ()
     # The paths of the areas each of ``team_ids`` serves, as (team id, paths) pairs.
     team_area_paths: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    # When each of ``team_ids`` (all active) was founded, as (team id, date) pairs: what a write
+    # for the team checks, read with the scope.
+    team_founding: tuple[tuple[int, date], ...] = ()
     # The subtrees of the user's officer roles (not viewers', not team members'): where unmasked
     # identifiers may be shown to them, each view recorded in the audit trail.
     officer_paths: tuple[str, ...] = ()
+
+    def founding_of_team(self, team_id: int) -> date | None:
+        """When a team of the user's was founded; ``None`` for another team."""
+        for known, founded_on in self.team_founding:
+            if known == team_id:
+                return founded_on
+        return None
 
     def paths_of_team(self, team_id: int) -> tuple[str, ...] | None:
         """The paths of the areas a team of the user's serves; ``None`` for another team."""
@@ -118,53 +130,75 @@ def scope_for(user: User) -> Scope:
     return scope
 
 
+def _scope_rows_sql() -> str:
+    """Area roles and open memberships (with their teams' area paths) of one user, in one statement.
+
+    One round trip instead of one per relation: every API request computes its user's scope. A row
+    per area role (``'r'``, role, path, depth, area id) and per open membership and area served
+    (``'m'``, role, path or ``NULL`` for a team without areas, ``NULL``, team id, founding date).
+    """
+    area, role, member = Area._meta.db_table, AreaRole._meta.db_table, Membership._meta.db_table
+    team, served = Team._meta.db_table, Team.areas.through._meta.db_table
+    return (
+        f"SELECT 'r', ar.role, a.path, a.depth, ar.area_id, NULL FROM {role} ar "  # noqa: S608 (table names from models)
+        f"INNER JOIN {area} a ON a.id = ar.area_id WHERE ar.user_id = %s "
+        f"UNION ALL "
+        f"SELECT 'm', m.role, a.path, NULL, m.team_id, t.founded_on FROM {member} m "
+        f"INNER JOIN {team} t ON t.id = m.team_id "
+        f"LEFT OUTER JOIN {served} ta ON ta.team_id = t.id "
+        f"LEFT OUTER JOIN {area} a ON a.id = ta.area_id "
+        f"WHERE m.user_id = %s AND m.ended_on IS NULL AND t.is_active"
+    )
+
+
 def _compute_scope(user: User) -> Scope:
     if not user.is_authenticated or not user.is_active:
         return Scope(everything=False, paths=())
     if user.is_superuser:
         return Scope(everything=True, paths=(), can_edit=True, is_staff_scope=True)
     paths: set[str] = set()
-    province_paths: set[str] = set()
+    province_ids_by_path: dict[str, int] = {}
     edit_paths: set[str] = set()
     officer_paths: set[str] = set()
-    staff_roles = list(AreaRole.objects.filter(user=user).select_related("area"))
-    for role in staff_roles:
-        paths.add(role.area.path)
-        if role.area.depth == 1:
-            province_paths.add(role.area.path)
-        if role.role != AreaRoleKind.VIEWER:
-            edit_paths.add(role.area.path)
-            officer_paths.add(role.area.path)
-    # The open memberships with their teams' area paths, in one query (a row per membership and
-    # area; ``None`` for a team without areas).
-    memberships = list(
-        Membership.objects.filter(user=user, ended_on__isnull=True, team__is_active=True).values_list(
-            "team_id", "role", "team__areas__path"
-        )
-    )
-    team_ids = frozenset(t for t, _, _ in memberships)
-    led = frozenset(t for t, r, _ in memberships if r in (MembershipRole.LEADER, MembershipRole.DEPUTY))
-    by_team: dict[int, set[str]] = {t: set() for t in team_ids}
-    for team_id, _, path in memberships:
+    staff = False
+    by_team: dict[int, set[str]] = {}
+    led: set[int] = set()
+    with connection.cursor() as cursor:
+        cursor.execute(_scope_rows_sql(), [user.pk, user.pk])
+        rows = cursor.fetchall()
+    founding: dict[int, date] = {}
+    as_date = Team._meta.get_field("founded_on").to_python  # SQLite returns the text
+    for source, role, path, depth, ref, founded_on in rows:
+        if source == "r":
+            staff = True
+            paths.add(path)
+            if depth == 1:
+                province_ids_by_path[path] = ref
+            if role != AreaRoleKind.VIEWER:
+                edit_paths.add(path)
+                officer_paths.add(path)
+            continue
+        team_paths = by_team.setdefault(ref, set())
+        founding[ref] = as_date(founded_on)
+        if role in (MembershipRole.LEADER, MembershipRole.DEPUTY):
+            led.add(ref)
         if path is not None:
-            by_team[team_id].add(path)
+            team_paths.add(path)
     for team_paths in by_team.values():
         paths.update(team_paths)
         edit_paths.update(team_paths)
     minimal = _minimal(paths)
     minimal_edit = _minimal(edit_paths)
-    province_ids = frozenset(
-        Area.objects.filter(path__in=[p for p in minimal if p in province_paths]).values_list("pk", flat=True)
-    )
     return Scope(
         everything=False,
         paths=minimal,
-        province_ids=province_ids,
+        province_ids=frozenset(province_ids_by_path[p] for p in minimal if p in province_ids_by_path),
         can_edit=bool(minimal_edit),
-        is_staff_scope=bool(staff_roles),
-        led_team_ids=led,
-        team_ids=team_ids,
+        is_staff_scope=staff,
+        led_team_ids=frozenset(led),
+        team_ids=frozenset(by_team),
         edit_paths=minimal_edit,
         team_area_paths=tuple((t, tuple(sorted(p))) for t, p in sorted(by_team.items())),
+        team_founding=tuple(sorted(founding.items())),
         officer_paths=_minimal(officer_paths),
     )

@@ -38,14 +38,20 @@ def _lock_subject(
     return Household.objects.select_for_update().get(pk=household.pk)  # type: ignore[union-attr]
 
 
-def _adjust(subject: Resident | Household, old_mask: int) -> None:
-    """Move the counts from the subject with ``old_mask`` to the subject as it is now."""
+def _adjust(subject: Resident | Household, old_mask: int, *, write_mask: bool = False) -> None:
+    """Move the counts from the subject with ``old_mask`` to the subject as it is now.
+
+    ``write_mask``: the subject's new ``capability_mask`` is not saved yet; write it with the counts.
+    """
+    mask = (type(subject), subject.pk, subject.capability_mask) if write_mask else None
     if isinstance(subject, Resident):
         after = resident_facts(subject)
-        adjust_counts(subject.province_id, residents=[(replace(after, capability_mask=old_mask), after)])
+        adjust_counts(subject.province_id, residents=[(replace(after, capability_mask=old_mask), after)], mask=mask)
     else:
         after_h = household_facts(subject)
-        adjust_counts(subject.province_id, households=[(replace(after_h, capability_mask=old_mask), after_h)])
+        adjust_counts(
+            subject.province_id, households=[(replace(after_h, capability_mask=old_mask), after_h)], mask=mask
+        )
 
 
 def _open_adoptions(capability: Capability, subject: Resident | Household):  # type: ignore[no-untyped-def]
@@ -62,19 +68,32 @@ def _subject_kind_error(capability: Capability, subject: Resident | Household) -
 
 
 def _lock_and_check(
-    actor: User | None, subject: Resident | Household, capabilities: list[Capability], since: date, source: str
+    actor: User | None,
+    subject: Resident | Household,
+    capabilities: list[Capability],
+    since: date,
+    source: str,
+    *,
+    already_locked: bool = False,
 ) -> Resident | Household:
-    """Lock the subject and check, in the order ``set_adoption`` per capability would (same first error)."""
+    """Lock the subject and check, in the order ``set_adoption`` per capability would (same first error).
+
+    ``already_locked``: the caller read ``subject`` (with its village) under ``SELECT … FOR UPDATE``
+    in this transaction, so it is current and is used as it is.
+    """
     is_resident = isinstance(subject, Resident)
     model = Resident if is_resident else Household
     locked: Resident | Household | None = None
     for position, capability in enumerate(capabilities):
         _subject_kind_error(capability, subject)
         if locked is None:
-            rows = model.objects.select_for_update(of=("self",))  # the subject only, never its village
-            if actor is not None:  # the system itself (actor=None) needs no scope check, nor the village row
-                rows = rows.select_related("village")
-            locked = rows.get(pk=subject.pk)
+            if already_locked:
+                locked = subject
+            else:
+                rows = model.objects.select_for_update(of=("self",))  # the subject only, never its village
+                if actor is not None:  # the system itself (actor=None) needs no scope check, nor the village row
+                    rows = rows.select_related("village")
+                locked = rows.get(pk=subject.pk)
             if actor is not None:
                 ensure_area_in_scope(actor, locked.village, field="resident" if is_resident else "household")
         if not capability.is_active:
@@ -117,6 +136,7 @@ def set_adoptions_within(
     since: date,
     source: str,
     assistance_log: AssistanceLog | None = None,
+    subject_locked: bool = False,
 ) -> list[Adoption]:
     """``set_adoption`` of each of ``capabilities`` for one subject, in a fixed number of queries.
 
@@ -127,21 +147,30 @@ def set_adoptions_within(
     the counts. Returns the adoptions in the order of ``capabilities``. Raises ``ValidationError``
     naming the field. Runs inside a transaction the caller holds and rolls back on any error (no
     savepoint of its own): ``create_log``'s; ``set_adoptions`` is the one with its own transaction.
+    ``subject_locked``: the caller already holds the subject's row lock and read it after taking it
+    (sync's log path), which spares the lock query.
     """
     if not isinstance(subject, (Resident, Household)):
         raise field_error("resident", _("Give either a resident or a household."), code="one_subject")
     capabilities = list(capabilities)
     if not capabilities:
         return []
-    locked = _lock_and_check(actor, subject, capabilities, since, source)
+    locked = _lock_and_check(actor, subject, capabilities, since, source, already_locked=subject_locked)
     is_resident = isinstance(locked, Resident)
     field = "resident" if is_resident else "household"
     wanted = {capability.pk: capability for capability in capabilities}
-    # At most one open adoption per subject and capability (a unique constraint).
-    existing = {
-        adoption.capability_id: adoption
-        for adoption in Adoption.objects.filter(capability__in=list(wanted), ended_on__isnull=True, **{field: locked})
-    }
+    # At most one open adoption per subject and capability (a unique constraint), and the locked
+    # row's mask has the bit of exactly those held (kept so by this module, as the imports rely on
+    # too): only capabilities already held need their open adoption read (to move ``since`` back).
+    held = [pk for pk, capability in wanted.items() if locked.capability_mask & capability.mask]
+    existing = (
+        {
+            adoption.capability_id: adoption
+            for adoption in Adoption.objects.filter(capability__in=held, ended_on__isnull=True, **{field: locked})
+        }
+        if held
+        else {}
+    )
     moved_back = [adoption for adoption in existing.values() if since < adoption.since]
     for adoption in moved_back:
         adoption.since = since
@@ -170,9 +199,9 @@ def set_adoptions_within(
             existing[adoption.capability_id] = adoption
             locked.capability_mask |= adoption.capability.mask
         if locked.capability_mask != old_mask:
-            # A derived column, not audited: an UPDATE without the trail's signal (and its extra read).
-            type(locked).objects.filter(pk=locked.pk).update(capability_mask=locked.capability_mask)
-            _adjust(locked, old_mask)
+            # A derived column, not audited: an UPDATE without the trail's signal (and its extra
+            # read), in the same statement as the counts.
+            _adjust(locked, old_mask, write_mask=True)
     return [existing[capability.pk] for capability in capabilities]
 
 

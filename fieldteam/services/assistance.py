@@ -161,10 +161,52 @@ def create_log(
     digest: str,
     source: str,
     training_session: TrainingSession | None = None,
+    subject_locked: bool = False,
 ) -> AssistanceLog:
-    """Write a checked log, its items, and the adoptions of the items done (inside the caller's transaction)."""
+    """Write a checked log, its items, and the adoptions of the items done (inside the caller's transaction).
+
+    The trail gets one entry per row written (the log, each item, each adoption), all in one
+    insert at the end. ``subject_locked``: the caller read the subject under its row lock in this
+    transaction (see ``set_adoptions_within``).
+    """
+    with audit.collected():
+        return _create_log(
+            actor=actor,
+            team=team,
+            occurred_at=occurred_at,
+            channel=channel,
+            items=items,
+            resident=resident,
+            household=household,
+            note=note,
+            log_id=log_id,
+            digest=digest,
+            source=source,
+            training_session=training_session,
+            subject_locked=subject_locked,
+        )
+
+
+def _create_log(
+    *,
+    actor: User,
+    team: Team,
+    occurred_at: datetime,
+    channel: str,
+    items: list[ItemInput],
+    resident: Resident | None,
+    household: Household | None,
+    note: str,
+    log_id: uuid.UUID | None,
+    digest: str,
+    source: str,
+    training_session: TrainingSession | None,
+    subject_locked: bool,
+) -> AssistanceLog:
     subject: Resident | Household = resident or household  # type: ignore[assignment]
-    log = AssistanceLog.objects.create(
+    # Recorded below with its items (one entry each, as the signal would have written).
+    log = audit.created_unsignalled(
+        AssistanceLog,
         id=log_id or uuid.uuid4(),
         province_id=subject.province_id,
         team=team,
@@ -186,7 +228,7 @@ def create_log(
             for i in items
         ]
     )
-    audit.record_bulk(written, action=AuditEntry.Action.CREATE)
+    audit.record_bulk([log, *written], action=AuditEntry.Action.CREATE)
     # What was just written is what ``log.items.all()`` would read: spare the caller that query
     # (filled the way ``prefetch_related`` fills it).
     cached = AssistanceItem.objects.filter(log=log)
@@ -204,6 +246,7 @@ def create_log(
             since=min(timezone.localdate(occurred_at), timezone.localdate()),
             source=source,
             assistance_log=log,
+            subject_locked=subject_locked,
         )
     return log
 
@@ -257,8 +300,13 @@ def log_assistance_within(
     log_id: uuid.UUID | None = None,
     content_hash: str = "",
     team_paths: Sequence[str] | None = None,
+    subject_locked: bool = False,
 ) -> AssistanceLog:
-    """``log_assistance`` inside a transaction the caller holds and rolls back on any error (sync's item)."""
+    """``log_assistance`` inside a transaction the caller holds and rolls back on any error (sync's item).
+
+    ``subject_locked``: the caller read the resident or household with ``SELECT … FOR UPDATE`` in
+    this transaction (and its village with it), which spares locking it again for the adoptions.
+    """
     if (resident is None) == (household is None):
         raise field_error("resident", _("Choose either a resident or a household."), code="one_subject")
     subject: Resident | Household = resident or household  # type: ignore[assignment]
@@ -302,4 +350,5 @@ def log_assistance_within(
         log_id=log_id,
         digest=content_hash,
         source=AdoptionSource.ASSISTANCE,
+        subject_locked=subject_locked,
     )

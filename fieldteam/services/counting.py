@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import connection
+from django.db.models import Model
 
 from fieldteam import locks
 from fieldteam.choices import IndicatorKind, PopulationKind, ResidentStatus, Sex
@@ -178,19 +179,37 @@ def household_contribution(rules: CountingRules, facts: HouseholdFacts | None, s
             cell[0] += sign
 
 
-def apply_deltas(province_id: int, deltas: Deltas) -> None:
-    """Add the deltas to the village counts in one upsert (rows in key order, so no deadlocks)."""
+# A subject whose ``capability_mask`` to write with the counts: (model, primary key, new mask).
+MaskWrite = tuple[type[Model], int, int]
+
+
+def apply_deltas(province_id: int, deltas: Deltas, *, mask: MaskWrite | None = None) -> None:
+    """Add the deltas to the village counts in one upsert (rows in key order, so no deadlocks).
+
+    ``mask``: also write that subject's new ``capability_mask`` (a derived column, not audited),
+    on PostgreSQL in the same statement (a data-modifying ``WITH``, run whether read or not):
+    one round trip less for every adoption.
+    """
     rows = sorted((key, cell) for key, cell in deltas.items() if cell[0] or cell[1])
+    prefix, prefix_params = "", []
+    if mask is not None:
+        model, pk, value = mask
+        update = f"UPDATE {model._meta.db_table} SET capability_mask = %s WHERE {model._meta.pk.column} = %s"  # noqa: S608
+        if rows and connection.vendor == "postgresql":
+            prefix, prefix_params = f"WITH subject_mask AS ({update}) ", [value, pk]
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(update, [value, pk])
     if not rows:
         return
     table = VillageCount._meta.db_table
     values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
-    params: list[int] = []
+    params: list[int] = [*prefix_params]
     for (village_id, indicator_id), (numerator, denominator) in rows:
         params += [province_id, village_id, indicator_id, numerator, denominator]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (province_id, village_id, indicator_id, numerator, denominator) "  # noqa: S608
+            f"{prefix}INSERT INTO {table} (province_id, village_id, indicator_id, numerator, denominator) "  # noqa: S608
             f"VALUES {values} ON CONFLICT (village_id, indicator_id) DO UPDATE SET "
             f"numerator = {table}.numerator + excluded.numerator, "
             f"denominator = {table}.denominator + excluded.denominator",
@@ -222,11 +241,13 @@ def adjust_counts(
     residents: Iterable[tuple[ResidentFacts | None, ResidentFacts | None]] = (),
     households: Iterable[tuple[HouseholdFacts | None, HouseholdFacts | None]] = (),
     rules: CountingRules | None = None,
+    mask: MaskWrite | None = None,
 ) -> None:
     """Move the village counts from each subject's ``before`` facts to its ``after`` facts.
 
-    Call inside the service's transaction, after the subject rows are written. ``None`` stands
-    for "did not exist". Takes the province's shared counts lock.
+    Call inside the service's transaction, after the subject rows are written (all but the
+    ``capability_mask`` given as ``mask``, which is written here with the counts; see
+    ``apply_deltas``). ``None`` stands for "did not exist". Takes the province's shared counts lock.
     """
     rules = rules or rules_for_writes(province_id)
     deltas: Deltas = defaultdict(lambda: [0, 0])
@@ -236,4 +257,4 @@ def adjust_counts(
     for hh_before, hh_after in households:
         household_contribution(rules, hh_before, -1, deltas)
         household_contribution(rules, hh_after, +1, deltas)
-    apply_deltas(province_id, deltas)
+    apply_deltas(province_id, deltas, mask=mask)

@@ -26,21 +26,23 @@ endpoints could not.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from fieldteam import audit
 from fieldteam.choices import AssistanceChannel, AssistanceOutcome, ConsentChannel, ConsentPurpose, NotDoneReason, Sex
 from fieldteam.models import (
     Area,
@@ -150,10 +152,22 @@ class _Batch:
 
     def team(self, team_id: int) -> Team | None:
         if team_id not in self._teams:
+            scope = scope_for(self.actor)
+            founded_on = scope.founding_of_team(team_id)
+            if founded_on is not None:
+                # The actor's own (active) team, as read with the scope: what the checks of team
+                # work need; any other field is loaded if something asks for it.
+                known = {"id": team_id, "founded_on": founded_on, "is_active": True}
+                names = [f.attname for f in Team._meta.concrete_fields if f.attname in known]  # in the model's order
+                self._teams[team_id] = Team.from_db(connection.alias, names, [known[name] for name in names])
+                return self._teams[team_id]
             # The actor's own teams are visible by definition: a plain lookup, no scope subquery.
-            own = team_id in scope_for(self.actor).team_ids
+            own = team_id in scope.team_ids
             teams = Team.objects.all() if own else teams_visible(user=self.actor)
-            self._teams[team_id] = teams.filter(pk=team_id).first()
+            try:  # ``get``, not ``first``: no ORDER BY to build and run
+                self._teams[team_id] = teams.get(pk=team_id)
+            except Team.DoesNotExist:
+                self._teams[team_id] = None
         return self._teams[team_id]
 
     def team_paths(self, team: Team) -> list[str]:
@@ -339,18 +353,23 @@ def _not_found(name: str, kind: str) -> ValidationError:
     return ValidationError({name: [_missing(kind)]})
 
 
-def _resolve(batch: _Batch, name: str, ref: int | uuid.UUID, kind: str) -> Household | Resident:
-    """The household or resident a reference names, in the actor's scope, else a field error."""
+def _resolve(batch: _Batch, name: str, ref: int | uuid.UUID, kind: str, *, lock: bool = False) -> Household | Resident:
+    """The household or resident a reference names, in the actor's scope, else a field error.
+
+    ``lock``: read it under its row lock (``SELECT … FOR UPDATE``), for a write that changes it.
+    """
     if isinstance(ref, uuid.UUID):
         object_id = batch.object_id(ref, kind)
         if object_id is None:
             raise _not_found(name, kind)
         ref = int(object_id)
     queryset = households_visible(user=batch.actor) if kind == HOUSEHOLD else residents_visible(user=batch.actor)
-    found = queryset.filter(pk=ref).first()
-    if found is None:
-        raise _not_found(name, kind)
-    return found
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))  # the subject only, never its village
+    try:  # ``get``, not ``first``: no ORDER BY to build and run
+        return queryset.get(pk=ref)
+    except queryset.model.DoesNotExist:
+        raise _not_found(name, kind) from None
 
 
 def _team(batch: _Batch, reader: _Reader) -> Team | None:
@@ -375,6 +394,18 @@ def _village(batch: _Batch, reader: _Reader) -> Area | None:
 
 # --- the four kinds -------------------------------------------------------------------------------
 
+Service = TypeVar("Service", bound=Callable[..., Any])
+
+
+def _in_item(service: Service) -> Service:
+    """A ``@transaction.atomic`` service, run in the item's transaction without a savepoint of its own.
+
+    The item's transaction is the service's: any error rolls the whole item back and nothing
+    catches it inside, so a savepoint (two round trips) would guard nothing.
+    """
+    return cast(Service, getattr(service, "__wrapped__", service))
+
+
 Applied = tuple[Any, int]  # (the object created, its province id)
 
 
@@ -387,7 +418,7 @@ def _apply_household(batch: _Batch, client_id: uuid.UUID, data: dict[str, Any], 
     reader.check()
     village = cast(Area, village)  # reader.check() raised if it was missing
     ensure_may_write(batch.actor, village, field="village")
-    household = people.register_household(
+    household = _in_item(people.register_household)(
         actor=batch.actor, village=village, code=code, head_name=head_name, address=address
     )
     return household, household.province_id
@@ -408,7 +439,7 @@ def _apply_resident(batch: _Batch, client_id: uuid.UUID, data: dict[str, Any], d
     reader.check()
     household = _resolve(batch, "household", household_ref, HOUSEHOLD)  # type: ignore[arg-type]
     ensure_may_write(batch.actor, household.village, field="household")
-    resident = people.register_resident(
+    resident = _in_item(people.register_resident)(
         actor=batch.actor,
         household=household,  # type: ignore[arg-type]
         full_name=full_name,
@@ -493,8 +524,9 @@ def _apply_assistance_log(batch: _Batch, client_id: uuid.UUID, data: dict[str, A
     note = reader.text("note", max_length=2000)
     items = _log_items(batch, reader)
     reader.check()
-    resident = _resolve(batch, "resident", resident_ref, RESIDENT) if resident_ref is not None else None
-    household = _resolve(batch, "household", household_ref, HOUSEHOLD) if household_ref is not None else None
+    # Locked now, the lock the adoptions of the log's items take anyway (one query instead of two).
+    resident = _resolve(batch, "resident", resident_ref, RESIDENT, lock=True) if resident_ref is not None else None
+    household = _resolve(batch, "household", household_ref, HOUSEHOLD, lock=True) if household_ref is not None else None
     log = log_assistance_within(
         actor=batch.actor,
         team=team,  # type: ignore[arg-type]
@@ -507,6 +539,7 @@ def _apply_assistance_log(batch: _Batch, client_id: uuid.UUID, data: dict[str, A
         log_id=client_id,
         content_hash=digest,
         team_paths=batch.team_paths(team),  # type: ignore[arg-type]
+        subject_locked=True,
     )
     return log, log.province_id
 
@@ -655,14 +688,18 @@ def _receive(batch: _Batch, raw_id: object, kind: object, data: object) -> ItemR
     client_id = uuid.UUID(raw_id)  # type: ignore[arg-type]
     kind = str(kind)
     digest = content_hash({"kind": kind, "data": data})
+    # A single item (no receipts read ahead for it) goes straight to its transaction: a resend then
+    # meets its id already taken (IntegrityError) or, if its checks fail now, the receipt read
+    # before answering. The rare resend pays that query, not every item.
+    optimistic = batch.receipts is None
     for attempt in range(2):
-        earlier = _earlier(batch, client_id, kind, digest, fresh=attempt > 0)
-        if earlier is not None:
-            return earlier
+        if attempt or not optimistic:
+            earlier = _earlier(batch, client_id, kind, digest, fresh=attempt > 0)
+            if earlier is not None:
+                return earlier
         try:
-            with transaction.atomic():
-                if batch.deferred_flush:
-                    _commit_without_waiting_for_the_flush()
+            # The trail's entries of the item's rows in one insert, in the item's transaction.
+            with transaction.atomic(), audit.collected():
                 obj, province_id = _HANDLERS[kind](batch, client_id, data, digest)  # type: ignore[arg-type]
                 receipt = SyncReceipt.objects.create(
                     client_id=client_id,
@@ -673,6 +710,9 @@ def _receive(batch: _Batch, raw_id: object, kind: object, data: object) -> ItemR
                     member=batch.actor,
                 )
         except ValidationError as exc:
+            earlier = _earlier(batch, client_id, kind, digest) if optimistic and not attempt else None
+            if earlier is not None:
+                return earlier
             return _rejected(str(client_id), kind, messages_by_field(exc), codes_by_field(exc))
         except IntegrityError:
             # A concurrent resend committed first, the id is a log's made elsewhere, or a unique
@@ -749,7 +789,8 @@ def sync_batch(*, actor: User, payload: object) -> list[ItemResult]:
     items = envelope_items(payload)
     batch = _Batch(actor, deferred_flush=True)
     batch.receipts = _receipts_of(items)
-    results = [_receive_safely(batch, item.get("client_id"), item.get("kind"), item.get("data")) for item in items]
+    with _commits_without_waiting_for_the_flush(batch):
+        results = [_receive_safely(batch, item.get("client_id"), item.get("kind"), item.get("data")) for item in items]
     _flush(batch)
     return results
 
@@ -767,14 +808,32 @@ def _receipts_of(items: list[dict[str, Any]]) -> dict[uuid.UUID, SyncReceipt]:
     return {receipt.client_id: receipt for receipt in SyncReceipt.objects.filter(pk__in=ids)} if ids else {}
 
 
-def _commit_without_waiting_for_the_flush() -> None:
-    """PostgreSQL: let this item's transaction commit without waiting for its WAL to reach disk.
+@contextlib.contextmanager
+def _commits_without_waiting_for_the_flush(batch: _Batch) -> Iterator[None]:
+    """PostgreSQL: let the items' transactions commit without waiting for their WAL to reach disk.
 
     Safe because ``_flush`` makes the WAL durable before the batch is answered: a crash before
-    then loses only items the phone was never told about, and it sends them again.
+    then loses only items the phone was never told about, and it sends them again. Set for the
+    session around the items (two round trips a batch, not one an item), then set back to what
+    it was, before ``_flush``'s synchronous commit.
     """
+    if not batch.deferred_flush:
+        yield
+        return
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute("SELECT current_setting('synchronous_commit')")
+        (before,) = cursor.fetchone()
+        cursor.execute("SELECT set_config('synchronous_commit', 'off', false)")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('synchronous_commit', %s, false)", [before])
+        except (InterfaceError, OperationalError):
+            # Never hand a persistent connection on with commits that are not durable: drop it
+            # (the error that brought us here, if any, is the one that propagates).
+            connection.close()
 
 
 def _flush(batch: _Batch) -> None:
