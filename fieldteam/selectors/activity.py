@@ -22,7 +22,7 @@ from django.db.models.functions import Substr, TruncDate
 from django.utils import timezone
 
 from fieldteam.choices import PeriodKind
-from fieldteam.models import Area, AreaRole, AssistanceLog, Membership, TrainingSession, User
+from fieldteam.models import Area, AssistanceLog, Membership, TrainingSession, User
 from fieldteam.periods import Period, month_end, today
 from fieldteam.selectors.indicators import OutOfScope
 from fieldteam.selectors.scope import scope_for
@@ -104,12 +104,10 @@ def _aware(day: date) -> datetime:
 
 def _access(user: User, area: Area) -> tuple[str, frozenset[int]]:
     """How much of the area's activity ``user`` may see: everything, their led teams, or their own."""
-    if user.is_superuser:
+    scope = scope_for(user)
+    if scope.everything or any(area.path.startswith(path) for path in scope.staff_paths):
         return "all", frozenset()
-    role_paths = AreaRole.objects.filter(user=user).values_list("area__path", flat=True)
-    if any(area.path.startswith(path) for path in role_paths):
-        return "all", frozenset()
-    led = scope_for(user).led_team_ids
+    led = scope.led_team_ids
     if led:
         return "led_teams", led
     return "own", frozenset()

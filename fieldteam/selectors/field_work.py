@@ -15,9 +15,9 @@ import uuid
 
 from django.db.models import Count, Q, QuerySet
 
-from fieldteam.models import Area, AreaRole, AssistanceLog, Membership, Team, TrainingSession, User
+from fieldteam.models import Area, AssistanceLog, Membership, Team, TrainingSession, User
 from fieldteam.selectors.indicators import OutOfScope
-from fieldteam.selectors.scope import Scope, _minimal, scope_for
+from fieldteam.selectors.scope import Scope, scope_for
 
 
 def int_pk(value: object) -> int:
@@ -101,20 +101,12 @@ def team_member_counts(team_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
-def _staff_paths(user: User) -> tuple[str, ...]:
-    cached = getattr(user, "_fieldteam_staff_paths", None)
-    if cached is None:
-        cached = _minimal(set(AreaRole.objects.filter(user=user).values_list("area__path", flat=True)))
-        user._fieldteam_staff_paths = cached  # type: ignore[attr-defined]
-    return cached
-
-
 def activity_q(*, user: User, scope: Scope, member_field: str) -> Q | None:
     """The filter on activity rows the user may see; ``None`` means all of them."""
     if scope.everything:
         return None
     condition = Q(pk__in=[])
-    for path in _staff_paths(user):
+    for path in scope.staff_paths:
         condition |= Q(village__path__startswith=path)
     if scope.led_team_ids:
         condition |= Q(team_id__in=scope.led_team_ids)

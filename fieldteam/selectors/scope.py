@@ -55,6 +55,9 @@ class Scope:
     # The subtrees of the user's officer roles (not viewers', not team members'): where unmasked
     # identifiers may be shown to them, each view recorded in the audit trail.
     officer_paths: tuple[str, ...] = ()
+    # The subtrees of all the user's area roles, viewers' included: where they see everyone's
+    # activity, not only their teams' (``fieldteam.selectors.field_work.activity_q``).
+    staff_paths: tuple[str, ...] = ()
 
     def founding_of_team(self, team_id: int) -> date | None:
         """When a team of the user's was founded; ``None`` for another team."""
@@ -160,6 +163,7 @@ def _compute_scope(user: User) -> Scope:
     province_ids_by_path: dict[str, int] = {}
     edit_paths: set[str] = set()
     officer_paths: set[str] = set()
+    staff_paths: set[str] = set()
     staff = False
     by_team: dict[int, set[str]] = {}
     led: set[int] = set()
@@ -172,6 +176,7 @@ def _compute_scope(user: User) -> Scope:
         if source == "r":
             staff = True
             paths.add(path)
+            staff_paths.add(path)
             if depth == 1:
                 province_ids_by_path[path] = ref
             if role != AreaRoleKind.VIEWER:
@@ -201,4 +206,5 @@ def _compute_scope(user: User) -> Scope:
         team_area_paths=tuple((t, tuple(sorted(p))) for t, p in sorted(by_team.items())),
         team_founding=tuple(sorted(founding.items())),
         officer_paths=_minimal(officer_paths),
+        staff_paths=_minimal(staff_paths),
     )
