@@ -16,7 +16,14 @@ from fieldteam.models.audit import AuditTrailIsAppendOnly
 from fieldteam.selectors.audit import audit_trail_visible
 from fieldteam.services import people
 from fieldteam.services.consent import ConsentInput
-from tests.factories import AreaRoleFactory, CapabilityFactory, HouseholdFactory, ResidentFactory, TargetFactory, make_citizen_id
+from tests.factories import (
+    AreaRoleFactory,
+    CapabilityFactory,
+    HouseholdFactory,
+    ResidentFactory,
+    TargetFactory,
+    make_citizen_id,
+)
 
 pytestmark = pytest.mark.django_db
 

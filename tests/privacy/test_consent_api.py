@@ -90,3 +90,11 @@ def test_consent_writes_outside_the_role_are_refused(world, client_for, role, pl
     assert client.post(f"/api/v1/residents/{resident.pk}/consents/withdraw/").status_code == code
     resident.refresh_from_db()
     assert resident.citizen_id_hash and resident.consents.filter(withdrawn_at__isnull=True).count() == 1
+
+
+def test_a_patch_with_a_consent_without_its_channel_names_the_channel(world, client_for) -> None:
+    resident = world.places["V1"].resident
+    body = {"phone": "0912345674", "consent": {"notice_version": "2026-01", "purposes": ["contact"]}}
+    response = client_for(world.member).patch(f"/api/v1/residents/{resident.pk}/", body, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["consent.channel"]

@@ -169,6 +169,9 @@ def consent_input(values: dict[str, Any] | None) -> ConsentInput | None:
     """The service's ``ConsentInput`` from a validated ``ConsentFields`` (``None`` when none was given)."""
     if not values:
         return None
+    if not values.get("channel"):
+        # A PATCH validates the nested object partially too: the channel is still required.
+        raise field_error("consent.channel", _("Choose how the consent was given."), code="required")
     return ConsentInput(
         channel=values["channel"],
         notice_version=values.get("notice_version") or CURRENT_NOTICE_VERSION,
