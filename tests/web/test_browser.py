@@ -106,6 +106,7 @@ def test_offline_work_waits_survives_a_reload_and_is_sent_once_back_online(
     assert page.inner_text("#outbox-chip") == vi("%(n)s waiting to send") % {"n": 5}
     page.goto(f"{live_server.url}/outbox/")
     items = page.locator("#outbox-list .item")
+    items.nth(4).wait_for()  # the list is drawn from IndexedDB after the page loads
     assert items.count() == 5
     for index in range(5):
         assert items.nth(index).inner_text().startswith(vi("Waiting to send"))
@@ -186,6 +187,7 @@ def test_a_rejected_item_shows_its_reason_in_vietnamese_and_can_be_corrected_or_
     assert page.inner_text("#outbox-chip") == vi("%(n)s rejected") % {"n": 1}
     page.goto(f"{live_server.url}/outbox/")
     item = page.locator("#outbox-list .item.rejected")
+    item.first.wait_for()  # drawn from IndexedDB after the page loads
     assert item.count() == 1
     assert reason in item.inner_text()
     assert vi("Rejected") in item.inner_text()
