@@ -281,3 +281,15 @@ def test_erasure_and_export_follow_records_merged_into_the_person(world) -> None
     duplicate.refresh_from_db()
     assert duplicate.full_name != "Tên Đăng Ký Lần Hai" and str(duplicate.pk) in duplicate.full_name
     assert AuditEntry.objects.filter(object_pk=str(duplicate.pk), additional_data__event="anonymised").exists()
+
+
+def test_the_admin_trail_names_actions_in_vietnamese_and_filters_by_them(client, area_tree, commune_officer) -> None:
+    resident = ResidentFactory(household__village=area_tree.village)
+    client.force_login(commune_officer)
+    listing = client.get("/admin/fieldteam/auditentry/", {"action": AuditEntry.Action.CREATE}, HTTP_ACCEPT_LANGUAGE="vi")
+    assert listing.status_code == 200
+    body = listing.content.decode()
+    entry = AuditEntry.objects.get(object_pk=str(resident.pk), content_type__model="resident")
+    assert f"/{entry.pk}/change/" in body and "đã tạo" in body
+    changed = client.get("/admin/fieldteam/auditentry/", {"action": AuditEntry.Action.UPDATE})
+    assert f"/{entry.pk}/change/" not in changed.content.decode()
