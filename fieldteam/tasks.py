@@ -28,7 +28,7 @@ from django.utils import timezone
 from fieldteam.choices import PROVINCE_KINDS
 from fieldteam.locks import AlreadyRunning, recompute_guard
 from fieldteam.models import Area, BackgroundJob, JobKind, JobStatus
-from fieldteam.services import rollup
+from fieldteam.services import masks, rollup
 from fieldteam.services.jobs import release_stalled_jobs
 
 logger = logging.getLogger(__name__)
@@ -164,6 +164,28 @@ def recompute_province(province_id: int) -> dict[str, object]:
         "rows": result.rows,
         "drift_rows": len(result.drift),
     }
+
+
+@shared_task(**RETRY)
+def check_capability_masks(province_id: int) -> dict[str, object]:
+    """Weekly: masks checked against the open adoptions; if any was repaired, the counts recomputed."""
+    try:
+        with recompute_guard(province_id):
+            repaired = masks.repair_capability_masks(province_id=province_id)
+            drift = rollup.recompute_province(province_id=province_id).drift if repaired else []
+    except AlreadyRunning:
+        logger.info("recompute of province %s running; mask check skipped", province_id)
+        return {"province_id": province_id, "skipped": True}
+    return {"province_id": province_id, "masks_repaired": len(repaired), "drift_rows": len(drift)}
+
+
+@shared_task(**RETRY)
+def check_all_capability_masks() -> int:
+    """Weekly (beat): queue the mask check of every province."""
+    ids = list(Area.objects.filter(depth=1, kind__in=PROVINCE_KINDS).values_list("pk", flat=True))
+    for province_id in ids:
+        check_capability_masks.delay(province_id)
+    return len(ids)
 
 
 @shared_task(**RETRY)

@@ -178,6 +178,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fieldteam.tasks.recompute_all_provinces",
         "schedule": crontab(hour=1, minute=30),
     },
+    # The safety net under the masks the counts and the logging path trust (Sunday night).
+    "capability-masks-weekly": {
+        "task": "fieldteam.tasks.check_all_capability_masks",
+        "schedule": crontab(day_of_week="sunday", hour=2, minute=0),
+    },
     "rollup-close-month": {
         "task": "fieldteam.tasks.close_months",
         "schedule": crontab(day_of_month="1", hour=0, minute=10),
