@@ -15,10 +15,11 @@ leaves nothing of theirs in the trail.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from auditlog.cid import get_cid
 from auditlog.context import auditlog_value, set_actor
@@ -33,6 +34,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.errors import field_error
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 HIDDEN = "***"
 # A run of digits as long as a phone number or a citizen ID.
@@ -67,18 +71,7 @@ def register_models() -> None:
     auditlog.register(
         m.Resident,
         exclude_fields=_NOT_RECORDED,
-        mask_fields=[
-            "full_name",
-            "birth_date",
-            "birth_year",
-            "ethnicity",
-            "citizen_id_ciphertext",
-            "citizen_id_hash",
-            "citizen_id_masked",
-            "phone_ciphertext",
-            "phone_hash",
-            "phone_masked",
-        ],
+        mask_fields=["full_name", "birth_date", "birth_year", "ethnicity", *m.Resident.IDENTIFIER_FIELDS],
         **person,
     )
     auditlog.register(m.Household, exclude_fields=_NOT_RECORDED, mask_fields=["head_name", "address", "code"], **person)
@@ -254,6 +247,17 @@ def collected() -> Iterator[None]:
         AuditEntry.objects.bulk_create(entries, batch_size=2000)
 
 
+def collecting(function: Callable[P, R]) -> Callable[P, R]:
+    """Run ``function`` inside ``collected()``: the trail entries it records go in one insert."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with collected():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
 def created_unsignalled(model: type[models.Model], **values: Any) -> Any:
     """Insert one new row as ``model.objects.create(**values)`` would, but without ``save()``'s signals.
 
@@ -336,29 +340,21 @@ def record_access(*, actor: Any, instance: models.Model, fields: list[str], purp
     """Record that ``actor`` saw the unmasked ``fields`` of ``instance`` (a resident's identifiers)."""
     from fieldteam.models import AuditEntry
 
-    area_id, province_id = place_of(instance)
-    AuditEntry.objects.create(
-        content_type=ContentType.objects.get_for_model(type(instance)),
-        object_pk=str(instance.pk),
-        object_id=instance.pk if isinstance(instance.pk, int) else None,
-        object_repr=describe(instance),
-        action=AuditEntry.Action.ACCESS,
-        actor=actor,
-        actor_email=getattr(actor, "email", None),
-        cid=get_cid(),
-        area_id=area_id,
-        province_id=province_id,
-        additional_data={"fields": fields, "purpose": purpose},
-    )
+    _write_entry(actor, instance, AuditEntry.Action.ACCESS, {"fields": fields, "purpose": purpose})
 
 
 def record_event(
     *, actor: Any, instance: models.Model, action: int, note: str, data: dict[str, Any] | None = None
 ) -> None:
     """Record an act on ``instance`` that is not a plain field change (an erasure, a data export)."""
+    _write_entry(actor, instance, action, {"event": note, **(data or {})})
+
+
+def _write_entry(actor: Any, instance: models.Model, action: int, additional_data: dict[str, Any]) -> None:
     from fieldteam.models import AuditEntry
 
     area_id, province_id = place_of(instance)
+    remote_addr, remote_port = _request_address()
     AuditEntry.objects.create(
         content_type=ContentType.objects.get_for_model(type(instance)),
         object_pk=str(instance.pk),
@@ -367,10 +363,12 @@ def record_event(
         action=action,
         actor=actor,
         actor_email=getattr(actor, "email", None),
+        remote_addr=remote_addr,
+        remote_port=remote_port,
         cid=get_cid(),
         area_id=area_id,
         province_id=province_id,
-        additional_data={"event": note, **(data or {})},
+        additional_data=additional_data,
     )
 
 

@@ -51,6 +51,17 @@ class Household(models.Model):
 class Resident(models.Model):
     """A person living in a village, member of a household."""
 
+    # The columns that hold a citizen ID or phone number in any form: what consent guards, what
+    # erasure clears and what the audit trail never records.
+    IDENTIFIER_FIELDS = (
+        "citizen_id_ciphertext",
+        "citizen_id_hash",
+        "citizen_id_masked",
+        "phone_ciphertext",
+        "phone_hash",
+        "phone_masked",
+    )
+
     province = models.ForeignKey("fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+")
     village = models.ForeignKey(
         "fieldteam.Area", verbose_name=_("village"), on_delete=models.PROTECT, related_name="residents"

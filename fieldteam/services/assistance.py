@@ -147,6 +147,7 @@ def _check_items(items: list[ItemInput]) -> None:
             raise field_error(f"items[{position}].reason", _("A reason is only for help not done."), code="unexpected")
 
 
+@audit.collecting
 def create_log(
     *,
     actor: User,
@@ -169,40 +170,6 @@ def create_log(
     insert at the end. ``subject_locked``: the caller read the subject under its row lock in this
     transaction (see ``set_adoptions_within``).
     """
-    with audit.collected():
-        return _create_log(
-            actor=actor,
-            team=team,
-            occurred_at=occurred_at,
-            channel=channel,
-            items=items,
-            resident=resident,
-            household=household,
-            note=note,
-            log_id=log_id,
-            digest=digest,
-            source=source,
-            training_session=training_session,
-            subject_locked=subject_locked,
-        )
-
-
-def _create_log(
-    *,
-    actor: User,
-    team: Team,
-    occurred_at: datetime,
-    channel: str,
-    items: list[ItemInput],
-    resident: Resident | None,
-    household: Household | None,
-    note: str,
-    log_id: uuid.UUID | None,
-    digest: str,
-    source: str,
-    training_session: TrainingSession | None,
-    subject_locked: bool,
-) -> AssistanceLog:
     subject: Resident | Household = resident or household  # type: ignore[assignment]
     # Recorded below with its items (one entry each, as the signal would have written).
     log = audit.created_unsignalled(

@@ -52,21 +52,11 @@ def erase_identifiers(*, actor: User | None, resident: Resident, reason: str) ->
     trail. Returns whether anything was held. Counts are unaffected.
     """
     locked = Resident.objects.select_for_update().get(pk=resident.pk)
-    held = bool(locked.citizen_id_ciphertext or locked.phone_ciphertext or locked.citizen_id_hash or locked.phone_hash)
+    held = any(getattr(locked, name) for name in Resident.IDENTIFIER_FIELDS)
     if held:
-        locked.citizen_id_ciphertext, locked.citizen_id_hash, locked.citizen_id_masked = "", None, ""
-        locked.phone_ciphertext, locked.phone_hash, locked.phone_masked = "", None, ""
-        locked.save(
-            update_fields=[
-                "citizen_id_ciphertext",
-                "citizen_id_hash",
-                "citizen_id_masked",
-                "phone_ciphertext",
-                "phone_hash",
-                "phone_masked",
-                "updated_at",
-            ]
-        )
+        for name in Resident.IDENTIFIER_FIELDS:
+            setattr(locked, name, None if name.endswith("_hash") else "")  # hashes are unique: NULL, not ""
+        locked.save(update_fields=[*Resident.IDENTIFIER_FIELDS, "updated_at"])
     audit.record_event(
         actor=actor,
         instance=locked,
@@ -74,14 +64,7 @@ def erase_identifiers(*, actor: User | None, resident: Resident, reason: str) ->
         note="identifiers_erased",
         data={"reason": reason, "held": held},
     )
-    for name in (
-        "citizen_id_ciphertext",
-        "citizen_id_hash",
-        "citizen_id_masked",
-        "phone_ciphertext",
-        "phone_hash",
-        "phone_masked",
-    ):
+    for name in Resident.IDENTIFIER_FIELDS:
         setattr(resident, name, getattr(locked, name))
     return held
 
