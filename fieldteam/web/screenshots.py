@@ -13,15 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from fieldteam import chromium
+
 SIZE = {"width": 360, "height": 740}
 OUT = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
 # A CCCD that fits a woman born in 1970; registered once online, then again to be rejected.
@@ -34,7 +27,7 @@ def take(base_url: str, username: str, password: str, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     shots: list[Path] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--lang=vi-VN"])
+        browser = playwright.chromium.launch(executable_path=chromium.EXECUTABLE, args=[*chromium.ARGS, "--lang=vi-VN"])
         context = browser.new_context(
             viewport=SIZE, is_mobile=True, has_touch=True, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh"
         )

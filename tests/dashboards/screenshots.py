@@ -23,15 +23,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from fieldteam import chromium
+
 PASSWORD = "fieldteam-demo"
 DESKTOP = {"viewport": {"width": 1280, "height": 1000}, "device_scale_factor": 1}
 PHONE = {"viewport": {"width": 360, "height": 760}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
@@ -70,7 +63,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium.EXECUTABLE, args=chromium.ARGS)
         for stem, size, username, where, what in SHOTS:
             context = browser.new_context(locale="vi-VN", **(DESKTOP if size == "desktop" else PHONE))
             page = context.new_page()

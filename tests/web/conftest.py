@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
+from fieldteam import chromium
 from fieldteam.choices import Sex
 from fieldteam.models import Area, Capability, Household, Indicator, Resident, Team, User
 from tests.conftest import AreaTree
@@ -32,15 +33,6 @@ from tests.factories import (
     make_citizen_id,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE = {"width": 360, "height": 740}
 
 
@@ -114,7 +106,7 @@ def playwright_instance(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     running, Django keeps the test's database connection in a context variable rather than the
     thread's: it is closed here, inside that context, or it would outlive the test database.
     """
-    if not CHROMIUM.exists():
+    if not chromium.EXECUTABLE.exists():
         pytest.skip("needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
@@ -128,7 +120,7 @@ def playwright_instance(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 @pytest.fixture
 def browser(playwright_instance):  # type: ignore[no-untyped-def]
-    browser = playwright_instance.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    browser = playwright_instance.chromium.launch(executable_path=str(chromium.EXECUTABLE), args=chromium.ARGS)
     yield browser
     browser.close()
 
@@ -136,7 +128,7 @@ def browser(playwright_instance):  # type: ignore[no-untyped-def]
 def launch_persistent(playwright_instance, user_data_dir: Path):  # type: ignore[no-untyped-def]
     """A browser with a profile on disk: closing it and launching again is a phone's browser restarted."""
     return playwright_instance.chromium.launch_persistent_context(
-        str(user_data_dir), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, viewport=PHONE
+        str(user_data_dir), executable_path=str(chromium.EXECUTABLE), args=chromium.ARGS, viewport=PHONE
     )
 
 

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from fieldteam import chromium
+
 PHONE = {"width": 360, "height": 740}
 
 
@@ -27,13 +18,13 @@ def _frozen_today() -> None:
 def browser(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Chromium through Playwright's sync API. Ask for it after the fixtures that write data: once it
     runs, code in this thread runs in another greenlet, whose new database connection nobody closes."""
-    if not CHROMIUM.exists():
+    if not chromium.EXECUTABLE.exists():
         pytest.skip("needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are safe.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(chromium.EXECUTABLE), args=chromium.ARGS)
         yield browser
         browser.close()
