@@ -96,18 +96,26 @@ def require_consent_for_identifiers(resident: Resident, consent: ConsentInput | 
         )
 
 
-def create_consent(*, actor: User | None, resident: Resident, consent: ConsentInput) -> ConsentRecord:
-    """Write one consent record (the caller holds the transaction and has checked scope)."""
-    _check(consent)
-    return ConsentRecord.objects.create(
-        province_id=resident.province_id,
-        resident=resident,
+def consent_record(*, actor: User | None, resident_id: int, province_id: int, consent: ConsentInput) -> ConsentRecord:
+    """The (unsaved) record of a checked ``consent``: ``create_consent`` saves one, a bulk import many."""
+    return ConsentRecord(
+        province_id=province_id,
+        resident_id=resident_id,
         purposes=list(dict.fromkeys(consent.purposes)),
         channel=consent.channel,
         notice_version=consent.notice_version,
         given_at=consent.given_at or timezone.now(),
         recorded_by=actor,
     )
+
+
+def create_consent(*, actor: User | None, resident: Resident, consent: ConsentInput) -> ConsentRecord:
+    """Write one consent record (the caller holds the transaction and has checked scope)."""
+    _check(consent)
+    record = consent_record(actor=actor, resident_id=resident.pk, province_id=resident.province_id, consent=consent)
+    record.resident = resident
+    record.save()
+    return record
 
 
 @transaction.atomic

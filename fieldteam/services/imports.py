@@ -112,6 +112,7 @@ from fieldteam.services.consent import (
     CURRENT_NOTICE_VERSION,
     DEFAULT_PURPOSES,
     ConsentInput,
+    consent_record,
     has_open_consent,
     record_consent,
 )
@@ -1105,20 +1106,10 @@ def _record_paper_consents(signed: dict[int, tuple[int, date]], actor: User | No
 
     The caller leaves out residents who already have an open consent. Returns the number recorded.
     """
-    records = []
-    for resident_id, (province_id, signed_on) in signed.items():
-        consent = paper_consent(signed_on)
-        records.append(
-            ConsentRecord(
-                province_id=province_id,
-                resident_id=resident_id,
-                purposes=list(consent.purposes),
-                channel=consent.channel,
-                notice_version=consent.notice_version,
-                given_at=consent.given_at,
-                recorded_by=actor,
-            )
-        )
+    records = [
+        consent_record(actor=actor, resident_id=resident_id, province_id=province_id, consent=paper_consent(signed_on))
+        for resident_id, (province_id, signed_on) in signed.items()
+    ]
     ConsentRecord.objects.bulk_create(records, batch_size=INSERT_BATCH)
     audit.record_bulk(records, action=AuditEntry.Action.CREATE)
     return len(records)
