@@ -285,6 +285,12 @@ def _request_address() -> tuple[Any, Any]:
     return found[0], found[1]
 
 
+def entry_context() -> tuple[Any, Any, Any, str | None]:
+    """Whom and where entries written now come from: (actor, remote address, remote port, correlation id)."""
+    remote_addr, remote_port = _request_address()
+    return current_actor(), remote_addr, remote_port, get_cid()
+
+
 def record_bulk(instances: Iterable[models.Model], *, action: int, fields: list[str] | None = None) -> int:
     """Record a bulk write that fired no signals: one entry per row, the same as a single save would.
 
@@ -294,9 +300,7 @@ def record_bulk(instances: Iterable[models.Model], *, action: int, fields: list[
     """
     from fieldteam.models import AuditEntry
 
-    actor = current_actor()
-    remote_addr, remote_port = _request_address()
-    cid = get_cid()
+    actor, remote_addr, remote_port, cid = entry_context()
     now = timezone.now()
     entries: list[AuditEntry] = []
     content_types: dict[type, ContentType] = {}

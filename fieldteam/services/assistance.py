@@ -119,10 +119,37 @@ def check_team_work(
             else _("This person is outside the team's villages.")
         )
         raise field_error(place_field, message, code="outside_team")
+    check_work_time(team=team, when=when, when_field=when_field)
+
+
+def check_work_time(*, team: Team, when: datetime, when_field: str) -> None:
+    """A time of team work is neither in the future (beyond the clock skew) nor before the team was founded."""
     if when > timezone.now() + CLOCK_SKEW_TOLERANCE:
         raise field_error(when_field, _("The time is in the future."), code="future")
     if timezone.localdate(when) < team.founded_on:
         raise field_error(when_field, _("The time is before the team was founded."), code="before_team")
+
+
+def clean_log_content(*, channel: str, note: str, items: list[ItemInput], subject_field: str) -> str:
+    """Check a log's channel, note and items against its kind of subject; returns the note as stored.
+
+    Needs no row: the one-statement path (``log_statement``) runs it before its statement too.
+    """
+    if channel not in AssistanceChannel.values:
+        raise field_error("channel", _("Choose how the help was given."), code="invalid_choice")
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX_LENGTH:
+        raise field_error(
+            "note", _("Keep the note under %(limit)s characters."), code="too_long", params={"limit": NOTE_MAX_LENGTH}
+        )
+    _check_items(items)
+    expected = CapabilitySubject.RESIDENT if subject_field == "resident" else CapabilitySubject.HOUSEHOLD
+    for position, item in enumerate(items):
+        if item.capability.subject != expected:
+            raise field_error(
+                f"items[{position}].capability", _("This capability does not fit the subject."), code="subject"
+            )
+    return note
 
 
 def _check_items(items: list[ItemInput]) -> None:
@@ -291,20 +318,7 @@ def log_assistance_within(
         when_field="occurred_at",
         team_paths=team_paths,
     )
-    if channel not in AssistanceChannel.values:
-        raise field_error("channel", _("Choose how the help was given."), code="invalid_choice")
-    note = (note or "").strip()
-    if len(note) > NOTE_MAX_LENGTH:
-        raise field_error(
-            "note", _("Keep the note under %(limit)s characters."), code="too_long", params={"limit": NOTE_MAX_LENGTH}
-        )
-    _check_items(items)
-    expected = CapabilitySubject.RESIDENT if resident else CapabilitySubject.HOUSEHOLD
-    for position, item in enumerate(items):
-        if item.capability.subject != expected:
-            raise field_error(
-                f"items[{position}].capability", _("This capability does not fit the subject."), code="subject"
-            )
+    note = clean_log_content(channel=channel, note=note, items=items, subject_field=subject_field)
     return create_log(
         actor=actor,
         team=team,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from django.db import connection
 from django.db.models import Model
@@ -128,16 +129,52 @@ def counting_month(province_id: int) -> int:
 # ``load_rules`` reads (computed indicators and their capability bits, retirement ages). The rules
 # are then taken from a per-process cache keyed on both, so a write costs one query here instead
 # of four, and a changed indicator or retirement age (even one rolled back) can never be missed.
-_RULES_STATE_SQL = (
-    "(SELECT month FROM fieldteam_rollupstate WHERE province_id = %s), "
+_RULES_DIGEST_SQL = (
     "md5(concat("
     "(SELECT string_agg(concat_ws(':', i.id, i.kind, i.is_active, i.population, i.min_age, i.max_age, c.bit), ','"
     " ORDER BY i.id) FROM fieldteam_indicator i LEFT JOIN fieldteam_capability c ON c.id = i.capability_id), '|', "
     "(SELECT string_agg(concat_ws(':', r.sex, r.year, r.age_months), ',' ORDER BY r.sex, r.year)"
     " FROM fieldteam_retirementage r)))"
 )
+_RULES_STATE_SQL = f"(SELECT month FROM fieldteam_rollupstate WHERE province_id = %s), {_RULES_DIGEST_SQL}"  # noqa: S608
+# The same state as a condition on a province id expression (``{province}``) and two parameters
+# (the month and the digest expected): true when the rules in hand are the ones to count with.
+RULES_STATE_CHECK_SQL = (
+    "(SELECT month FROM fieldteam_rollupstate WHERE province_id = {province}) = %(rules_month)s::date "  # noqa: S608
+    f"AND {_RULES_DIGEST_SQL} = %(rules_digest)s::text"
+)
 _RULES_CACHE: dict[tuple[int, str], CountingRules] = {}
 _RULES_CACHE_SIZE = 64
+# The state read by this process's latest write, with its rules: what the one-statement log
+# (``fieldteam.services.log_statement``) assumes and has PostgreSQL confirm in its statement.
+_LATEST: tuple[date, str, CountingRules] | None = None
+
+
+def latest_rules() -> tuple[date, str, CountingRules] | None:
+    """The (counting month, rules digest, rules) the latest write of this process counted with.
+
+    Only a guess for the next write: the caller must have the database confirm the month and digest
+    (``RULES_STATE_CHECK_SQL``) under the writers' lock, as ``rules_for_writes`` reads them. Read
+    without the lock when this process has none yet (or ``forget_latest_rules`` dropped them);
+    ``None`` before any province counts (no ``RollupState``).
+    """
+    global _LATEST
+    if _LATEST is None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT (SELECT max(month) FROM fieldteam_rollupstate), {_RULES_DIGEST_SQL}")  # noqa: S608
+            month, digest = cursor.fetchone()
+        if month is None:
+            return None
+        key = (month_index_of(month), digest)
+        rules = _RULES_CACHE.get(key) or load_rules(key[0])
+        _LATEST = (month, digest, rules)
+    return _LATEST
+
+
+def forget_latest_rules() -> None:
+    """Drop the guess of ``latest_rules`` (the database did not confirm it): the next call reads it again."""
+    global _LATEST
+    _LATEST = None
 
 
 def rules_for_writes(province_id: int) -> CountingRules:
@@ -145,12 +182,14 @@ def rules_for_writes(province_id: int) -> CountingRules:
     state = locks.province_counts_shared(province_id, also=_RULES_STATE_SQL, params=(province_id,))
     if state is None or state[0] is None:  # not PostgreSQL, or the province's first write
         return load_rules(counting_month(province_id))
+    global _LATEST
     key = (month_index_of(state[0]), state[1])
     rules = _RULES_CACHE.get(key)
     if rules is None:
         if len(_RULES_CACHE) >= _RULES_CACHE_SIZE:
             _RULES_CACHE.clear()
         rules = _RULES_CACHE[key] = load_rules(key[0])
+    _LATEST = (state[0], state[1], rules)
     return rules
 
 

@@ -58,8 +58,15 @@ from fieldteam.models import (
 from fieldteam.selectors.field_work import teams_visible
 from fieldteam.selectors.people import households_visible, residents_visible
 from fieldteam.selectors.scope import scope_for
-from fieldteam.services import people
-from fieldteam.services.assistance import ItemInput, content_hash, ensure_may_write, log_assistance_within
+from fieldteam.services import log_statement, people
+from fieldteam.services.assistance import (
+    ItemInput,
+    check_work_time,
+    clean_log_content,
+    content_hash,
+    ensure_may_write,
+    log_assistance_within,
+)
 from fieldteam.services.consent import CURRENT_NOTICE_VERSION, DEFAULT_PURPOSES, ConsentInput
 from fieldteam.services.training import record_training_session_within
 
@@ -483,11 +490,11 @@ def _consent(reader: _Reader) -> ConsentInput | None:
     )
 
 
-def _log_items(batch: _Batch, reader: _Reader) -> list[ItemInput]:
+def _log_items(batch: _Batch, reader: _Reader, capabilities: dict[str, Capability] | None = None) -> list[ItemInput]:
     raw_items = reader.items_list("items", required=True, limit=MAX_LOG_ITEMS)
     if "items" in reader.data and isinstance(reader.data["items"], list) and not reader.data["items"]:
         reader.error("items", _("Choose at least one thing you helped with."), "required")
-    capabilities = batch.capabilities()
+    capabilities = capabilities if capabilities is not None else batch.capabilities()
     items: list[ItemInput] = []
     for position, raw in enumerate(raw_items):
         prefix = f"items[{position}]"
@@ -510,7 +517,23 @@ def _log_items(batch: _Batch, reader: _Reader) -> list[ItemInput]:
     return items
 
 
-def _apply_assistance_log(batch: _Batch, client_id: uuid.UUID, data: dict[str, Any], digest: str) -> Applied:
+@dataclass(frozen=True)
+class _LogData:
+    """A log item's data as read (subjects still references)."""
+
+    team: Team
+    resident_ref: int | uuid.UUID | None
+    household_ref: int | uuid.UUID | None
+    occurred_at: datetime
+    channel: str
+    note: str
+    items: list[ItemInput]
+
+
+def _read_assistance_log(
+    batch: _Batch, data: dict[str, Any], capabilities: dict[str, Capability] | None = None
+) -> _LogData:
+    """Read a log item; ``capabilities``: the catalogue by code to read it with (default: the batch's)."""
     reader = _Reader(data, {"team", "resident", "household", "occurred_at", "channel", "note", "items"})
     team = _team(batch, reader)
     resident_ref = reader.reference("resident")
@@ -522,26 +545,89 @@ def _apply_assistance_log(batch: _Batch, client_id: uuid.UUID, data: dict[str, A
     occurred_at = reader.datetime("occurred_at", required=True)
     channel = reader.choice_value("channel", data.get("channel"), AssistanceChannel.values, required=True)
     note = reader.text("note", max_length=2000)
-    items = _log_items(batch, reader)
+    items = _log_items(batch, reader, capabilities)
     reader.check()
+    return _LogData(team, resident_ref, household_ref, occurred_at, channel, note, items)  # type: ignore[arg-type]
+
+
+def _apply_assistance_log(batch: _Batch, client_id: uuid.UUID, data: dict[str, Any], digest: str) -> Applied:
+    read = _read_assistance_log(batch, data)
     # Locked now, the lock the adoptions of the log's items take anyway (one query instead of two).
-    resident = _resolve(batch, "resident", resident_ref, RESIDENT, lock=True) if resident_ref is not None else None
-    household = _resolve(batch, "household", household_ref, HOUSEHOLD, lock=True) if household_ref is not None else None
+    resident = _resolve(batch, "resident", read.resident_ref, RESIDENT, lock=True) if read.resident_ref else None
+    household = _resolve(batch, "household", read.household_ref, HOUSEHOLD, lock=True) if read.household_ref else None
     log = log_assistance_within(
         actor=batch.actor,
-        team=team,  # type: ignore[arg-type]
-        occurred_at=occurred_at,  # type: ignore[arg-type]
-        channel=channel,
-        items=items,
+        team=read.team,
+        occurred_at=read.occurred_at,
+        channel=read.channel,
+        items=read.items,
         resident=resident,  # type: ignore[arg-type]
         household=household,  # type: ignore[arg-type]
-        note=note,
+        note=read.note,
         log_id=client_id,
         content_hash=digest,
-        team_paths=batch.team_paths(team),  # type: ignore[arg-type]
+        team_paths=batch.team_paths(read.team),
         subject_locked=True,
     )
     return log, log.province_id
+
+
+def _log_in_one_statement(
+    batch: _Batch, client_id: uuid.UUID, kind: str, data: object, digest: str
+) -> ItemResult | None:
+    """A log written by ``log_statement`` (one statement); ``None`` leaves the item to the ORM path.
+
+    Anything this cannot settle (another kind of item, input the checks refuse, a subject it
+    cannot write for, a client id already taken) goes the ORM way, which answers with the error
+    or finds the resend.
+    """
+    if kind != ASSISTANCE_LOG or not log_statement.enabled() or not isinstance(data, dict):
+        return None
+    if batch.receipts is not None and client_id in batch.receipts:
+        return None
+    actor = batch.actor
+    try:
+        # The catalogue as this process last read it: the statement confirms each capability used.
+        read = _read_assistance_log(batch, data, log_statement.capability_catalogue())
+        scope = scope_for(actor)
+        if not read.team.is_active or not (actor.is_superuser or read.team.pk in scope.team_ids):
+            return None
+        subject_kind = RESIDENT if read.resident_ref is not None else HOUSEHOLD
+        note = clean_log_content(channel=read.channel, note=read.note, items=read.items, subject_field=subject_kind)
+        check_work_time(team=read.team, when=read.occurred_at, when_field="occurred_at")
+    except ValidationError:
+        return None
+    ref = read.resident_ref if read.resident_ref is not None else read.household_ref
+    if isinstance(ref, uuid.UUID):
+        object_id = batch.object_id(ref, subject_kind)
+        if object_id is None:
+            return None
+        ref = int(object_id)
+    request = log_statement.LogRequest(
+        team=read.team,
+        team_paths=batch.team_paths(read.team),
+        subject_kind=subject_kind,
+        subject_id=ref,  # type: ignore[arg-type]
+        occurred_at=read.occurred_at,
+        channel=read.channel,
+        note=note,
+        items=read.items,
+    )
+    try:
+        log = log_statement.log_assistance(
+            actor=actor, scope=scope, request=request, log_id=client_id, digest=digest, receipt_kind=ASSISTANCE_LOG
+        )
+    except IntegrityError:
+        return None
+    if log is None:
+        return None
+    batch.refs[client_id] = (ASSISTANCE_LOG, str(log.pk))
+    batch.last_created = client_id
+    if batch.receipts is not None:  # the same client id again later in this batch is a resend
+        batch.receipts[client_id] = SyncReceipt(
+            client_id=client_id, kind=ASSISTANCE_LOG, content_hash=digest, object_id=str(log.pk), member=actor
+        )
+    return ItemResult(str(client_id), ASSISTANCE_LOG, CREATED, str(log.pk), created=log)
 
 
 def _attendees(batch: _Batch, reader: _Reader) -> list[Resident]:
@@ -688,6 +774,9 @@ def _receive(batch: _Batch, raw_id: object, kind: object, data: object) -> ItemR
     client_id = uuid.UUID(raw_id)  # type: ignore[arg-type]
     kind = str(kind)
     digest = content_hash({"kind": kind, "data": data})
+    written = _log_in_one_statement(batch, client_id, kind, data, digest)
+    if written is not None:
+        return written
     # A single item (no receipts read ahead for it) goes straight to its transaction: a resend then
     # meets its id already taken (IntegrityError) or, if its checks fail now, the receipt read
     # before answering. The rare resend pays that query, not every item.

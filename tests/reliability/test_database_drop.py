@@ -18,25 +18,25 @@ CUT_AT_ITEM = 8
 
 def test_a_batch_cut_by_a_dropped_connection_is_resent_and_stored_exactly_once(village, monkeypatch):
     batch = [village.sync_item(number) for number in range(20)]
-    apply_log = sync._HANDLERS[sync.ASSISTANCE_LOG]
+    receive = sync._receive  # each item, whichever way it is written (one statement or the ORM)
     applied = []
 
-    def cut_the_connection_at_item_n(batch_state, client_id, data, digest):  # type: ignore[no-untyped-def]
-        applied.append(client_id)
+    def cut_the_connection_at_item_n(batch_state, raw_id, kind, data):  # type: ignore[no-untyped-def]
+        applied.append(raw_id)
         if len(applied) == CUT_AT_ITEM:
             # From another connection, as a failover, a restart or a network cut would.
             with admin_connection() as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
-        return apply_log(batch_state, client_id, data, digest)
+        return receive(batch_state, raw_id, kind, data)
 
-    monkeypatch.setitem(sync._HANDLERS, sync.ASSISTANCE_LOG, cut_the_connection_at_item_n)
+    monkeypatch.setattr(sync, "_receive", cut_the_connection_at_item_n)
     client = village.client()
     client.raise_request_exception = False
 
     cut = client.post(SYNC, {"items": batch}, format="json")
 
     assert cut.status_code == 500  # the phone keeps the batch and sends it again
-    monkeypatch.setitem(sync._HANDLERS, sync.ASSISTANCE_LOG, apply_log)
+    monkeypatch.setattr(sync, "_receive", receive)
     close_old_connections()  # what the server does at the start of the next request
     resent = client.post(SYNC, {"items": batch}, format="json")
 
