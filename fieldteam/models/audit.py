@@ -47,6 +47,23 @@ class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # t
 
 
 class AuditEntry(AbstractLogEntry):
+    # Every write inserts entries, and each index costs every insert: only the indexes the trail is
+    # read by are kept (the province's recent entries, one object's history, an actor's or an
+    # area's entries, a time range). django-auditlog's own single-column indexes on the object's
+    # key, action, correlation id and content type are dropped (the last is the head of
+    # ``audit_object_idx``), and so is the content type's foreign-key check.
+    content_type = models.ForeignKey(
+        to="contenttypes.ContentType",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("content type"),
+        db_index=False,
+        db_constraint=False,  # content types outlive nothing here; no check per entry inserted
+    )
+    object_pk = models.CharField(max_length=255, verbose_name=_("object pk"))
+    object_id = models.BigIntegerField(blank=True, null=True, verbose_name=_("object id"))
+    action = models.PositiveSmallIntegerField(choices=AbstractLogEntry.Action.choices, verbose_name=_("action"))
+    cid = models.CharField(max_length=255, blank=True, null=True, verbose_name=_("Correlation ID"))
     # No database constraints: the trail outlives the users and areas it names, and it is never
     # updated (a SET NULL on deleting a user would be an update; the PostgreSQL trigger refuses it).
     actor = models.ForeignKey(
@@ -72,6 +89,7 @@ class AuditEntry(AbstractLogEntry):
         verbose_name=_("province"),
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the head of audit_province_time_idx
         null=True,
         blank=True,
         related_name="+",

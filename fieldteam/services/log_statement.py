@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -231,7 +233,36 @@ def _statement(kind: str) -> str:
     """  # noqa: S608
 
 
-_STATEMENTS = {kind: _statement(kind) for kind in (RESIDENT, HOUSEHOLD)}
+@dataclass(frozen=True)
+class _Prepared:
+    """A statement prepared once per connection (``PREPARE``) and run by a short ``EXECUTE``.
+
+    Written with named parameters, each with its type (``%(name)s::type``). psycopg would parse a
+    statement this long again on every call (it caches only short ones) and PostgreSQL would
+    plan it again: ``EXECUTE`` is short, and the plan is kept by the connection.
+    """
+
+    name: str
+    prepare_sql: str
+    execute_sql: str
+
+    @classmethod
+    def of(cls, name: str, sql: str) -> _Prepared:
+        types: dict[str, str] = {}
+        for match in _PARAMETER.finditer(sql):
+            types.setdefault(match["name"], match["type"])
+        numbers = {parameter: position for position, parameter in enumerate(types, start=1)}
+        body = _PARAMETER.sub(lambda match: f"${numbers[match['name']]}::{match['type']}", sql)
+        declared = ", ".join(types.values())
+        arguments = ", ".join(f"%({parameter})s::{kind}" for parameter, kind in types.items())
+        return cls(name, f"PREPARE {name} ({declared}) AS {body}", f"EXECUTE {name} ({arguments})")
+
+
+# Every parameter carries its type: ``%(name)s::type`` (``[]`` for arrays).
+_PARAMETER = re.compile(r"%\((?P<name>\w+)\)s::(?P<type>[a-z]+(?:\[\])?)")
+_STATEMENTS = {kind: _Prepared.of(f"fieldteam_log_{kind}", _statement(kind)) for kind in (RESIDENT, HOUSEHOLD)}
+# The statements each open connection has prepared (keyed by psycopg's connection object).
+_prepared_on: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
 
 
 def _capabilities_seen(items: list[ItemInput]) -> str:
@@ -383,16 +414,39 @@ def log_assistance(
     return log
 
 
-def _execute(sql: str, params: dict[str, object]) -> tuple | None:
-    """Run the statement prepared on the connection (server-side binding), in autocommit or a savepoint.
+def _execute(statement: _Prepared, params: dict[str, object]) -> tuple | None:
+    """Run the statement, prepared on this connection first if need be, in autocommit or a savepoint.
 
-    Django's cursors bind parameters on the client, which cannot prepare; a plain psycopg cursor on
-    the same connection can, so PostgreSQL plans the statement once per connection.
+    Autocommit (no transaction open): the statement is its own transaction, no BEGIN or COMMIT to
+    send. Inside a caller's transaction, a savepoint keeps a failure (a taken id) from spoiling it.
     """
     connection.ensure_connection()
     raw = connection.connection
-    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    prepared = _prepared_on.setdefault(raw, set())
     # Django's own errors (IntegrityError, OperationalError), as its cursors raise them.
-    with savepoint, connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
-        return cursor.fetchone()
+    # Bound on the client: the short EXECUTE with its values written in (its template's parse is
+    # cached by psycopg); the long statement itself was prepared once.
+    with connection.wrap_database_errors, psycopg.ClientCursor(raw) as cursor:
+        for attempt in range(2):
+            if statement.name not in prepared:
+                try:
+                    with _guarded():
+                        cursor.execute(statement.prepare_sql)
+                except psycopg.errors.DuplicatePreparedStatement:
+                    pass  # prepared by an earlier use of this session
+                prepared.add(statement.name)
+            try:
+                with _guarded():
+                    cursor.execute(statement.execute_sql, params)
+                    return cursor.fetchone()
+            except psycopg.errors.InvalidSqlStatementName:
+                # The session forgot it (DISCARD ALL, a pooler): prepare it again, once.
+                prepared.discard(statement.name)
+                if attempt:
+                    raise
+    return None  # pragma: no cover
+
+
+def _guarded() -> contextlib.AbstractContextManager:
+    """A savepoint inside the caller's transaction (a failure must not spoil it); nothing in autocommit."""
+    return transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()

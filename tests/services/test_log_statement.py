@@ -58,8 +58,8 @@ def statement_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     answers: list[object] = []
     execute = log_statement._execute
 
-    def spy(sql: str, params: dict[str, object]) -> tuple | None:
-        row = execute(sql, params)
+    def spy(statement: object, params: dict[str, object]) -> tuple | None:
+        row = execute(statement, params)
         answers.append(row)
         return row
 
@@ -298,3 +298,16 @@ def test_inside_an_open_transaction_a_failed_statement_leaves_the_transaction_us
         again = _send(place["member"], data, client_id=client_id, statement=True, settings=settings)
         assert again.status == sync.ALREADY_RECEIVED
         assert connection.is_usable() and Resident.objects.filter(pk=resident.pk).exists()
+
+
+def test_a_session_that_forgot_the_prepared_statement_prepares_it_again(place, statement_calls, settings):
+    first, second = _twins(place["village"], birth_year=1990, sex=Sex.FEMALE)
+    items = [{"capability": "smartphone", "outcome": "done"}]
+    _send(place["member"], _log_data(place, first, items), statement=True, settings=settings)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # as a connection pooler resetting the session would
+
+    result = _send(place["member"], _log_data(place, second, items), statement=True, settings=settings)
+
+    assert result.status == sync.CREATED
+    assert statement_calls[-1] is not None
