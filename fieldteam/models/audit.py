@@ -63,7 +63,7 @@ class AuditEntry(AbstractLogEntry):
     object_pk = models.CharField(max_length=255, verbose_name=_("object pk"))
     object_id = models.BigIntegerField(blank=True, null=True, verbose_name=_("object id"))
     action = models.PositiveSmallIntegerField(choices=AbstractLogEntry.Action.choices, verbose_name=_("action"))
-    cid = models.CharField(max_length=255, blank=True, null=True, verbose_name=_("Correlation ID"))
+    cid = models.CharField(max_length=255, blank=True, null=True, verbose_name=_("Correlation ID"))  # noqa: DJ001 (as django-auditlog)
     # No database constraints: the trail outlives the users and areas it names, and it is never
     # updated (a SET NULL on deleting a user would be an update; the PostgreSQL trigger refuses it).
     actor = models.ForeignKey(

@@ -23,9 +23,9 @@ from functools import reduce
 from operator import or_
 from typing import TypeVar
 
-from django.db import connection
 from django.db.models import Model, Q, QuerySet
 
+from fieldteam import sql
 from fieldteam.choices import AreaRoleKind, MembershipRole
 from fieldteam.models import Area, AreaRole, Membership, Team, User
 
@@ -154,6 +154,9 @@ def _scope_rows_sql() -> str:
     )
 
 
+_SCOPE_ROWS_SQL = _scope_rows_sql()
+
+
 def _compute_scope(user: User) -> Scope:
     if not user.is_authenticated or not user.is_active:
         return Scope(everything=False, paths=())
@@ -167,9 +170,7 @@ def _compute_scope(user: User) -> Scope:
     staff = False
     by_team: dict[int, set[str]] = {}
     led: set[int] = set()
-    with connection.cursor() as cursor:
-        cursor.execute(_scope_rows_sql(), [user.pk, user.pk])
-        rows = cursor.fetchall()
+    rows = sql.fetch_all(_SCOPE_ROWS_SQL, [user.pk, user.pk])
     founding: dict[int, date] = {}
     as_date = Team._meta.get_field("founded_on").to_python  # SQLite returns the text
     for source, role, path, depth, ref, founded_on in rows:

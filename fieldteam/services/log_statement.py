@@ -25,7 +25,6 @@ import re
 import time
 import uuid
 import weakref
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,7 +38,6 @@ from fieldteam import audit, locks
 from fieldteam.audit import HIDDEN
 from fieldteam.choices import AdoptionSource, AssistanceOutcome, ResidentStatus, Sex
 from fieldteam.models import Adoption, Area, AssistanceItem, AssistanceLog, AuditEntry, Capability, Team, User
-from fieldteam.selectors.scope import Scope
 from fieldteam.services import counting
 from fieldteam.services.assistance import ItemInput
 
@@ -77,8 +75,7 @@ def enabled() -> bool:
 class LogRequest:
     """A log as read and checked from an item (``sync``), the subject still to be found."""
 
-    team: Team
-    team_paths: Sequence[str]
+    team: Team  # only its id is used: the statement checks the rest
     subject_kind: str  # RESIDENT or HOUSEHOLD
     subject_id: int
     occurred_at: datetime
@@ -88,7 +85,12 @@ class LogRequest:
 
 
 def _subject_sql(kind: str) -> str:
-    """The subject, locked, if it is live and lies in the scope, the actor's writable areas and the team's villages.
+    """The subject, locked, if it is live and lies in the villages of a team the actor is an open member of.
+
+    That is the scoping rule (``fieldteam.selectors.scope``) for a member, who sees and may write in
+    their teams' areas, with the team checks of ``assistance.check_team_work`` (active, founded by
+    the day of the work). It grants nothing the rule does not: anyone else (an officer logging for
+    a team, a superuser) gets no row here, and the ORM path applies the rule in full.
 
     Also tries (never waits for) the writers' lock of the province's counts and checks the counting
     rules in hand are the province's: otherwise no row, nothing written, and the ORM path takes over.
@@ -108,9 +110,13 @@ def _subject_sql(kind: str) -> str:
         FROM {table} s JOIN fieldteam_area v ON v.id = s.village_id
              CROSS JOIN LATERAL (SELECT ARRAY[{prefixes}]) AS village(prefixes)
         WHERE s.id = %(subject)s::bigint AND {live}
-          AND village.prefixes && %(team_paths)s::text[]
-          AND village.prefixes && %(scope_paths)s::text[]
-          AND village.prefixes && %(edit_paths)s::text[]
+          AND EXISTS (
+              SELECT FROM fieldteam_membership m
+              JOIN fieldteam_team t ON t.id = m.team_id
+              JOIN fieldteam_team_areas served ON served.team_id = t.id
+              JOIN fieldteam_area a ON a.id = served.area_id
+              WHERE m.user_id = %(member)s::bigint AND m.team_id = %(team)s::bigint AND m.ended_on IS NULL
+                AND t.is_active AND t.founded_on <= %(work_date)s::date AND a.path = ANY(village.prefixes))
           AND (SELECT string_agg(concat_ws(':', c.id, c.code, c.subject, c.is_active, c.bit), ',' ORDER BY c.id)
                FROM fieldteam_capability c WHERE c.id = ANY(%(item_capabilities)s::bigint[])) = %(capabilities_seen)s::text
           AND pg_try_advisory_xact_lock_shared({locks.ADVISORY_NAMESPACE_COUNTS}, s.province_id::integer)
@@ -296,14 +302,13 @@ def _log_changes(request: LogRequest, log_id: uuid.UUID, actor: User, digest: st
 
 
 def log_assistance(
-    *, actor: User, scope: Scope, request: LogRequest, log_id: uuid.UUID, digest: str, receipt_kind: str
+    *, actor: User, request: LogRequest, log_id: uuid.UUID, digest: str, receipt_kind: str
 ) -> AssistanceLog | None:
     """Write ``request`` as log ``log_id`` in one statement; ``None`` when the ORM path must take it.
 
     The caller has read and checked the input (the reader of ``sync``), what needs no row
-    (``assistance.clean_log_content``, ``assistance.check_work_time``) and that the actor is a member
-    of the (active) team; what needs the subject is checked by the statement itself, which writes
-    nothing unless all holds. May raise ``IntegrityError`` (the id
+    (``assistance.clean_log_content``, a time not in the future); the team, the actor's membership
+    and the subject are checked by the statement itself, which writes nothing unless all holds. May raise ``IntegrityError`` (the id
     is taken: a resend), with nothing written.
     """
     latest = counting.latest_rules()
@@ -331,14 +336,11 @@ def log_assistance(
         rule_bits = [r.bit_mask for r in household_rules]
         rule_high = [0] * len(household_rules)
         rule_low_male = rule_low_female = [None] * len(household_rules)
-    everything = [""] if scope.everything else None
     entry_actor, remote_addr, remote_port, cid = audit.entry_context()
     content_types = ContentType.objects.get_for_models(AssistanceLog, AssistanceItem, Adoption)
     params = {
         "subject": request.subject_id,
-        "team_paths": list(request.team_paths),
-        "scope_paths": everything or list(scope.paths),
-        "edit_paths": everything or list(scope.edit_paths),
+        "work_date": timezone.localdate(request.occurred_at),
         "rules_month": rules_month,
         "rules_digest": rules_digest,
         "log": log_id,

@@ -60,8 +60,8 @@ from fieldteam.selectors.people import households_visible, residents_visible
 from fieldteam.selectors.scope import scope_for
 from fieldteam.services import log_statement, people
 from fieldteam.services.assistance import (
+    CLOCK_SKEW_TOLERANCE,
     ItemInput,
-    check_work_time,
     clean_log_content,
     content_hash,
     ensure_may_write,
@@ -379,10 +379,13 @@ def _resolve(batch: _Batch, name: str, ref: int | uuid.UUID, kind: str, *, lock:
         raise _not_found(name, kind) from None
 
 
-def _team(batch: _Batch, reader: _Reader) -> Team | None:
+def _team(batch: _Batch, reader: _Reader, *, look_up: bool = True) -> Team | None:
+    """The item's team; ``look_up=False``: only its id, for a caller that checks the team itself."""
     team_id = reader.positive_id("team", _("Give the id of a team."))
     if team_id is None:
         return None
+    if not look_up:
+        return Team(id=team_id)
     team = batch.team(team_id)
     if team is None:
         reader.errors.setdefault("team", []).append(_missing("team"))
@@ -531,11 +534,14 @@ class _LogData:
 
 
 def _read_assistance_log(
-    batch: _Batch, data: dict[str, Any], capabilities: dict[str, Capability] | None = None
+    batch: _Batch, data: dict[str, Any], capabilities: dict[str, Capability] | None = None, *, look_up_team: bool = True
 ) -> _LogData:
-    """Read a log item; ``capabilities``: the catalogue by code to read it with (default: the batch's)."""
+    """Read a log item; ``capabilities``: the catalogue by code to read it with (default: the batch's).
+
+    ``look_up_team=False``: the team is only read as an id (see ``_team``).
+    """
     reader = _Reader(data, {"team", "resident", "household", "occurred_at", "channel", "note", "items"})
-    team = _team(batch, reader)
+    team = _team(batch, reader, look_up=look_up_team)
     resident_ref = reader.reference("resident")
     household_ref = reader.reference("household")
     if data.get("resident") is None and data.get("household") is None:
@@ -587,15 +593,14 @@ def _log_in_one_statement(
         return None
     actor = batch.actor
     try:
-        # The catalogue as this process last read it: the statement confirms each capability used.
-        read = _read_assistance_log(batch, data, log_statement.capability_catalogue())
-        scope = scope_for(actor)
-        if not read.team.is_active or not (actor.is_superuser or read.team.pk in scope.team_ids):
-            return None
+        # The catalogue as this process last read it, and the team as an id: the statement
+        # confirms each capability used, the actor's membership of the team and its founding date.
+        read = _read_assistance_log(batch, data, log_statement.capability_catalogue(), look_up_team=False)
         subject_kind = RESIDENT if read.resident_ref is not None else HOUSEHOLD
         note = clean_log_content(channel=read.channel, note=read.note, items=read.items, subject_field=subject_kind)
-        check_work_time(team=read.team, when=read.occurred_at, when_field="occurred_at")
     except ValidationError:
+        return None
+    if read.occurred_at > timezone.now() + CLOCK_SKEW_TOLERANCE:
         return None
     ref = read.resident_ref if read.resident_ref is not None else read.household_ref
     if isinstance(ref, uuid.UUID):
@@ -605,7 +610,6 @@ def _log_in_one_statement(
         ref = int(object_id)
     request = log_statement.LogRequest(
         team=read.team,
-        team_paths=batch.team_paths(read.team),
         subject_kind=subject_kind,
         subject_id=ref,  # type: ignore[arg-type]
         occurred_at=read.occurred_at,
@@ -615,7 +619,7 @@ def _log_in_one_statement(
     )
     try:
         log = log_statement.log_assistance(
-            actor=actor, scope=scope, request=request, log_id=client_id, digest=digest, receipt_kind=ASSISTANCE_LOG
+            actor=actor, request=request, log_id=client_id, digest=digest, receipt_kind=ASSISTANCE_LOG
         )
     except IntegrityError:
         return None
