@@ -18,10 +18,20 @@ class AssistanceLog(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    province = models.ForeignKey("fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+")
-    team = models.ForeignKey("fieldteam.Team", verbose_name=_("team"), on_delete=models.PROTECT, related_name="logs")
+    # Province, team and member lead the composite indexes below, which serve their lookups too: a
+    # single-column index of each would only cost every log written.
+    province = models.ForeignKey(
+        "fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    team = models.ForeignKey(
+        "fieldteam.Team", verbose_name=_("team"), on_delete=models.PROTECT, related_name="logs", db_index=False
+    )
     member = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.PROTECT, related_name="assistance_logs"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("member"),
+        on_delete=models.PROTECT,
+        related_name="assistance_logs",
+        db_index=False,
     )
     resident = models.ForeignKey(
         "fieldteam.Resident",
@@ -84,7 +94,10 @@ class AssistanceItem(models.Model):
     """One capability a log was about, with its outcome (done, or not done and why)."""
 
     province = models.ForeignKey("fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+")
-    log = models.ForeignKey(AssistanceLog, verbose_name=_("log"), on_delete=models.CASCADE, related_name="items")
+    # Looked up through the head of ``assistance_item_once_per_log``: no index of its own.
+    log = models.ForeignKey(
+        AssistanceLog, verbose_name=_("log"), on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     capability = models.ForeignKey(
         "fieldteam.Capability", verbose_name=_("capability"), on_delete=models.PROTECT, related_name="+"
     )

@@ -58,7 +58,10 @@ class Adoption(models.Model):
     no longer holds is ended, so values for past periods can still be computed.
     """
 
-    province = models.ForeignKey("fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+")
+    # The head of the (province, capability, since) index: no index of its own.
+    province = models.ForeignKey(
+        "fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     capability = models.ForeignKey(
         Capability, verbose_name=_("capability"), on_delete=models.PROTECT, related_name="adoptions"
     )

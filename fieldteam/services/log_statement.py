@@ -20,6 +20,7 @@ trail entries. ``FIELDTEAM_LOG_IN_ONE_STATEMENT=false`` turns it off.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import time
@@ -32,6 +33,7 @@ import psycopg
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from fieldteam import audit, locks
@@ -182,8 +184,8 @@ def _statement(kind: str) -> str:
         INSERT INTO fieldteam_villagecount (province_id, village_id, indicator_id, numerator, denominator)
         SELECT s.province_id, s.village_id, r.indicator, 1, 0
         FROM subject s, gained g,
-             unnest(%(rule_indicators)s::bigint[], %(rule_bits)s::bigint[], %(rule_high)s::integer[],
-                    %(rule_low_male)s::integer[], %(rule_low_female)s::integer[]) AS r(indicator, bit, high, low_male, low_female)
+             jsonb_to_recordset(%(rules)s::jsonb) AS r(indicator bigint, bit bigint, high integer, low_male integer,
+                                                         low_female integer)
         WHERE g.bits & r.bit <> 0
           AND s.birth_month_index <= r.high
           AND (CASE s.sex WHEN '{Sex.MALE}' THEN r.low_male WHEN '{Sex.FEMALE}' THEN r.low_female END IS NULL
@@ -271,6 +273,29 @@ _STATEMENTS = {kind: _Prepared.of(f"fieldteam_log_{kind}", _statement(kind)) for
 _prepared_on: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
 
 
+@functools.lru_cache(maxsize=16)
+def _rules_json(rules: counting.CountingRules, subject_kind: str) -> str:
+    """The counting rules of one kind of subject, as the statement reads them (a JSON array of records)."""
+    if subject_kind == RESIDENT:
+        records = [
+            {
+                "indicator": rule.indicator_id,
+                "bit": rule.bit_mask,
+                "high": rule.high_bmi,
+                "low_male": rule.low_bmi.get(Sex.MALE),
+                "low_female": rule.low_bmi.get(Sex.FEMALE),
+            }
+            for rule in rules.residents
+        ]
+    else:
+        # Every live household is in the households' population: no bound on anything.
+        records = [
+            {"indicator": rule.indicator_id, "bit": rule.bit_mask, "high": 0, "low_male": None, "low_female": None}
+            for rule in rules.households
+        ]
+    return json.dumps(records)
+
+
 def _capabilities_seen(items: list[ItemInput]) -> str:
     """The capabilities of the items as this process read them, as the statement lists them from the table."""
     seen = {item.capability.pk: item.capability for item in items}
@@ -322,20 +347,6 @@ def log_assistance(
             item.capability.pk: item.capability for item in request.items if item.outcome == AssistanceOutcome.DONE
         }.items()
     )
-    if request.subject_kind == RESIDENT:
-        resident_rules = rules.residents
-        rule_indicators = [r.indicator_id for r in resident_rules]
-        rule_bits = [r.bit_mask for r in resident_rules]
-        rule_high = [r.high_bmi for r in resident_rules]
-        rule_low_male = [r.low_bmi.get(Sex.MALE) for r in resident_rules]
-        rule_low_female = [r.low_bmi.get(Sex.FEMALE) for r in resident_rules]
-    else:
-        # Every live household is in the households' population: no bound on anything.
-        household_rules = rules.households
-        rule_indicators = [r.indicator_id for r in household_rules]
-        rule_bits = [r.bit_mask for r in household_rules]
-        rule_high = [0] * len(household_rules)
-        rule_low_male = rule_low_female = [None] * len(household_rules)
     entry_actor, remote_addr, remote_port, cid = audit.entry_context()
     content_types = ContentType.objects.get_for_models(AssistanceLog, AssistanceItem, Adoption)
     params = {
@@ -361,16 +372,12 @@ def log_assistance(
         "since": since,
         "since_text": str(since),
         "source": AdoptionSource.ASSISTANCE,
-        "rule_indicators": rule_indicators,
-        "rule_bits": rule_bits,
-        "rule_high": rule_high,
-        "rule_low_male": rule_low_male,
-        "rule_low_female": rule_low_female,
+        "rules": _rules_json(rules, request.subject_kind),
         "receipt_kind": receipt_kind,
         "log_type": content_types[AssistanceLog].pk,
         "item_type": content_types[AssistanceItem].pk,
         "adoption_type": content_types[Adoption].pk,
-        "log_repr": audit.describe(AssistanceLog(id=log_id)),
+        "log_repr": f"{AssistanceLog._meta.verbose_name} #{log_id}",  # as audit.describe names it
         "item_repr": f"{AssistanceItem._meta.verbose_name} #",
         "adoption_repr": f"{Adoption._meta.verbose_name} #",
         "log_changes": _log_changes(request, log_id, actor, digest),
@@ -409,7 +416,7 @@ def log_assistance(
         for item in request.items
     ]
     # What ``log.items.all()`` would read (the representation needs no item ids).
-    cached = AssistanceItem.objects.filter(log=log)
+    cached = QuerySet(AssistanceItem)
     cached._result_cache = items  # type: ignore[attr-defined]
     cached._prefetch_done = True  # type: ignore[attr-defined]
     log._prefetched_objects_cache = {"items": cached}  # type: ignore[attr-defined]
