@@ -250,14 +250,17 @@ def _children(parent: int) -> list[int]:
     return found
 
 
-def _postgres_backends(url: str) -> list[int]:
+def _postgres_backends(url: str) -> dict[int, str]:
+    """The database's PostgreSQL processes and their kind ("client backend", "autovacuum worker", ...)."""
     import psycopg
 
     name = urlsplit(url).path.lstrip("/")
     admin_url = urlunsplit(urlsplit(url)._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [name]).fetchall()
-    return [pid for (pid,) in rows]
+        rows = conn.execute(
+            "SELECT pid, backend_type FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name]
+        ).fetchall()
+    return dict(rows)
 
 
 class CpuMeter:
@@ -265,11 +268,18 @@ class CpuMeter:
 
     def __init__(self, server: subprocess.Popen, url: str) -> None:
         self.server, self.url = server, url
+        self.background: set[int] = set()  # autovacuum workers seen (their CPU is reported apart)
 
     def sample(self) -> tuple[dict[int, float], dict[int, float]]:
         app = {pid: _cpu_of(pid) for pid in [self.server.pid, *_children(self.server.pid)]}
-        database = {pid: _cpu_of(pid) for pid in _postgres_backends(self.url)}
+        backends = _postgres_backends(self.url)
+        self.background |= {pid for pid, kind in backends.items() if kind != "client backend"}
+        database = {pid: _cpu_of(pid) for pid in backends}
         return app, database
+
+    def background_share(self, before: tuple[dict, dict], after: tuple[dict, dict]) -> float:
+        """CPU seconds of the database's background workers (autovacuum) between two samples, as far as seen."""
+        return sum(value - before[1].get(pid, 0.0) for pid, value in after[1].items() if pid in self.background)
 
     @staticmethod
     def spent(before: tuple[dict, dict], after: tuple[dict, dict]) -> tuple[float, float]:
@@ -507,7 +517,9 @@ def main() -> None:
         say(f"logs: POST /api/v1/assistance-logs/, {args.clients} clients, {args.seconds:.0f} s")
         before = meter.sample()
         logs = run_phase(args.port, world["clients"], "logs", args.seconds, args.client_processes)
-        logs["cpu"] = CpuMeter.spent(before, meter.sample())
+        after = meter.sample()
+        logs["cpu"] = CpuMeter.spent(before, after)
+        logs["background_ms"] = meter.background_share(before, after) * 1000 / max(logs["requests"], 1)
         say(
             f"  {logs['per_second']:8.1f} logs/s  p50 {logs['p50_ms']:6.1f} ms   p99 {logs['p99_ms']:6.1f} ms   "
             f"{logs['statuses']}"
@@ -519,6 +531,7 @@ def main() -> None:
                 f"  CPU per {label} request: {app_ms + db_ms:5.2f} ms (gunicorn {app_ms:5.2f} + PostgreSQL {db_ms:5.2f}); "
                 f"at most {2000 / (app_ms + db_ms):6.0f}/s on 2 idle cores"
             )
+        say(f"  (of PostgreSQL's CPU per log, autovacuum workers seen: {logs['background_ms']:4.2f} ms)")
         items = sync_batch_items(batch_client, rng)
         first, first_statuses = post_batch(args.port, batch_client["token"], items)
         again, again_statuses = post_batch(args.port, batch_client["token"], items)

@@ -125,23 +125,18 @@ def counting_month(province_id: int) -> int:
     return month_index_of(month)
 
 
-# Read with the writers' lock, in one round trip: the counting month, and a digest of everything
-# ``load_rules`` reads (computed indicators and their capability bits, retirement ages). The rules
-# are then taken from a per-process cache keyed on both, so a write costs one query here instead
-# of four, and a changed indicator or retirement age (even one rolled back) can never be missed.
-_RULES_DIGEST_SQL = (
-    "md5(concat("
-    "(SELECT string_agg(concat_ws(':', i.id, i.kind, i.is_active, i.population, i.min_age, i.max_age, c.bit), ','"
-    " ORDER BY i.id) FROM fieldteam_indicator i LEFT JOIN fieldteam_capability c ON c.id = i.capability_id), '|', "
-    "(SELECT string_agg(concat_ws(':', r.sex, r.year, r.age_months), ',' ORDER BY r.sex, r.year)"
-    " FROM fieldteam_retirementage r)))"
-)
-_RULES_STATE_SQL = f"(SELECT month FROM fieldteam_rollupstate WHERE province_id = %s), {_RULES_DIGEST_SQL}"  # noqa: S608
+# Read with the writers' lock, in one round trip: the counting month, and the version of everything
+# ``load_rules`` reads (computed indicators, capabilities, retirement ages), which a trigger moves
+# on whenever one of those tables changes (migration 0011). The rules are then taken from a
+# per-process cache keyed on both, so a write costs one query here instead of four, and a changed
+# indicator or retirement age can never be missed.
+_RULES_VERSION_SQL = "(SELECT version::text FROM fieldteam_countingrules_version WHERE id = 1)"
+_RULES_STATE_SQL = f"(SELECT month FROM fieldteam_rollupstate WHERE province_id = %s), {_RULES_VERSION_SQL}"  # noqa: S608
 # The same state as a condition on a province id expression (``{province}``) and two parameters
-# (the month and the digest expected): true when the rules in hand are the ones to count with.
+# (the month and the rules version expected): true when the rules in hand are the ones to count with.
 RULES_STATE_CHECK_SQL = (
     "(SELECT month FROM fieldteam_rollupstate WHERE province_id = {province}) = %(rules_month)s::date "  # noqa: S608
-    f"AND {_RULES_DIGEST_SQL} = %(rules_digest)s::text"
+    f"AND {_RULES_VERSION_SQL} = %(rules_version)s::text"
 )
 _RULES_CACHE: dict[tuple[int, str], CountingRules] = {}
 _RULES_CACHE_SIZE = 64
@@ -151,9 +146,9 @@ _LATEST: tuple[date, str, CountingRules] | None = None
 
 
 def latest_rules() -> tuple[date, str, CountingRules] | None:
-    """The (counting month, rules digest, rules) the latest write of this process counted with.
+    """The (counting month, rules version, rules) the latest write of this process counted with.
 
-    Only a guess for the next write: the caller must have the database confirm the month and digest
+    Only a guess for the next write: the caller must have the database confirm the month and version
     (``RULES_STATE_CHECK_SQL``) under the writers' lock, as ``rules_for_writes`` reads them. Read
     without the lock when this process has none yet (or ``forget_latest_rules`` dropped them);
     ``None`` before any province counts (no ``RollupState``).
@@ -161,13 +156,13 @@ def latest_rules() -> tuple[date, str, CountingRules] | None:
     global _LATEST
     if _LATEST is None:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT (SELECT max(month) FROM fieldteam_rollupstate), {_RULES_DIGEST_SQL}")  # noqa: S608
-            month, digest = cursor.fetchone()
+            cursor.execute(f"SELECT (SELECT max(month) FROM fieldteam_rollupstate), {_RULES_VERSION_SQL}")  # noqa: S608
+            month, version = cursor.fetchone()
         if month is None:
             return None
-        key = (month_index_of(month), digest)
+        key = (month_index_of(month), version)
         rules = _RULES_CACHE.get(key) or load_rules(key[0])
-        _LATEST = (month, digest, rules)
+        _LATEST = (month, version, rules)
     return _LATEST
 
 

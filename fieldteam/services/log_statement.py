@@ -339,7 +339,7 @@ def log_assistance(
     latest = counting.latest_rules()
     if latest is None:
         return None
-    rules_month, rules_digest, rules = latest
+    rules_month, rules_version, rules = latest
     now = timezone.now()
     since = min(timezone.localdate(request.occurred_at), timezone.localdate(now))
     done = sorted(
@@ -353,7 +353,7 @@ def log_assistance(
         "subject": request.subject_id,
         "work_date": timezone.localdate(request.occurred_at),
         "rules_month": rules_month,
-        "rules_digest": rules_digest,
+        "rules_version": rules_version,
         "log": log_id,
         "occurred_at": request.occurred_at,
         "now": now,

@@ -311,3 +311,47 @@ def test_a_session_that_forgot_the_prepared_statement_prepares_it_again(place, s
 
     assert result.status == sync.CREATED
     assert statement_calls[-1] is not None
+
+
+def _rules_version() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version FROM fieldteam_countingrules_version WHERE id = 1")
+        return cursor.fetchone()[0]
+
+
+def test_the_rules_version_moves_on_with_every_change_and_no_number_comes_back_after_a_rollback(place):
+    from django.db import transaction
+
+    from fieldteam.models import Indicator, RetirementAge
+
+    first = _rules_version()
+    Indicator.objects.filter(population="residents").update(is_active=True)
+    second = _rules_version()
+    transaction.set_autocommit(False)
+    try:
+        RetirementAge.objects.update(age_months=720)
+        seen_then_rolled_back = _rules_version()
+        transaction.rollback()
+    finally:
+        transaction.set_autocommit(True)
+    assert _rules_version() == second
+    Capability.objects.filter(code="telehealth").update(is_active=False)
+    third = _rules_version()
+
+    assert len({first, second, seen_then_rolled_back, third}) == 4
+
+
+def test_a_write_after_an_indicator_changed_counts_with_the_new_rules(place):
+    from fieldteam.models import Indicator
+
+    province_id = place["village"].province_id
+    _twins(place["village"], birth_year=1990, sex=Sex.FEMALE)  # the province has counts and rules in use
+    before = counting.rules_for_writes(province_id)
+    indicator = Indicator.objects.filter(pk__in=[rule.indicator_id for rule in before.residents]).first()
+    Indicator.objects.filter(pk=indicator.pk).update(min_age=(indicator.min_age or 0) + 5)
+
+    after = counting.rules_for_writes(province_id)
+
+    changed = {rule.indicator_id: rule.high_bmi for rule in after.residents}
+    was = {rule.indicator_id: rule.high_bmi for rule in before.residents}
+    assert changed[indicator.pk] == was[indicator.pk] - 60
