@@ -142,6 +142,9 @@ class _Batch:
     def __init__(self, actor: User, *, deferred_flush: bool = False) -> None:
         self.actor = actor
         self.refs: dict[uuid.UUID, tuple[str, str]] = {}
+        # Households created by this batch, by client id: a resident of the same batch joins one
+        # without reading it back.
+        self.households: dict[uuid.UUID, Household] = {}
         # Receipts of the batch's client ids, read in one query before the items (``None``: not read).
         self.receipts: dict[uuid.UUID, SyncReceipt] | None = None
         # PostgreSQL: each item commits without waiting for its WAL flush; one flush at the end.
@@ -191,6 +194,16 @@ class _Batch:
             area = Area.objects.filter(pk=area_id).first()
             self._areas[area_id] = area if area is not None and scope_for(self.actor).contains(area) else None
         return self._areas[area_id]
+
+    def created(self, client_id: uuid.UUID, kind: str, obj: Any, receipt: SyncReceipt) -> ItemResult:
+        """Remember an item just created (later items may refer to it, or repeat it) and give its result."""
+        self.refs[client_id] = (kind, str(obj.pk))
+        if kind == HOUSEHOLD:
+            self.households[client_id] = obj
+        self.last_created = client_id
+        if self.receipts is not None:  # the same client id again later in this batch is a resend
+            self.receipts[client_id] = receipt
+        return ItemResult(str(client_id), kind, CREATED, str(obj.pk), created=obj)
 
     def object_id(self, client_id: uuid.UUID, kind: str) -> str | None:
         """The server id of an item received earlier under ``client_id`` (this batch or before)."""
@@ -366,6 +379,8 @@ def _resolve(batch: _Batch, name: str, ref: int | uuid.UUID, kind: str, *, lock:
     ``lock``: read it under its row lock (``SELECT … FOR UPDATE``), for a write that changes it.
     """
     if isinstance(ref, uuid.UUID):
+        if kind == HOUSEHOLD and not lock and ref in batch.households:
+            return batch.households[ref]  # created by this batch, in the actor's scope
         object_id = batch.object_id(ref, kind)
         if object_id is None:
             raise _not_found(name, kind)
@@ -625,13 +640,11 @@ def _log_in_one_statement(
         return None
     if log is None:
         return None
-    batch.refs[client_id] = (ASSISTANCE_LOG, str(log.pk))
-    batch.last_created = client_id
-    if batch.receipts is not None:  # the same client id again later in this batch is a resend
-        batch.receipts[client_id] = SyncReceipt(
-            client_id=client_id, kind=ASSISTANCE_LOG, content_hash=digest, object_id=str(log.pk), member=actor
-        )
-    return ItemResult(str(client_id), ASSISTANCE_LOG, CREATED, str(log.pk), created=log)
+    # The receipt the statement wrote, as the batch remembers it.
+    receipt = SyncReceipt(
+        client_id=client_id, kind=ASSISTANCE_LOG, content_hash=digest, object_id=str(log.pk), member=actor
+    )
+    return batch.created(client_id, ASSISTANCE_LOG, log, receipt)
 
 
 def _attendees(batch: _Batch, reader: _Reader) -> list[Resident]:
@@ -817,11 +830,7 @@ def _receive(batch: _Batch, raw_id: object, kind: object, data: object) -> ItemR
             if taken is not None:
                 return taken
             raise
-        batch.refs[client_id] = (kind, str(obj.pk))
-        batch.last_created = client_id
-        if batch.receipts is not None:  # the same client id again later in this batch is a resend
-            batch.receipts[client_id] = receipt
-        return ItemResult(str(client_id), kind, CREATED, str(obj.pk), created=obj)
+        return batch.created(client_id, kind, obj, receipt)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
