@@ -195,13 +195,13 @@ class _Batch:
             self._areas[area_id] = area if area is not None and scope_for(self.actor).contains(area) else None
         return self._areas[area_id]
 
-    def created(self, client_id: uuid.UUID, kind: str, obj: Any, receipt: SyncReceipt) -> ItemResult:
+    def created(self, client_id: uuid.UUID, kind: str, obj: Any, receipt: SyncReceipt | None) -> ItemResult:
         """Remember an item just created (later items may refer to it, or repeat it) and give its result."""
         self.refs[client_id] = (kind, str(obj.pk))
         if kind == HOUSEHOLD:
             self.households[client_id] = obj
         self.last_created = client_id
-        if self.receipts is not None:  # the same client id again later in this batch is a resend
+        if self.receipts is not None and receipt is not None:  # the same id again later in this batch is a resend
             self.receipts[client_id] = receipt
         return ItemResult(str(client_id), kind, CREATED, str(obj.pk), created=obj)
 
@@ -640,9 +640,11 @@ def _log_in_one_statement(
         return None
     if log is None:
         return None
-    # The receipt the statement wrote, as the batch remembers it.
-    receipt = SyncReceipt(
-        client_id=client_id, kind=ASSISTANCE_LOG, content_hash=digest, object_id=str(log.pk), member=actor
+    # The receipt the statement wrote, as a batch remembers it (a single item needs none).
+    receipt = (
+        SyncReceipt(client_id=client_id, kind=ASSISTANCE_LOG, content_hash=digest, object_id=str(log.pk), member=actor)
+        if batch.receipts is not None
+        else None
     )
     return batch.created(client_id, ASSISTANCE_LOG, log, receipt)
 
