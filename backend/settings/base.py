@@ -291,6 +291,9 @@ AUDITLOG_MASK_CALLABLE = "fieldteam.audit.hide"
 # convention of population statistics) when ages are computed for indicators.
 FIELDTEAM_YEAR_ONLY_BIRTH_MONTH = 7
 # A running background job silent for this long lost its worker and is queued again.
+# Field work (fieldteam.services.log_statement): on PostgreSQL an assistance log is written by one
+# prepared statement; false sends every log the ORM way (the same rows, about a dozen statements).
+FIELDTEAM_LOG_IN_ONE_STATEMENT = env.bool("LOG_IN_ONE_STATEMENT", default=True)
 FIELDTEAM_JOB_STALE_MINUTES = env.int("JOB_STALE_MINUTES", default=15)
 # Retention periods in days (fieldteam.services.privacy.purge_expired, nightly): free-text notes
 # of assistance logs, identifiers of residents who moved out or died, files of finished jobs.

@@ -14,7 +14,7 @@ refuse, a subject not found, out of scope, gone or outside the team's villages (
 then writes nothing and says so), counting rules this process has not seen yet or that changed,
 a recompute holding the province's counts (the writers' lock is only tried), a client id already
 taken. ``tests/services/test_log_statement.py`` holds the two paths to the same rows, counts and
-trail entries. ``FIELDTEAM_LOG_IN_ONE_STATEMENT=false`` turns it off.
+trail entries. ``LOG_IN_ONE_STATEMENT=false`` in the environment turns it off.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def capability_catalogue() -> dict[str, Capability]:
 
 def enabled() -> bool:
     """Whether logs take the one-statement path: on PostgreSQL, unless turned off in the settings."""
-    return connection.vendor == "postgresql" and getattr(settings, "FIELDTEAM_LOG_IN_ONE_STATEMENT", True)
+    return connection.vendor == "postgresql" and settings.FIELDTEAM_LOG_IN_ONE_STATEMENT
 
 
 @dataclass(frozen=True)
