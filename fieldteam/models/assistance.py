@@ -107,6 +107,8 @@ class AssistanceItem(models.Model):
     class Meta:
         verbose_name = _("assistance item")
         verbose_name_plural = _("assistance items")
+        # As the member entered them (ids are given in that order), whichever index the database reads.
+        ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["log", "capability"], name="assistance_item_once_per_log"),
             models.CheckConstraint(
