@@ -574,8 +574,11 @@ def _read_assistance_log(
 def _apply_assistance_log(batch: _Batch, client_id: uuid.UUID, data: dict[str, Any], digest: str) -> Applied:
     read = _read_assistance_log(batch, data)
     # Locked now, the lock the adoptions of the log's items take anyway (one query instead of two).
-    resident = _resolve(batch, "resident", read.resident_ref, RESIDENT, lock=True) if read.resident_ref else None
-    household = _resolve(batch, "household", read.household_ref, HOUSEHOLD, lock=True) if read.household_ref else None
+    resident = household = None
+    if read.resident_ref is not None:
+        resident = _resolve(batch, "resident", read.resident_ref, RESIDENT, lock=True)
+    if read.household_ref is not None:
+        household = _resolve(batch, "household", read.household_ref, HOUSEHOLD, lock=True)
     log = log_assistance_within(
         actor=batch.actor,
         team=read.team,
