@@ -103,7 +103,9 @@ def test_offline_work_waits_survives_a_reload_and_is_sent_once_back_online(
     page.wait_for_selector("#register-done:not([hidden])")
 
     page.reload()
-    assert page.inner_text("#outbox-chip") == vi("%(n)s waiting to send") % {"n": 5}
+    waiting = vi("%(n)s waiting to send") % {"n": 5}
+    page.locator("#outbox-chip").filter(has_text=waiting).wait_for()  # counted from IndexedDB after the load
+    assert page.inner_text("#outbox-chip") == waiting
     page.goto(f"{live_server.url}/outbox/")
     items = page.locator("#outbox-list .item")
     items.nth(4).wait_for()  # the list is drawn from IndexedDB after the page loads
@@ -184,7 +186,9 @@ def test_a_rejected_item_shows_its_reason_in_vietnamese_and_can_be_corrected_or_
     assert Household.objects.filter(head_name="Hộ Ksor Ni").count() == 1
     assert Resident.objects.filter(full_name="Ksor Y Ngông").count() == 1
     assert not Resident.objects.filter(full_name="Ksor Ni").exists()
-    assert page.inner_text("#outbox-chip") == vi("%(n)s rejected") % {"n": 1}
+    rejected = vi("%(n)s rejected") % {"n": 1}
+    page.locator("#outbox-chip").filter(has_text=rejected).wait_for()  # redrawn once the answer is stored
+    assert page.inner_text("#outbox-chip") == rejected
     page.goto(f"{live_server.url}/outbox/")
     item = page.locator("#outbox-list .item.rejected")
     item.first.wait_for()  # drawn from IndexedDB after the page loads
