@@ -92,7 +92,8 @@ def _subject_sql(kind: str) -> str:
     That is the scoping rule (``fieldteam.selectors.scope``) for a member, who sees and may write in
     their teams' areas, with the team checks of ``assistance.check_team_work`` (active, founded by
     the day of the work). It grants nothing the rule does not: anyone else (an officer logging for
-    a team, a superuser) gets no row here, and the ORM path applies the rule in full.
+    a team, a superuser) gets no row here, and the ORM path applies the rule in full. A change to
+    who may log for a team must be made here as well as in ``scope.py``.
 
     Also tries (never waits for) the writers' lock of the province's counts and checks the counting
     rules in hand are the province's: otherwise no row, nothing written, and the ORM path takes over.
