@@ -127,7 +127,6 @@ def setup_django(url: str) -> None:
 def build_world(villages: int, residents: int, clients: int, rng: random.Random) -> dict:
     """Villages with a team each, residents registered by the services, one member per client."""
     from django.core.management import call_command
-    from django.db import connection
     from rest_framework.authtoken.models import Token
 
     from fieldteam.choices import AreaKind, MembershipRole, Sex
@@ -186,9 +185,6 @@ def build_world(villages: int, residents: int, clients: int, rng: random.Random)
             started_on=datetime(2024, 1, 1, tzinfo=UTC).date(),
         )
         world["clients"].append({"token": Token.objects.create(user=user).key, "village": village})
-    # As autovacuum would have done on a database in use: plans made with real statistics.
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
     return world
 
 

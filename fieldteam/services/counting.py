@@ -160,9 +160,7 @@ def latest_rules() -> tuple[date, str, CountingRules] | None:
             month, version = cursor.fetchone()
         if month is None:
             return None
-        key = (month_index_of(month), version)
-        rules = _RULES_CACHE.get(key) or load_rules(key[0])
-        _LATEST = (month, version, rules)
+        _LATEST = (month, version, _cached_rules(month, version))
     return _LATEST
 
 
@@ -178,13 +176,19 @@ def rules_for_writes(province_id: int) -> CountingRules:
     if state is None or state[0] is None:  # not PostgreSQL, or the province's first write
         return load_rules(counting_month(province_id))
     global _LATEST
-    key = (month_index_of(state[0]), state[1])
+    rules = _cached_rules(state[0], state[1])
+    _LATEST = (state[0], state[1], rules)
+    return rules
+
+
+def _cached_rules(month: date, version: str) -> CountingRules:
+    """The rules of counting ``month`` under rules ``version``, loaded once per process."""
+    key = (month_index_of(month), version)
     rules = _RULES_CACHE.get(key)
     if rules is None:
         if len(_RULES_CACHE) >= _RULES_CACHE_SIZE:
             _RULES_CACHE.clear()
         rules = _RULES_CACHE[key] = load_rules(key[0])
-    _LATEST = (state[0], state[1], rules)
     return rules
 
 

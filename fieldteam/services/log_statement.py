@@ -342,7 +342,8 @@ def log_assistance(
         return None
     rules_month, rules_version, rules = latest
     now = timezone.now()
-    since = min(timezone.localdate(request.occurred_at), timezone.localdate(now))
+    work_date = timezone.localdate(request.occurred_at)
+    since = min(work_date, timezone.localdate(now))
     done = sorted(
         {
             item.capability.pk: item.capability for item in request.items if item.outcome == AssistanceOutcome.DONE
@@ -352,7 +353,7 @@ def log_assistance(
     content_types = ContentType.objects.get_for_models(AssistanceLog, AssistanceItem, Adoption)
     params = {
         "subject": request.subject_id,
-        "work_date": timezone.localdate(request.occurred_at),
+        "work_date": work_date,
         "rules_month": rules_month,
         "rules_version": rules_version,
         "log": log_id,

@@ -71,6 +71,16 @@ class OwnRedis:
         self.process = None
 
 
+def wait_for(condition, seconds: float = 60) -> bool:  # type: ignore[no-untyped-def]
+    """Poll ``condition`` until it holds (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def _answers_ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:

@@ -9,7 +9,6 @@ worker runs it and the recompute, which finds the live counts right.
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -19,18 +18,9 @@ from backend.celery import app
 from fieldteam.models import AssistanceLog, BackgroundJob, JobStatus, RollupState, VillageCount
 from fieldteam.services import exports, rollup
 from fieldteam.tasks import recompute_province, requeue_pending_jobs
-from tests.reliability.conftest import LOGS, SYNC
+from tests.reliability.conftest import LOGS, SYNC, wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for(condition, seconds: float = 60) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_a_burst_of_logging_goes_on_while_redis_is_down_and_deferred_work_runs_after(

@@ -16,18 +16,10 @@ from django.conf import settings
 from fieldteam.models import RollupState, VillageCount
 from fieldteam.services import rollup
 from fieldteam.tasks import recompute_province
+from tests.reliability.conftest import wait_for
 from tests.reliability.pg import database_url
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for(condition, seconds: float = 60) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_a_worker_killed_in_the_middle_of_a_recompute_leaves_no_drift_after_the_rerun(
