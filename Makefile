@@ -20,12 +20,14 @@ HOST ?= 127.0.0.1:8000
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k scope -x"`. Parallel by default.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: help run test lint messages compilemessages install migrate data clean
+.PHONY: help run test lint lint-imports typecheck messages compilemessages install migrate data clean
 
 help:
 	@echo "make run       install, migrate the embedded SQLite db, load reference + demo data, serve on $(HOST)"
 	@echo "make test      install, then run the test suite ($(BIN)/pytest $(PYTEST_ARGS))"
 	@echo "make lint      ruff check"
+	@echo "make lint-imports  the layers and no import cycles (import-linter, [tool.importlinter] in pyproject.toml)"
+	@echo "make typecheck mypy over fieldteam/ and backend/ (configured in pyproject.toml)"
 	@echo "make messages  extract translatable strings into locale/vi and compile them"
 
 $(BIN)/python:
@@ -65,10 +67,16 @@ test: compilemessages
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+lint-imports: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 messages: $(STAMP)
 	mkdir -p locale/vi/LC_MESSAGES
 	$(MANAGE) makemessages -l vi --ignore='$(VENV)*' --ignore='staticfiles/*' --no-obsolete
 	$(MANAGE) compilemessages --ignore='$(VENV)*' -v 0
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache .mypy_cache

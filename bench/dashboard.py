@@ -83,8 +83,8 @@ def main() -> None:
     from fieldteam.choices import VILLAGE_KINDS, AreaRoleKind
     from fieldteam.models import Area, AreaRole, IndicatorValue, User, VillageCount
     from fieldteam.periods import Period, today
+    from fieldteam.rollup.recompute import recompute_province
     from fieldteam.selectors.indicators import area_indicator_values, child_indicator_values
-    from fieldteam.services.rollup import recompute_province
 
     province = Area.objects.get(code=PROVINCE_CODE)
     if not VillageCount.objects.filter(province_id=province.pk).exists():

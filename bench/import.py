@@ -7,10 +7,10 @@ few known only by year), citizen IDs agreeing with birth year and sex, phones, a
 date column per capability of the reference catalogue at the plans' baseline rates — then, in one
 run, on the same empty database each time:
 
-1. the bulk import, ``fieldteam.services.imports.import_file`` (read, validate every row, write
+1. the bulk import, ``fieldteam.imports.engine.import_file`` (read, validate every row, write
    households, residents, adoptions and the village counts in one transaction), timed end to end;
 2. django-import-export's default row-by-row import of the same file:
-   ``ResidentResource().import_data(dataset)`` on the dataset its ``XLSX`` format reads, every row
+   ``RowByRowResidentResource().import_data(dataset)`` (``bench/rowbyrow.py``) on the dataset its ``XLSX`` format reads, every row
    saved in a savepoint through ``register_household``/``register_resident``/``set_adoption``;
 
 checks after each that the full recompute finds no drift, and that both left identical village
@@ -21,6 +21,14 @@ counts, then prints rows/s of each and ``ratio: X`` (row-by-row time / bulk time
     .venv/bin/python bench/import.py --baseline-rows 5000    # time the row-by-row path on a file of
                                                       # the first 5,000 rows only (the ratio then compares
                                                       # rows/s; the full row-by-row run takes hours)
+    .venv/bin/python bench/import.py --rows 4000 --baseline-rows 0 --profile 40   # the bulk import
+                                                      # only, profiled (var/bench/import-profile-4000.txt)
+
+Besides wall time it prints the CPU time of this process and of its PostgreSQL backend during the
+bulk import (read from /proc when the server runs on this machine): on a shared machine the wall
+time moves with the load, the CPU time much less. The import's cost per row is also guarded in the
+suite, by counts rather than time (``tests/imports/test_import_cost.py``); figures in
+``bench/RESULTS-import.md``.
 
 ``--database-url`` (default ``postgres://postgres@127.0.0.1:5432/fieldteam_import_bench``) is
 dropped and created again. The file is kept in ``var/bench/`` and reused for the same size and seed.
@@ -201,9 +209,9 @@ def village_counts() -> dict[tuple[int, int], tuple[int, int]]:
 
 def check(province_id: int, label: str) -> dict[tuple[int, int], tuple[int, int]]:
     from fieldteam.models import Adoption, Resident
-    from fieldteam.services import rollup
+    from fieldteam.rollup import recompute
 
-    drift = rollup.recompute_province(province_id=province_id).drift
+    drift = recompute.recompute_province(province_id=province_id).drift
     assert drift == [], f"{label}: the recompute found drift: {drift[:5]}"
     say(
         f"  {label}: {Resident.objects.count():,} residents, {Adoption.objects.count():,} adoptions, recompute drift: none"
@@ -211,27 +219,69 @@ def check(province_id: int, label: str) -> dict[tuple[int, int], tuple[int, int]
     return village_counts()
 
 
-def run_bulk(path: Path, actor, rows: int) -> float:  # type: ignore[no-untyped-def]
-    from fieldteam.services.imports import import_file
+def server_cpu_seconds() -> float | None:
+    """CPU time used so far by this connection's PostgreSQL backend, when the server runs on this machine."""
+    from django.db import connection
 
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def run_bulk(path: Path, actor, rows: int, profile: int = 0) -> float:
+    from fieldteam.imports.engine import import_file
+
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    server_before = server_cpu_seconds()
+    cpu_before = time.process_time()
     started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     result = import_file(kind="residents", path=path, actor=actor)
+    if profiler is not None:
+        profiler.disable()
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
+    server_after = server_cpu_seconds()
     report = result.report
     assert report.written and not report.errors, report.as_summary()
     assert report.total_rows == rows, (report.total_rows, rows)
     say(f"  bulk import: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s  {report.counts}")
+    # Wall time moves with whatever else the machine runs; CPU time much less.
+    if server_before is not None and server_after is not None:
+        server = server_after - server_before
+        say(
+            f"  CPU: {cpu:.1f} s here + {server:.1f} s in the PostgreSQL backend = "
+            f"{rows / (cpu + server):,.0f} rows per CPU-second (load average before: {os.getloadavg()[0]:.1f})"
+        )
+    if profiler is not None:
+        import pstats
+
+        out = ROOT / "var" / "bench" / f"import-profile-{rows}.txt"
+        with out.open("w") as handle:
+            pstats.Stats(profiler, stream=handle).sort_stats("tottime").print_stats(profile)
+            pstats.Stats(profiler, stream=handle).sort_stats("cumulative").print_stats(profile)
+        say(f"  profile (cProfile, which slows the run): {out}")
     return seconds
 
 
-def run_row_by_row(path: Path, actor) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+def run_row_by_row(path: Path, actor) -> tuple[int, float]:
     from import_export.formats.base_formats import XLSX
 
-    from fieldteam.resources import ResidentResource
+    from bench.rowbyrow import RowByRowResidentResource
 
     started = time.perf_counter()
     dataset = XLSX().create_dataset(path.read_bytes())
-    resource = ResidentResource(actor=actor)
+    resource = RowByRowResidentResource(actor=actor)
     result = resource.import_data(dataset, dry_run=False, use_transactions=True, rollback_on_validation_errors=True)
     seconds = time.perf_counter() - started
     assert not result.has_errors() and not result.has_validation_errors(), (
@@ -247,7 +297,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument(
-        "--baseline-rows", type=int, default=None, help="time the row-by-row path on the first N rows only"
+        "--baseline-rows",
+        type=int,
+        default=None,
+        help="time the row-by-row path on the first N rows only (0: not at all)",
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="profile the bulk import, keep its N costliest functions"
     )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_URL))
@@ -272,7 +328,7 @@ def main() -> None:
         for number in range(1, VILLAGES_PER_COMMUNE + 1):
             commune.refresh_from_db()
             village = create_village(
-                commune=commune, code=f"{commune.code}-{number:02d}", name=f"Thôn {number}", kind=AreaKind.THON
+                actor=None, commune=commune, code=f"{commune.code}-{number:02d}", name=f"Thôn {number}", kind=AreaKind.THON
             )
             villages.append(village.code)
     officer = User.objects.create_user("canbo.tinh", is_staff=True)
@@ -292,8 +348,11 @@ def main() -> None:
         say(f"file reused: {path.name}, {path.stat().st_size / 1e6:.1f} MB")
 
     reset_people()
-    bulk_seconds = run_bulk(path, officer, args.rows)
+    bulk_seconds = run_bulk(path, officer, args.rows, args.profile)
     bulk_counts = check(province.pk, "after the bulk import")
+    if args.baseline_rows == 0:
+        say(f"bulk: {args.rows / bulk_seconds:,.0f} rows/s (goal ≥ {GOAL_ROWS_PER_SECOND:,})")
+        return
 
     baseline_path, compare_counts = path, bulk_counts
     if args.baseline_rows is not None and args.baseline_rows < args.rows:

@@ -221,7 +221,7 @@ def _mask_pools(bits: dict[str, int], rng: random.Random) -> dict[int, list[int]
     return by_age
 
 
-def _age_sampler(min_age: int, rng: random.Random):  # type: ignore[no-untyped-def]
+def _age_sampler(min_age: int, rng: random.Random):
     """A function drawing an age in months from the pyramid restricted to ``min_age``+ years."""
     groups = []
     for start, share in AGE_GROUPS:
@@ -260,7 +260,7 @@ def _household_sizes(households: int, residents: int, rng: random.Random) -> lis
     return sizes
 
 
-def create_villages(province, rng: random.Random) -> list:  # type: ignore[no-untyped-def]
+def create_villages(province, rng: random.Random) -> list:
     """About 40 villages under each commune, bulk-inserted with treebeard-correct paths."""
     from django.db.models import F
 
@@ -299,7 +299,7 @@ def create_villages(province, rng: random.Random) -> list:  # type: ignore[no-un
     return list(Area.objects.filter(path__startswith=province.path, depth=province.depth + 2).order_by("path"))
 
 
-def _index_definitions(cursor, tables: list[str]) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def _index_definitions(cursor, tables: list[str]) -> list[tuple[str, str]]:
     """Indexes of ``tables`` that back no constraint (safe to drop and rebuild from their definition)."""
     cursor.execute(
         """
@@ -314,7 +314,7 @@ def _index_definitions(cursor, tables: list[str]) -> list[tuple[str, str]]:  # t
     return list(cursor.fetchall())
 
 
-def load_population(province, villages: list, residents: int, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
+def load_population(province, villages: list, residents: int, rng: random.Random) -> None:
     """Households, residents and adoptions of the province, with COPY and one INSERT ... SELECT each."""
     from django.conf import settings
     from django.db import connection
@@ -622,7 +622,7 @@ def floor_statements(province_id: int) -> dict[str, tuple[str, list[tuple[int, s
     )
 
     # A population: birth_month_index in (old, young], ``old`` per sex (None: no lower bound).
-    def population(ind) -> tuple[int | None, int | None, int]:  # type: ignore[no-untyped-def]
+    def population(ind) -> tuple[int | None, int | None, int]:
         if ind.population == PopulationKind.WORKING_AGE:
             young = current - (ind.min_age if ind.min_age is not None else 15) * 12
             return (current - retirement["male"], current - retirement["female"], young)
@@ -764,7 +764,7 @@ def run_floor(sql: str, plan: list[tuple[int, str, str]]) -> dict[tuple[int, int
 
 
 # --- timing helpers -----------------------------------------------------------------------------
-def best_of(fn, runs: int = 3) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+def best_of(fn, runs: int = 3) -> tuple[float, object]:
     best, result = float("inf"), None
     for _ in range(runs):
         started = time.perf_counter()
@@ -808,7 +808,7 @@ def run_updates(province_id: int, calls: int, rng: random.Random) -> tuple[list[
     queries: list[int] = []
     plain_commit = connection._commit
 
-    def timed_commit():  # type: ignore[no-untyped-def]
+    def timed_commit():
         started = time.perf_counter()
         try:
             return plain_commit()
@@ -827,14 +827,14 @@ def run_updates(province_id: int, calls: int, rng: random.Random) -> tuple[list[
                 )
                 since = day - timedelta(days=rng.randrange(0, 60))
 
-                def call(r=resident, c=capability, since=since):  # type: ignore[no-untyped-def]
+                def call(r=resident, c=capability, since=since):
                     return set_adoption(
                         actor=None, capability=c, since=since, source=AdoptionSource.ASSISTANCE, resident=r
                     )
             else:
                 capability = rng.choice([c for c in capabilities if resident.capability_mask & c.mask] or capabilities)
 
-                def call(r=resident, c=capability):  # type: ignore[no-untyped-def]
+                def call(r=resident, c=capability):
                     return clear_adoption(actor=None, capability=c, on=day, resident=r)
 
             connection.queries_log.clear()
@@ -886,8 +886,8 @@ def main() -> None:
 
     from fieldteam.models import Area, User
     from fieldteam.periods import Period, today
+    from fieldteam.rollup.recompute import compute_counts, load_rules, recompute_province, stored_counts
     from fieldteam.selectors.indicators import area_indicator_values, child_indicator_values
-    from fieldteam.services.rollup import compute_counts, load_rules, recompute_province, stored_counts
 
     households = max(1, round(args.residents / PEOPLE_PER_HOUSEHOLD))
     if kept and loaded_size() == (args.residents, households):

@@ -42,8 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("bench_api", ROOT / "bench" / "api.py")
-bench_api = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(bench_api)  # type: ignore[union-attr]
+bench_api = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_api)
 say = bench_api.say
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/ft_soak_bench"
@@ -218,8 +218,8 @@ def start_import(world: dict, rows: int) -> str:
     """An import job of ``rows`` new residents (no identifiers) in the first village, queued to Redis."""
     from django.core.files.base import ContentFile
 
+    from fieldteam.imports.jobs import import_job_start
     from fieldteam.models import Area, User
-    from fieldteam.services import imports
 
     admin = User.objects.create_superuser(username="soak-admin", password=uuid.uuid4().hex)
     village = Area.objects.get(pk=world["villages"][0]["id"])
@@ -236,7 +236,7 @@ def start_import(world: dict, rows: int) -> str:
             )
         handle.flush()
         upload = ContentFile(Path(handle.name).read_bytes(), name="soak.csv")
-    job = imports.import_job_start(
+    job = import_job_start(
         actor=admin, kind="residents", upload=upload, file_name="soak.csv", dry_run=False, skip_invalid=True
     )
     return str(job.pk)
@@ -359,7 +359,7 @@ def run(args: argparse.Namespace, seconds: float, port: int, redis: Redis) -> No
         server.terminate()
         server.wait(timeout=30)
 
-    from fieldteam.services import rollup
+    from fieldteam.rollup import recompute
 
     say("")
     for line in events:
@@ -381,7 +381,7 @@ def run(args: argparse.Namespace, seconds: float, port: int, redis: Redis) -> No
 
     distinct = set(sent)
     stored = AssistanceLog.objects.filter(pk__in=distinct).count()
-    drift = rollup.recompute_province(province_id=world["province_id"]).drift
+    drift = recompute.recompute_province(province_id=world["province_id"]).drift
     job = BackgroundJob.objects.get(pk=import_job)
     say(
         f"import job: {job.status}, {job.processed} of {job.total} rows; "

@@ -16,24 +16,35 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
+import operator
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from auditlog.cid import get_cid
 from auditlog.context import auditlog_value, set_actor
-from auditlog.diff import model_instance_diff
+from auditlog.diff import get_field_value, get_mask_function, track_field
 from auditlog.middleware import AuditlogMiddleware
 from auditlog.registry import auditlog
+from django.apps import apps
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import models
+from django.db import connection, models
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.encoding import smart_str
 from django.utils.translation import gettext_lazy as _
 
+from fieldteam import models as m
+from fieldteam.client_address import client_address, client_port, valid_address, valid_port
 from fieldteam.errors import field_error
+from fieldteam.models import AuditEntry
+from fieldteam.models.audit import EntryHooks, install_entry_hooks
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -65,13 +76,12 @@ def hide(value: str) -> str:
 
 def register_models() -> None:
     """Put the models the trail covers under django-auditlog (called once, from the app config)."""
-    from fieldteam import models as m
-
+    install_entry_hooks(EntryHooks(place_of=place_of, describe=describe))
     person = {"mask_callable": "fieldteam.audit.hide"}
     auditlog.register(
         m.Resident,
         exclude_fields=_NOT_RECORDED,
-        mask_fields=["full_name", "birth_date", "birth_year", "ethnicity", *m.Resident.IDENTIFIER_FIELDS],
+        mask_fields=["full_name", "search_name", "birth_date", "birth_year", "ethnicity", *m.Resident.IDENTIFIER_FIELDS],
         **person,
     )
     auditlog.register(m.Household, exclude_fields=_NOT_RECORDED, mask_fields=["head_name", "address", "code"], **person)
@@ -82,6 +92,8 @@ def register_models() -> None:
     auditlog.register(m.TrainingSession)
     auditlog.register(m.TrainingAttendance)
     auditlog.register(m.Target)
+    auditlog.register(m.Plan)
+    auditlog.register(m.PlanTarget)
     auditlog.register(m.IndicatorValue)
     auditlog.register(m.Team)
     auditlog.register(m.Membership)
@@ -106,21 +118,29 @@ def place_of(
     name = type(instance).__name__
     province_id = getattr(instance, "province_id", None)
     if name in ("Resident", "Household", "AssistanceLog", "TrainingSession"):
-        return instance.village_id, province_id  # type: ignore[attr-defined]
+        return instance.village_id, province_id  # type: ignore[attr-defined]  # audited models are told apart by class name above
     relation = _VILLAGE_VIA.get(name)
     if relation is not None:
-        if name == "Adoption" and not instance.resident_id:  # type: ignore[attr-defined]
+        if name == "Adoption" and not instance.resident_id:  # type: ignore[attr-defined]  # audited models are told apart by class name above
             relation = "household"
         key = (relation, getattr(instance, f"{relation}_id"))
         if villages is not None and key in villages:
             return villages[key], province_id
         return getattr(instance, relation).village_id, province_id
+    if name == "Plan":  # a province's plan, and its targets: filed under the province
+        return instance.province_id, instance.province_id  # type: ignore[attr-defined]  # audited models are told apart by class name above
+    if name == "PlanTarget":
+        province_id = instance.plan.province_id  # type: ignore[attr-defined]  # audited models are told apart by class name above
+        return province_id, province_id
     if name in ("Target", "IndicatorValue", "AreaRole"):
-        return instance.area_id, instance.area.province_id  # type: ignore[attr-defined]
+        return instance.area_id, instance.area.province_id  # type: ignore[attr-defined]  # audited models are told apart by class name above
+    if name == "BackgroundJob":  # a download of a job's file: filed under the job's area
+        area = instance.area  # type: ignore[attr-defined]  # audited models are told apart by class name above
+        return (area.pk, area.province_id) if area is not None else (None, None)
     if name == "Team":
         return None, province_id
     if name == "Membership":
-        return None, instance.team.province_id  # type: ignore[attr-defined]
+        return None, instance.team.province_id  # type: ignore[attr-defined]  # audited models are told apart by class name above
     return None, None
 
 
@@ -144,17 +164,29 @@ def _villages_of(instances: list[models.Model]) -> dict[tuple[str, int], int]:
         relation = _VILLAGE_VIA.get(type(instance).__name__)
         if relation is None:
             continue
-        if relation == "resident" and not instance.resident_id:  # type: ignore[attr-defined]
+        if relation == "resident" and not instance.resident_id:  # type: ignore[attr-defined]  # audited models are told apart by class name above
             relation = "household"
         field = type(instance)._meta.get_field(relation)
         if field.is_cached(instance):
             continue
         wanted.setdefault(relation, set()).add(getattr(instance, f"{relation}_id"))
         related[relation] = field.related_model  # the instances may be of several models
+    return _lookup_villages(wanted, related)
+
+
+# Ids per lookup query: within SQLite's limit on parameters, and a short statement on PostgreSQL.
+LOOKUP_CHUNK = 10_000
+
+
+def _lookup_villages(wanted: dict[str, set[Any]], related: dict[str, Any]) -> dict[tuple[str, int], int]:
+    """(relation, id) → village id of the wanted related rows, in one query per relation and chunk of ids."""
     found: dict[tuple[str, int], int] = {}
-    for relation, ids in wanted.items():
-        for pk, village_id in related[relation].objects.filter(pk__in=ids).values_list("pk", "village_id"):
-            found[(relation, pk)] = village_id
+    for relation, id_set in wanted.items():
+        ids = sorted(id_set)
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = ids[start : start + LOOKUP_CHUNK]
+            for pk, village_id in related[relation].objects.filter(pk__in=chunk).values_list("pk", "village_id"):
+                found[(relation, pk)] = village_id
     return found
 
 
@@ -174,7 +206,19 @@ _context_open: ContextVar[bool] = ContextVar("fieldteam_audit_context_open", def
 
 
 class AuditMiddleware(AuditlogMiddleware):
-    """django-auditlog's middleware, marking while its context is open (see ``current_actor``)."""
+    """django-auditlog's middleware, marking while its context is open (see ``current_actor``).
+
+    The address and port are ``fieldteam.client_address``'s (the trusted proxy count applied, always
+    valid or None), not django-auditlog's, which takes the first ``X-Forwarded-For`` entry as given.
+    """
+
+    @staticmethod
+    def _get_remote_addr(request: HttpRequest) -> str | None:
+        return client_address(request)
+
+    @staticmethod
+    def _get_remote_port(request: HttpRequest) -> int | None:
+        return client_port(request)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = _context_open.set(True)
@@ -235,8 +279,6 @@ def collected() -> Iterator[None]:
     if _collected.get() is not None:
         yield
         return
-    from fieldteam.models import AuditEntry
-
     entries: list[Any] = []
     token = _collected.set(entries)
     try:
@@ -244,7 +286,7 @@ def collected() -> Iterator[None]:
     finally:
         _collected.reset(token)
     if entries:  # not reached when the block raised
-        AuditEntry.objects.bulk_create(entries, batch_size=2000)
+        _write_entries(entries, len(entries))
 
 
 def collecting(function: Callable[P, R]) -> Callable[P, R]:
@@ -266,7 +308,7 @@ def created_unsignalled(model: type[models.Model], **values: Any) -> Any:
     insert. Only for models whose saves have no other receivers.
     """
     instance = model(**values)
-    model.objects.bulk_create([instance])  # type: ignore[attr-defined]
+    model.objects.bulk_create([instance])  # type: ignore[attr-defined]  # any audited model: each has its default manager as objects
     return instance
 
 
@@ -282,7 +324,9 @@ def _request_address() -> tuple[Any, Any]:
     for key in ("remote_addr", "remote_port"):
         value = context.get(key)
         found.append(value() if callable(value) else value)
-    return found[0], found[1]
+    # Whatever put them there, an entry gets a valid address and port or none: a malformed one
+    # would make the database refuse the write it records (the ``inet`` column on PostgreSQL).
+    return valid_address(found[0]), valid_port(found[1])
 
 
 def entry_context() -> tuple[Any, Any, Any, str | None]:
@@ -291,59 +335,430 @@ def entry_context() -> tuple[Any, Any, Any, str | None]:
     return current_actor(), remote_addr, remote_port, get_cid()
 
 
+def row_changes(instance: models.Model, *, fields: list[str] | None = None) -> dict[str, Any] | None:
+    """The changes an entry records for a row written now, as django-auditlog's diff of a new row gives them.
+
+    Old values are not at hand in a bulk write: an update (``fields``: the columns written) records
+    the new ones. The one definition of an entry's changes for ``record_bulk`` and the one-statement
+    log (``fieldteam.rollup.fastlog``), which adds there only what the database assigns.
+
+    The same as ``model_instance_diff(None, instance, fields_to_check=fields,
+    use_json_for_changes=True) or None``, but read through a plan made once per model from the
+    library's registry (``_plan``), not by the library's diff on every row, which cost a bulk
+    import most of its time; ``tests/privacy/test_audit_bulk.py`` holds the two equal for every
+    registered model.
+    """
+    plan = _plan(type(instance), fields)
+    values = []
+    for logged in plan.logged:
+        if logged.kind == "library":
+            values.append(get_field_value(instance, logged.field, True))
+        elif logged.kind == "related":
+            values.append(None)
+        else:
+            values.append(getattr(instance, logged.attname))
+    return plan.diff(values)
+
+
 def record_bulk(instances: Iterable[models.Model], *, action: int, fields: list[str] | None = None) -> int:
     """Record a bulk write that fired no signals: one entry per row, the same as a single save would.
 
     ``action`` is ``AuditEntry.Action.CREATE`` or ``UPDATE``; for an update, ``fields`` names the
     columns written (their new values are recorded, masked where personal). Returns the number of
     entries recorded (written now, or at the end of the open ``collected`` block).
-    """
-    from fieldteam.models import AuditEntry
 
-    actor, remote_addr, remote_port, cid = entry_context()
-    now = timezone.now()
-    entries: list[AuditEntry] = []
-    content_types: dict[type, ContentType] = {}
+    Each entry's changes are those of django-auditlog's ``model_instance_diff(None, row)`` (for an
+    update restricted to ``fields``), built by ``row_changes``.
+    """
     instances = list(instances)
-    villages = _villages_of(instances) if instances else {}
+    if not instances:
+        return 0
+    context = _context_now()
+    villages = _villages_of(instances)
+    content_types = {model: ContentType.objects.get_for_model(model).pk for model in {type(i) for i in instances}}
+    entries: list[tuple[Any, ...]] = []
     for instance in instances:
-        model = type(instance)
-        if model not in content_types:
-            content_types[model] = ContentType.objects.get_for_model(model)
-        area_id, province_id = place_of(instance, villages)
-        # Old values are not at hand in a bulk write: an update records the new ones.
-        changes = model_instance_diff(None, instance, fields_to_check=fields, use_json_for_changes=True)
         pk = instance.pk
+        area_id, province_id = place_of(instance, villages)
         entries.append(
-            AuditEntry(
-                content_type=content_types[model],
-                object_pk=str(pk),
-                object_id=pk if isinstance(pk, int) else None,
-                object_repr=describe(instance),
-                action=action,
-                changes=changes or None,
-                actor=actor,
-                actor_email=getattr(actor, "email", None),
-                remote_addr=remote_addr,
-                remote_port=remote_port,
-                cid=cid,
-                timestamp=now,
-                area_id=area_id,
-                province_id=province_id,
+            _entry(
+                context,
+                content_types[type(instance)],
+                pk,
+                describe(instance),
+                action,
+                row_changes(instance, fields=fields),
+                area_id,
+                province_id,
             )
         )
+    _add_entries(entries, len(entries))
+    return len(entries)
+
+
+def record_created(model: type[models.Model], *, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """Record rows of ``model`` just inserted in bulk from plain values: one creation entry each, as a save writes it.
+
+    ``columns`` names each value of a row by attname (the primary key among them) and must cover
+    every concrete field: a row holds what the new row holds, defaults and creation times included
+    (as ``fieldteam.imports.bulk._insert_rows`` writes them). The entries are those
+    ``record_bulk`` writes for the same rows as model instances, built without making any instance
+    (the import of a province writes hundreds of thousands of them). Returns the number recorded.
+    """
+    if not rows:
+        return 0
+    position = {name: index for index, name in enumerate(columns)}
+    missing = [f.attname for f in model._meta.concrete_fields if f.attname not in position]
+    if missing:
+        raise ValueError(f"record_created needs every column of {model.__name__}; missing: {missing}")
+    name = model.__name__
+    if name not in PERSONAL_MODELS or not (name in _PLACED_BY_VILLAGE or name in _VILLAGE_VIA):
+        # Described by ``str()`` or placed through a related area: those need the instance.
+        return record_bulk([model(**dict(zip(columns, row, strict=True))) for row in rows], action=_CREATE, fields=None)
+    plan = _plan(model, None)
+    read = _row_reader(plan, position)
+    pk_at = position[model._meta.pk.attname]
+    province_at = position.get("province_id")
+    places = _row_places(name, position, rows)
+    context = _context_now()
+    content_type_id = ContentType.objects.get_for_model(model).pk
+    prefix = f"{model._meta.verbose_name} #"  # as ``describe`` names a row about a person
+    diff = plan.diff
+
+    def entries() -> Iterator[tuple[Any, ...]]:
+        # Made as they are written: the entries of a province's import are never all held at once.
+        for row, area_id in zip(rows, places, strict=True):
+            pk = row[pk_at]
+            province_id = row[province_at] if province_at is not None else None
+            yield _entry(context, content_type_id, pk, f"{prefix}{pk}", _CREATE, diff(read(row)), area_id, province_id)
+
+    _add_entries(entries(), len(rows))
+    return len(rows)
+
+
+# Models filed under their own village column (``place_of``).
+_PLACED_BY_VILLAGE = ("Resident", "Household", "AssistanceLog", "TrainingSession")
+_CREATE = 0  # AuditEntry.Action.CREATE (django-auditlog's value; the model is not importable here at load)
+
+
+def _row_places(name: str, position: dict[str, int], rows: Sequence[Sequence[Any]]) -> list[Any]:
+    """The area id each row's entry is filed under, as ``place_of`` finds it for the same row."""
+    if name in _PLACED_BY_VILLAGE:
+        village_at = position["village_id"]
+        return [row[village_at] for row in rows]
+    relation = _VILLAGE_VIA[name]
+    via = [(relation, position[f"{relation}_id"])]
+    if name == "Adoption":
+        via.append(("household", position["household_id"]))
+    keys: list[tuple[str, Any]] = []
+    for row in rows:
+        # An adoption is filed through its resident, or its household when it has no resident.
+        chosen = via[0] if row[via[0][1]] or len(via) == 1 else via[1]
+        keys.append((chosen[0], row[chosen[1]]))
+    wanted: dict[str, set[Any]] = {}
+    for relation_name, related_id in keys:
+        wanted.setdefault(relation_name, set()).add(related_id)
+    meta = apps.get_model("fieldteam", name)._meta
+    villages = _lookup_villages(wanted, {r: meta.get_field(r).related_model for r in wanted})
+    return [villages[key] for key in keys]
+
+
+@dataclass(frozen=True)
+class _EntryContext:
+    actor_id: Any
+    actor_email: Any
+    remote_addr: Any
+    remote_port: Any
+    cid: str | None
+    timestamp: Any
+
+
+def _context_now() -> _EntryContext:
+    actor, remote_addr, remote_port, cid = entry_context()
+    return _EntryContext(
+        getattr(actor, "pk", None), getattr(actor, "email", None), remote_addr, remote_port, cid, timezone.now()
+    )
+
+
+# The columns of an entry as the bulk writer takes them, in the order ``_entry`` gives them.
+_ENTRY_COLUMNS = (
+    "content_type_id",
+    "object_pk",
+    "object_id",
+    "object_repr",
+    "action",
+    "changes",
+    "changes_text",
+    "actor_id",
+    "actor_email",
+    "remote_addr",
+    "remote_port",
+    "cid",
+    "timestamp",
+    "area_id",
+    "province_id",
+)
+
+
+def _entry(
+    context: _EntryContext,
+    content_type_id: int,
+    pk: Any,
+    object_repr: str,
+    action: int,
+    changes: dict[str, Any] | None,
+    area_id: Any,
+    province_id: Any,
+) -> tuple[Any, ...]:
+    """One entry's values, in ``_ENTRY_COLUMNS`` order (what ``log_create`` would set on the entry)."""
+    return (
+        content_type_id,
+        str(pk),
+        pk if isinstance(pk, int) else None,
+        object_repr,
+        action,
+        changes,
+        "",
+        context.actor_id,
+        context.actor_email,
+        context.remote_addr,
+        context.remote_port,
+        context.cid,
+        context.timestamp,
+        area_id,
+        province_id,
+    )
+
+
+def _add_entries(entries: Iterable[tuple[Any, ...]], count: int) -> None:
+    """Write the ``count`` entries now, or hold them for the end of the open ``collected`` block.
+
+    Written now, they are consumed as they go in: nothing else may use the connection meanwhile.
+    """
     pending = _collected.get()
     if pending is not None:
         pending.extend(entries)
-    elif entries:
-        AuditEntry.objects.bulk_create(entries, batch_size=2000)
-    return len(entries)
+    elif count:
+        _write_entries(entries, count)
+
+
+# From this many entries PostgreSQL takes them through ``COPY`` (one more round trip than an INSERT,
+# then several times faster per row); fewer go in one multi-row INSERT.
+COPY_FROM = 200
+INSERT_BATCH = 2000
+
+
+# PostgreSQL's names of the trail's column types, for binary COPY.
+_COPY_TYPES = {
+    "integer": "int4",
+    "bigint": "int8",
+    "smallint": "int2",
+    "varchar": "varchar",
+    "text": "text",
+    "jsonb": "jsonb",
+    "inet": "inet",
+    "timestamp with time zone": "timestamptz",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _ip_address(address: str) -> Any:
+    return ipaddress.ip_address(address)
+
+
+def _write_entries(entries: Iterable[tuple[Any, ...]], count: int) -> None:
+    """Insert the ``count`` entries (``_ENTRY_COLUMNS`` values) into the trail, in the current transaction."""
+    if connection.vendor == "postgresql" and count >= COPY_FROM:
+        meta = AuditEntry._meta
+        columns = [meta.get_field(name) for name in _ENTRY_COLUMNS]  # by attname
+        names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
+        # Binary: psycopg's C dumpers write the ints and times; jsonb takes the changes as json.dumps
+        # writes them (the field has no encoder) and inet an address object.
+        types = [
+            _COPY_TYPES[(f.target_field if f.is_relation else f).db_type(connection).split("(")[0]] for f in columns
+        ]
+        address_at = _ENTRY_COLUMNS.index("remote_addr")
+        statement = f"COPY {connection.ops.quote_name(meta.db_table)} ({names}) FROM STDIN (FORMAT BINARY)"
+        with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+            copy.set_types(types)
+            write = copy.write_row
+            for entry in entries:
+                address = entry[address_at]
+                if address is not None:
+                    entry = (*entry[:address_at], _ip_address(address), *entry[address_at + 1 :])
+                write(entry)
+        return
+    # Elsewhere (and for a few entries) one INSERT run over the rows, each value prepared as the
+    # field would prepare it for a save, but only where the database needs it (times, JSON).
+    meta = AuditEntry._meta
+    fields = [meta.get_field(name) for name in _ENTRY_COLUMNS]
+    prepared = {i: f for i, f in enumerate(fields) if f.get_internal_type() in ("JSONField", "DateTimeField")}
+    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    statement = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({names}) VALUES ({placeholders})"  # noqa: S608
+    batch: list[tuple[Any, ...]] = []
+    with connection.cursor() as cursor:
+        for entry in entries:
+            batch.append(
+                tuple(
+                    prepared[i].get_db_prep_save(value, connection) if i in prepared else value
+                    for i, value in enumerate(entry)
+                )
+            )
+            if len(batch) == INSERT_BATCH:
+                cursor.executemany(statement, batch)
+                batch = []
+        if batch:
+            cursor.executemany(statement, batch)
+
+
+# --- the changes of an entry, as django-auditlog's diff writes them ----------------------------------
+
+_PRIMITIVE = (type(None), bool, int, float, str, list, tuple, dict, set)  # auditlog.diff.is_primitive's
+_PLAIN = frozenset({str, int, bool})  # the primitives most values are, checked first
+
+
+@dataclass(frozen=True)
+class _Logged:
+    """A field a model's entries record, and how ``get_field_value`` reads it (``kind``)."""
+
+    name: str
+    attname: str
+    field: Any
+    kind: str  # "value", "fk", "datetime", "json", "related" (same for every row: ``constant``) or "library"
+    masked: bool
+    constant: Any = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the entries of one model record, read once from django-auditlog's registry and settings."""
+
+    logged: tuple[_Logged, ...]
+    mask: Callable[[str], str]
+    # The masked pair of any value when the mask ignores the value (``hide``): built once.
+    hidden: tuple[str, str] | None
+
+    def diff(self, values: Sequence[Any]) -> dict[str, Any] | None:
+        """``model_instance_diff(None, row)``, given the row's values of ``logged`` (in order).
+
+        Run for every row of a bulk write: the common values (ints, text, aware times) take the
+        short way to what ``_field_value`` would give; anything else goes through it.
+        """
+        changes: dict[str, Any] = {}
+        hidden, use_tz = self.hidden, settings.USE_TZ
+        for logged, value in zip(self.logged, values, strict=True):
+            kind = logged.kind
+            if value is None and kind != "related":
+                continue  # the diff keeps a field whose value differs from the old None
+            if kind == "value" or (kind == "fk" and value.__class__ is int):
+                pass  # as read (an int key stays an int)
+            elif kind == "datetime" and value.__class__ is datetime and value.utcoffset() is not None and use_tz:
+                value = _naive_utc_text(value)
+            else:
+                value = _field_value(logged, value)
+                if value is None:
+                    continue
+            if logged.masked:
+                changes[logged.name] = hidden or (self.mask(smart_str(None)), self.mask(smart_str(value)))
+            elif value.__class__ in _PLAIN or isinstance(value, _PRIMITIVE):
+                changes[logged.name] = (None, value)
+            else:
+                changes[logged.name] = (None, smart_str(value))
+        return changes or None
+
+
+@functools.lru_cache(maxsize=256)
+def _naive_utc_text(moment: datetime) -> str:
+    """An aware time as the diff writes it (``make_naive`` to UTC, then ``str``); a bulk write's rows share one."""
+    return str(moment.astimezone(UTC).replace(tzinfo=None))
+
+
+def _field_value(logged: _Logged, value: Any) -> Any:
+    """``auditlog.diff.get_field_value`` (JSON changes) of a field whose attribute holds ``value``."""
+    kind = logged.kind
+    if kind == "fk":
+        return smart_str(value, strings_only=True)
+    if kind == "datetime":
+        try:
+            value = logged.field.to_python(value)
+        except TypeError:
+            return value
+        if value is not None and settings.USE_TZ and not timezone.is_naive(value):  # as ``_naive_utc_text``
+            value = timezone.make_naive(value, timezone=UTC)
+        return value
+    if kind == "json":
+        return logged.field.to_python(value)
+    if kind == "related":
+        return logged.constant
+    return value  # "value"; "library" values come already read
+
+
+_plans: dict[tuple[type[models.Model], frozenset[str] | None], _Plan] = {}
+
+
+def _plan(model: type[models.Model], fields: Iterable[str] | None) -> _Plan:
+    key = (model, frozenset(fields) if fields else None)
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _plans[key] = _build_plan(model, key[1])
+    return plan
+
+
+def _build_plan(model: type[models.Model], fields_to_check: frozenset[str] | None) -> _Plan:
+    """The fields ``model_instance_diff`` compares for ``model`` (its selection, filters and masks)."""
+    model_fields = auditlog.get_model_fields(model)
+    include, exclude = model_fields["include_fields"], model_fields["exclude_fields"]
+    mask = get_mask_function(model_fields.get("mask_callable"))
+    fk_as_text = settings.AUDITLOG_USE_FK_STRING_REPRESENTATION
+    probe = None
+    logged = []
+    for field in model._meta.get_fields():
+        if not track_field(field):
+            continue
+        if fields_to_check and not (
+            (isinstance(field, models.ForeignKey) and field.attname in fields_to_check) or field.name in fields_to_check
+        ):
+            continue
+        if (include and field.name not in include) or field.name in exclude:
+            continue
+        constant = None
+        if isinstance(field, models.DateTimeField):
+            kind = "datetime"
+        elif isinstance(field, models.JSONField):
+            kind = "json"
+        elif field.concrete and (field.one_to_one or field.many_to_one) and hasattr(field, "rel_class"):
+            kind = "library" if fk_as_text else "fk"
+        elif field.concrete and not field.is_relation:
+            kind = "value"
+        elif field.one_to_many and not field.concrete:
+            # A reverse foreign key: the library writes its related manager's name, the same for
+            # every row (read once, from a blank row with a key, which queries nothing).
+            probe = probe if probe is not None else model(pk=0)
+            value = get_field_value(probe, field, True)
+            kind, constant = "related", (None if value is None else smart_str(value))
+        else:
+            kind = "library"
+        attname = getattr(field, "attname", None) or field.name
+        logged.append(_Logged(field.name, attname, field, kind, field.name in model_fields["mask_fields"], constant))
+    hidden = (HIDDEN, HIDDEN) if mask is hide else None
+    return _Plan(tuple(logged), mask, hidden)
+
+
+def _row_reader(plan: _Plan, position: dict[str, int]) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    """A function giving, from a row of values, the plan's values in its order."""
+    if any(logged.kind == "library" for logged in plan.logged):
+        raise ValueError("a field read through the library needs the model instance")
+    # "related" values are the plan's constant: any column will do as the placeholder.
+    indices = [position[logged.attname] if logged.kind != "related" else 0 for logged in plan.logged]
+    if len(indices) == 1:
+        index = indices[0]
+        return lambda row: (row[index],)
+    return operator.itemgetter(*indices)
 
 
 def record_access(*, actor: Any, instance: models.Model, fields: list[str], purpose: str = "") -> None:
     """Record that ``actor`` saw the unmasked ``fields`` of ``instance`` (a resident's identifiers)."""
-    from fieldteam.models import AuditEntry
-
     _write_entry(actor, instance, AuditEntry.Action.ACCESS, {"fields": fields, "purpose": purpose})
 
 
@@ -355,8 +770,6 @@ def record_event(
 
 
 def _write_entry(actor: Any, instance: models.Model, action: int, additional_data: dict[str, Any]) -> None:
-    from fieldteam.models import AuditEntry
-
     area_id, province_id = place_of(instance)
     remote_addr, remote_port = _request_address()
     AuditEntry.objects.create(

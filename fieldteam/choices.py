@@ -22,6 +22,10 @@ class AreaKind(models.TextChoices):
     TO_DAN_PHO = "to_dan_pho", _("Residential group (tổ dân phố)")
     KHU_PHO = "khu_pho", _("Urban block (khu phố)")
     TIEU_KHU = "tieu_khu", _("Tiểu khu")
+    PLEI = "plei", _("Plei")
+    BON = "bon", _("Bon")
+    KHOI_PHO = "khoi_pho", _("Khối phố")
+    KHU_VUC = "khu_vuc", _("Khu vực")
 
 
 PROVINCE_KINDS = frozenset({AreaKind.PROVINCE, AreaKind.CITY})
@@ -39,6 +43,10 @@ VILLAGE_KINDS = frozenset(
         AreaKind.TO_DAN_PHO,
         AreaKind.KHU_PHO,
         AreaKind.TIEU_KHU,
+        AreaKind.PLEI,
+        AreaKind.BON,
+        AreaKind.KHOI_PHO,
+        AreaKind.KHU_VUC,
     }
 )
 

@@ -9,10 +9,11 @@ Checks, each with its own short timeout:
   when older than ``FIELDTEAM_BEAT_MAX_AGE_SECONDS``; "skipped" without Redis (no beat then).
 
 Answers 200 when every check passes, else 503, with ``{"status": "ok" | "failing", "checks":
-{name: {"ok": bool, ...}}}``. ``?check=database`` runs only the named checks (repeatable): a load
-balancer should ask only for ``database``, since a Redis outage does not stop logging (see
-``fieldteam/cache.py``) and must not take every web server out of rotation at once. No
-authentication and no detail beyond an error's class: the answer says what is down, not why.
+{name: {"ok": bool, ...}}}``. ``?check=database`` runs only the named checks (repeatable; each
+runs once per request, however often it is named): a load balancer should ask only for
+``database``, since a Redis outage does not stop logging (see ``fieldteam/cache.py``) and must
+not take every web server out of rotation at once. No authentication and no detail beyond an
+error's class: the answer says what is down, not why.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from fieldteam.tasks import BEAT_HEARTBEAT_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +63,6 @@ def check_redis() -> Check:
 def check_beat() -> Check:
     if not settings.REDIS_URL:
         return {"ok": True, "skipped": True}
-    from fieldteam.tasks import BEAT_HEARTBEAT_KEY
-
     last = cache.get(BEAT_HEARTBEAT_KEY)
     if last is None:
         return {"ok": False, "last_run": None}
@@ -80,7 +81,7 @@ CHECKS: dict[str, Callable[[], Check]] = {"database": check_database, "redis": c
 def run_checks(names: list[str] | None = None) -> dict[str, Check]:
     """Run the named checks (all by default); a check that raises is reported as failing."""
     results: dict[str, Check] = {}
-    for name in names or list(CHECKS):
+    for name in dict.fromkeys(names or CHECKS):  # each once, whatever the caller passed
         started = time.perf_counter()
         try:
             result = CHECKS[name]()
@@ -95,7 +96,9 @@ def run_checks(names: list[str] | None = None) -> dict[str, Check]:
 @never_cache
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    names = [name for name in request.GET.getlist("check") if name in CHECKS] or None
+    # Each named check once, in the order of ``CHECKS``, however often the query string repeats it.
+    asked = set(request.GET.getlist("check"))
+    names = [name for name in CHECKS if name in asked] or None
     checks = run_checks(names)
     ok = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ok" if ok else "failing", "checks": checks}, status=200 if ok else 503)

@@ -10,6 +10,9 @@ same rates, counters and cache:
   stops one address trying many names), and the searches of the mobile web and the admin count
   against ``search``, or ``identifier_search`` when a phone number or CCCD is searched — the same
   counter as the API's exact search, so no channel gives a second allowance for enumerating numbers;
+- ``take_identifier_check``: each citizen ID a registration or correction checks against the
+  register counts against ``identifier_check``, per user, on every route (the people services call
+  it, so the API, each item of a sync batch and the admin all count);
 - ``lockout_response``: django-axes' answer to a locked-out sign-in, translated (axes' own is an
   English sentence).
 
@@ -24,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from axes.helpers import get_cool_off
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -35,6 +39,8 @@ API_PREFIX = "/api/"
 LOGIN_SCOPE = "login"
 SEARCH_SCOPE = "search"
 IDENTIFIER_SEARCH_SCOPE = "identifier_search"
+IDENTIFIER_CHECK_SCOPE = "identifier_check"
+IDENTIFIER_THROTTLED_CODE = "throttled"
 LOGIN_URL_NAMES = ("web:login", "dashboards:login", "admin:login")
 
 
@@ -74,6 +80,48 @@ class SearchRateThrottle(SimpleRateThrottle):
         user = request.user
         ident = user.pk if user is not None and user.is_authenticated else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class IdentifierCheckThrottle(SimpleRateThrottle):
+    """Citizen IDs checked against the register by one user (``identifier_check``): each number a
+    registration or correction would store counts once, whatever the route (API, each item of a
+    sync batch, admin). Called by ``fieldteam.services.people``, not by a view, so no route is missed.
+    """
+
+    scope = IDENTIFIER_CHECK_SCOPE
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        super().__init__()
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.user_id}
+
+
+def take_identifier_check(user: Any) -> None:
+    """Count one identifier check for ``user``; over the rate, a ``ValidationError`` on ``citizen_id``.
+
+    Code ``throttled``: the API answers it with 429, a sync batch rejects just that item. The
+    system itself (``user`` None) is not limited.
+    """
+    if user is None or not getattr(user, "is_authenticated", False):
+        return
+    throttle = IdentifierCheckThrottle(user.pk)
+    if throttle.allow_request(None, None):
+        return
+    wait = throttle.wait()
+    minutes = max(1, math.ceil((wait or 60) / 60))
+    raise ValidationError(
+        {
+            "citizen_id": [
+                ValidationError(
+                    _("Too many citizen IDs checked in a short time. Try again in %(minutes)s minutes."),
+                    code=IDENTIFIER_THROTTLED_CODE,
+                    params={"minutes": minutes},
+                )
+            ]
+        }
+    )
 
 
 def _page_scope(request: HttpRequest) -> tuple[str, bool] | None:

@@ -7,6 +7,14 @@
 - Each test gets its own cache key prefix, so tests (and xdist workers sharing one Redis) never see
   each other's cache entries.
 - ``postgres_only`` tests are skipped on SQLite; ``celery_worker`` tests without ``REDIS_URL``.
+- Every process-wide cache is emptied before and after each test (``_fresh_process_caches``): a
+  test never meets the rows of another test's database.
+- On PostgreSQL, a test in which the ORM path wrote an assistance log while the one statement
+  (``fieldteam.rollup.fastlog``) was on fails, unless marked ``log_fallback(reason)``:
+  the fast path is exercised by every test that logs. ``log_path`` runs a test with the statement
+  on and off.
+- freezegun leaves pytest's own clock alone (``_pytest.`` on its ignore list), so a frozen test
+  still reports its real duration under ``--durations``.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import uuid
 from dataclasses import dataclass
 from types import ModuleType
 
+import freezegun
 import pytest
 from django.conf import settings as django_settings
 from hypothesis import settings as hypothesis_settings
@@ -36,6 +45,11 @@ from tests.factories import (
 hypothesis_settings.register_profile("default", deadline=None, print_blob=True)
 hypothesis_settings.register_profile("ci", deadline=None, print_blob=True, max_examples=300)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# pytest times each phase with ``_pytest.timing.perf_counter``; freezegun would replace it too (its
+# default ignore list names ``_pytest.runner.`` but not ``_pytest.timing``), and ``--durations``
+# would print the frozen date's distance from the real clock.
+freezegun.configure(extend_ignore_list=["_pytest."])
 
 
 def _on_postgresql() -> bool:
@@ -75,6 +89,68 @@ def _isolated_cache(settings):
     for cache in caches.values():
         cache["KEY_PREFIX"] = prefix
     settings.CACHES = caches
+
+
+def clear_process_caches() -> None:
+    """Empty every cache that outlives a test in this process (``grep -rn "lru_cache\\|_catalogue\\|_LATEST"``)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from fieldteam import identifiers
+    from fieldteam.resources import base as resources_base
+    from fieldteam.rollup import fastlog, rules
+    from fieldteam.web import common as web_common
+
+    rules.clear_caches()
+    fastlog.clear_caches()
+    ContentType.objects.clear_cache()
+    identifiers._fernet.cache_clear()
+    identifiers._current_fernet.cache_clear()
+    web_common._cached_digest.cache_clear()
+    resources_base._fold_text.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Each test starts and ends with no process-wide cache holding rows (of its database or another)."""
+    clear_process_caches()
+    yield
+    clear_process_caches()
+
+
+@pytest.fixture(autouse=True)
+def _logs_take_the_one_statement(request: pytest.FixtureRequest):
+    """On PostgreSQL, fail a test whose logs the ORM path wrote with the one statement on, unless marked.
+
+    ``fastlog.USE`` counts which way each log went; a test about the fallback says so with
+    ``@pytest.mark.log_fallback("why")``.
+    """
+    from fieldteam.rollup import fastlog
+
+    fastlog.USE.reset()
+    yield
+    use = fastlog.USE
+    if not _on_postgresql() or request.node.get_closest_marker("log_fallback"):
+        return
+    if use.by_orm or use.missing:
+        pytest.fail(
+            f"{use.by_orm} assistance log(s) written by the ORM path with LOG_IN_ONE_STATEMENT on "
+            f"({use.written} by the statement, {use.refused} refused by it, {use.missing} calls to a function "
+            f"not installed): {use.reasons[:3]}. Fix the fast path, or mark the test log_fallback(reason).",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(params=["one_statement", "orm"])
+def log_path(request: pytest.FixtureRequest, settings) -> str:
+    """Run the test with assistance logs written by the one statement, then by the ORM path.
+
+    Both must meet the same assertions. The statement exists on PostgreSQL only: its run is skipped
+    on SQLite, where the other run already covers the ORM path.
+    """
+    if request.param == "one_statement" and not _on_postgresql():
+        pytest.skip("the one-statement log exists on PostgreSQL only")
+    settings.FIELDTEAM_LOG_IN_ONE_STATEMENT = request.param == "one_statement"
+    return request.param
 
 
 @pytest.fixture

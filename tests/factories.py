@@ -168,7 +168,7 @@ class TeamFactory(DjangoModelFactory):
     @classmethod
     def _create(cls, model_class: type[Team], *args: Any, village: Area, **kwargs: Any) -> Team:
         team = super()._create(model_class, *args, **kwargs)
-        team._factory_village = village  # type: ignore[attr-defined]
+        team._factory_village = village
         return team
 
     @classmethod

@@ -5,6 +5,7 @@ in-process and the cache is local memory) and production (PostgreSQL, Redis, Cel
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
@@ -47,12 +48,18 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: REMOTE_ADDR becomes the client's address (NUM_PROXIES applied, always valid) and the
+    # forgeable X-Forwarded-* headers go, for every later reader (fieldteam.client_address).
+    "fieldteam.client_address.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every response (the CSP section below).
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # 400 for a control character in a query string, path, session cookie, Authorization header or
+    # page form post, before anything (the session, a view, a filter) sends it to a query.
+    "fieldteam.control_characters.ControlCharacterMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -225,14 +232,33 @@ REST_FRAMEWORK = {
         "login": env.str("API_THROTTLE_LOGIN", default="20/min"),
         # Name searches (API ``?q=``, the mobile web and admin search boxes), per user.
         "search": env.str("API_THROTTLE_SEARCH", default="120/min"),
+        # Citizen IDs checked against the register by a registration or correction, on every route
+        # (API, sync: each item's number, admin), per user: no enumerating numbers by registering.
+        "identifier_check": env.str("API_THROTTLE_IDENTIFIER_CHECK", default="500/day"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's parsers with a JSON depth limit, refusing control characters in any field (400).
+    "DEFAULT_PARSER_CLASSES": [
+        "fieldteam.api.parsers.JSONParser",
+        "fieldteam.api.parsers.FormParser",
+        "fieldteam.api.parsers.MultiPartParser",
+    ],
 }
+
+# How many proxies in front of this server set X-Forwarded-For (fieldteam.client_address): the
+# client is that many entries from its right; 0 (the embedded server, reached directly) ignores
+# the header. Used by the rate limits, the login lockout and the audit trail alike.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+
+# The OpenAPI schema (/api/v1/schema/) and its Swagger UI (/api/v1/docs/) without sign-in: on for
+# developers, off by default in production (backend/settings/production.py).
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)
 
 # --- Content-Security-Policy (django-csp) ------------------------------------------------------
 # Everything from this server: no CDN, no inline script or style (the pages' behaviour is in
 # static files; a template that needs an inline block gives it ``nonce="{{ request.csp_nonce }}"``).
-CONTENT_SECURITY_POLICY = {
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
     # drf-spectacular's Swagger page has an inline script and style; until it is served by
     # SpectacularSwaggerSplitView (script from a URL) it goes without the policy. It shows no data.
     "EXCLUDE_URL_PREFIXES": ["/api/v1/docs/"],
@@ -264,7 +290,6 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "AreaKindEnum": "fieldteam.choices.AreaKind",
-        "SyncItemKindEnum": "fieldteam.services.sync.KINDS",
         "ConsentChannelEnum": "fieldteam.choices.ConsentChannel",
         "AssistanceChannelEnum": "fieldteam.choices.AssistanceChannel",
     },
@@ -277,6 +302,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # A translated 429 (axes' own answer is an English sentence).
 AXES_LOCKOUT_CALLABLE = "fieldteam.ratelimit.lockout_response"
+# The address the lockout counts by: the trusted one, as everywhere (fieldteam.client_address).
+AXES_CLIENT_IP_CALLABLE = "fieldteam.client_address.client_address"
 
 # --- Audit trail (fieldteam.audit): django-auditlog with its entries in fieldteam's own table.
 AUDITLOG_LOGENTRY_MODEL = "fieldteam.AuditEntry"
@@ -291,7 +318,7 @@ AUDITLOG_MASK_CALLABLE = "fieldteam.audit.hide"
 # convention of population statistics) when ages are computed for indicators.
 FIELDTEAM_YEAR_ONLY_BIRTH_MONTH = 7
 # A running background job silent for this long lost its worker and is queued again.
-# Field work (fieldteam.services.log_statement): on PostgreSQL an assistance log is written by one
+# Field work (fieldteam.rollup.fastlog): on PostgreSQL an assistance log is written by one
 # prepared statement; false sends every log the ORM way (the same rows, about a dozen statements).
 FIELDTEAM_LOG_IN_ONE_STATEMENT = env.bool("LOG_IN_ONE_STATEMENT", default=True)
 FIELDTEAM_JOB_STALE_MINUTES = env.int("JOB_STALE_MINUTES", default=15)
@@ -300,9 +327,15 @@ FIELDTEAM_JOB_STALE_MINUTES = env.int("JOB_STALE_MINUTES", default=15)
 FIELDTEAM_RETENTION_NOTES_DAYS = env.int("RETENTION_NOTES_DAYS", default=730)
 FIELDTEAM_RETENTION_IDENTIFIERS_DAYS = env.int("RETENTION_IDENTIFIERS_DAYS", default=365)
 FIELDTEAM_RETENTION_JOB_FILES_DAYS = env.int("RETENTION_JOB_FILES_DAYS", default=30)
+# Uploaded spreadsheets (fieldteam/spreadsheets/reading.py) are refused beyond these, before being
+# parsed: the file's size, what an .xlsx unpacks to (zip bombs), data rows, columns.
+FIELDTEAM_UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=50 * 1024 * 1024)
+FIELDTEAM_SPREADSHEET_MAX_UNCOMPRESSED_BYTES = env.int("SPREADSHEET_MAX_UNCOMPRESSED_BYTES", default=320 * 1024 * 1024)
+FIELDTEAM_SPREADSHEET_MAX_ROWS = env.int("SPREADSHEET_MAX_ROWS", default=200_000)
+FIELDTEAM_SPREADSHEET_MAX_COLUMNS = env.int("SPREADSHEET_MAX_COLUMNS", default=300)
 
 # LOG_FORMAT=json: one JSON object per line (fieldteam/logging.py), the production default.
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {

@@ -35,8 +35,10 @@ CONTENT_SECURITY_POLICY = {
 
 # Behind nginx (docs/deploy.md), which sets X-Forwarded-For to the client's address: the rate
 # limits, the login lockout and the audit trail read the address from it, trusting exactly the
-# proxies in front of gunicorn, so that a client cannot choose its own address.
+# proxies in front of gunicorn, so that a client cannot choose its own address
+# (fieldteam.client_address; django-axes through AXES_CLIENT_IP_CALLABLE).
 NUM_PROXIES = env.int("NUM_PROXIES", default=1)
 REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": NUM_PROXIES}
-AXES_IPWARE_PROXY_COUNT = NUM_PROXIES
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
+# The API's schema and Swagger UI describe every endpoint and field: only to signed-in users.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)

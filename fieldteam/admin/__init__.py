@@ -4,9 +4,14 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from . import areas, assistance, audit, capabilities, indicators, jobs, people, teams, users  # noqa: F401 - registration
+from .base import post_autocomplete, post_every_search
 
 admin.site.site_header = _("Community digital-technology teams")
 admin.site.site_title = _("fieldteam administration")
 admin.site.index_title = _("Administration")
 # The stock index plus links to the dashboards of the officer's areas.
 admin.site.index_template = "dashboards/admin_index.html"
+# Last app loaded: the admins of the other apps (groups, tokens, django-axes) get the posted search too.
+post_every_search(admin.site)
+# Autocompletes send what is typed by POST (admin/fieldteam/autocomplete-post.js on every page).
+post_autocomplete(admin.site)

@@ -3,26 +3,33 @@
 Not treebeard's ``TreeAdmin``: its move form renders every node of the tree in one select (about
 100,000 villages nationally). Here the list is in tree order with a parent filter and links to
 children, the parent is picked through autocomplete, and nodes are created and moved through
-treebeard's manager (villages through ``fieldteam.services.areas.create_village``).
+``fieldteam.services.areas`` (``create_area``, ``update_area``), which decide who may.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Substr
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import COMMUNE_KINDS, PROVINCE_KINDS, VILLAGE_KINDS, AreaKind
 from fieldteam.errors import field_error
-from fieldteam.models import Area, Team
+from fieldteam.models import Area, Plan, Team
+from fieldteam.permissions import Scope
+from fieldteam.services.areas import create_area, update_area
+from fieldteam.services.indicators import apply_plan_targets
 
 from .base import (
     CommuneFilter,
@@ -33,6 +40,10 @@ from .base import (
     request_scope,
 )
 from .imports import ImportExportAdminMixin
+from .indicators import province_officer_paths
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
 
 PARENT_KINDS = frozenset(AreaKind) - VILLAGE_KINDS
 # Households may hang off a commune that keeps no village list (see services.people).
@@ -45,7 +56,7 @@ class ParentFilter(admin.SimpleListFilter):
     title = _("parent area")
     parameter_name = "parent"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, Any]]:
         raw = request.GET.get(self.parameter_name)
         if raw is None:
             return []
@@ -53,7 +64,7 @@ class ParentFilter(admin.SimpleListFilter):
         # Kept even when unknown (a filter without choices is not applied): an unknown parent shows nothing.
         return [(raw, self.parent.name if self.parent else _("unknown area"))]
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() is None:
             return queryset
         if self.parent is None:
@@ -72,7 +83,7 @@ class AreaForm(ServiceModelForm):
 
     class Meta:
         model = Area
-        fields = ("parent", "code", "name", "kind", "is_active")
+        fields = ("parent", "code", "name", "kind", "kind_label", "is_active")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -91,71 +102,31 @@ class AreaForm(ServiceModelForm):
 
     def perform(self) -> Area:
         data = self.cleaned_data
-        parent: Area | None = data.get("parent")
-        kind = data["kind"]
-        if self.instance.pk is None:
-            return self._create(parent, kind)
-        return self._change(parent)
-
-    def _create(self, parent: Area | None, kind: str) -> Area:
-        from fieldteam.services.areas import create_village
-
-        data = self.cleaned_data
-        if kind in VILLAGE_KINDS:
-            if parent is None:
-                raise field_error("parent", _("Choose the commune this village lies in."), code="required")
-            area = create_village(commune=parent, code=data["code"], name=data["name"], kind=kind)
-        else:
-            area = self._create_unit(parent, kind)
-        if area.is_active != data["is_active"]:
-            area.is_active = data["is_active"]
-            area.save(update_fields=["is_active"])
-        return area
-
-    def _create_unit(self, parent: Area | None, kind: str) -> Area:
-        """A province, commune or district added by hand (superusers; normally load_admin_units)."""
-        data = self.cleaned_data
-        if Area.objects.filter(code=data["code"]).exists():
-            raise field_error("code", _("An area with this code already exists."), code="duplicate_code")
-        area = Area(code=data["code"], name=data["name"], kind=kind, is_active=data["is_active"])
-        if kind in PROVINCE_KINDS:
-            if parent is not None:
-                raise field_error("parent", _("A province has no parent area."), code="province_has_parent")
-            area.full_clean(exclude=["path", "depth", "numchild", "province"], validate_unique=False)
-            Area.objects.add_root(instance=area)
-            area.province = area
-            area.save(update_fields=["province"])
-            return area
-        if parent is None:
+        fields = {name: data[name] for name in ("code", "name", "kind", "kind_label", "is_active") if name in data}
+        if self.adding:
+            return create_area(actor=self.actor, parent=data.get("parent"), **fields)
+        parent = data.get("parent") if "parent" in self.changed_data else None
+        if "parent" in self.changed_data and parent is None:
             raise field_error("parent", _("Choose the area this one lies in."), code="required")
-        area.province_id = parent.pk if parent.kind in PROVINCE_KINDS else parent.province_id
-        area.full_clean(exclude=["path", "depth", "numchild"], validate_unique=False)
-        return Area.objects.add_child(parent, instance=area)
+        return update_area(actor=self.actor, area=cast("Area", self.stored), parent=parent, **fields)
 
-    def _change(self, parent: Area | None) -> Area:
-        area: Area = self.instance
-        for name in ("code", "name", "kind", "is_active"):
-            if name in self.cleaned_data:
-                setattr(area, name, self.cleaned_data[name])
-        area.full_clean(exclude=["path", "depth", "numchild"])
-        area.save()
-        if "parent" in self.changed_data:
-            self._move(area, parent)
-        return area
 
-    def _move(self, area: Area, parent: Area | None) -> None:
-        if parent is None:
-            raise field_error("parent", _("Choose the area this one lies in."), code="required")
-        if parent.path.startswith(area.path):
-            raise field_error("parent", _("An area cannot be moved under itself."), code="move_into_self")
-        parent_province = parent.pk if parent.kind in PROVINCE_KINDS else parent.province_id
-        if parent_province != area.province_id:
-            # Every population row carries its province: a move across provinces is a data migration.
-            raise field_error(
-                "parent", _("An area can only be moved within its province."), code="move_across_provinces"
-            )
-        Area.objects.move(area, parent, "sorted-child")
-        area.refresh_from_db()
+class ApplyPlanForm(forms.Form):
+    """The plan and the date it is in force from, for the chosen areas."""
+
+    plan = forms.ModelChoiceField(label=_("plan"), queryset=Plan.objects.none())
+    effective_from = forms.DateField(
+        label=_("in force from"),
+        input_formats=["%d/%m/%Y", "%Y-%m-%d"],  # as Vietnamese write it, whatever the admin's language
+        help_text=_("A newer plan's targets replace an older plan's from this date (dd/mm/yyyy)."),
+    )
+
+    def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plans = Plan.objects.select_related("province")
+        if not request.user.is_superuser:
+            plans = plans.filter(province__path__in=[p[: Area.steplen] for p in province_officer_paths(request)])
+        self.fields["plan"].queryset = plans
 
 
 @admin.register(Area)
@@ -171,11 +142,60 @@ class AreaAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, ScopedModelAdmin)
     ordering = ("path",)
     readonly_fields = ("province", "parent_link", "sub_areas", "teams_link")
     show_facets = admin.ShowFacets.NEVER
-    actions = None  # a bulk delete would take whole subtrees with it
+    # No bulk delete: it would take whole subtrees with it.
+    actions = ["apply_plan"]
 
-    def get_fieldsets(self, request: HttpRequest, obj: Area | None = None):  # type: ignore[no-untyped-def]
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        if not (request.user.is_superuser or province_officer_paths(request)):
+            actions.pop("apply_plan", None)
+        return actions
+
+    @admin.action(description=_("Apply a plan's targets to the chosen communes"))
+    def apply_plan(self, request: HttpRequest, queryset: QuerySet[Area]) -> TemplateResponse | None:
+        """Asks for the plan and its date, then ``apply_plan_targets`` (which checks who may, and where)."""
+        form = ApplyPlanForm(request.POST if "apply" in request.POST else None, request=request)
+        if form.is_valid():
+            try:
+                written = apply_plan_targets(
+                    actor=request.user,  # type: ignore[arg-type]  # the admin admits signed-in staff only
+                    plan=form.cleaned_data["plan"],
+                    areas=list(queryset),
+                    effective_from=form.cleaned_data["effective_from"],
+                )
+            except ValidationError as error:
+                for message in error.messages:
+                    self.message_user(request, message, messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                _("%(plan)s applied to %(count)d areas: %(created)d targets added, %(updated)d replaced, %(removed)d removed above them.")
+                % {
+                    "plan": form.cleaned_data["plan"].name,
+                    "count": queryset.count(),
+                    "created": written.created,
+                    "updated": written.updated,
+                    "removed": written.removed,
+                },
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Apply a plan's targets to the chosen communes"),
+            "opts": self.model._meta,
+            "form": form,
+            "areas": queryset.order_by("path")[:200],
+            "count": queryset.count(),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/fieldteam/area/apply_plan.html", context)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Area | None = None) -> _FieldsetSpec:
         editable = obj is None or self.has_change_permission(request, obj)
-        main = ("parent" if editable else "parent_link", "code", "name", "kind", "is_active")
+        main = ("parent" if editable else "parent_link", "code", "name", "kind", "kind_label", "is_active")
         if obj is None:
             return [(None, {"fields": main})]
         return [(None, {"fields": main}), (_("In the tree"), {"fields": ("province", "sub_areas", "teams_link")})]
@@ -185,10 +205,12 @@ class AreaAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, ScopedModelAdmin)
         parent_name = Area.objects.filter(path=parent_path).values("name")[:1]
         return super().get_queryset(request).annotate(parent_name=Subquery(parent_name))
 
-    def filter_in_scope(self, scope, queryset):  # type: ignore[no-untyped-def]
+    def filter_in_scope(self, scope: Scope, queryset: QuerySet) -> QuerySet:
         return scope.filter_areas(queryset)
 
-    def limit_related_choices(self, request, queryset, source_model, field_name):  # type: ignore[no-untyped-def]
+    def limit_related_choices(
+        self, request: HttpRequest, queryset: QuerySet, source_model: type[models.Model], field_name: str
+    ) -> QuerySet:
         if source_model is Area and field_name == "province":
             return queryset.filter(kind__in=PARENT_KINDS)  # the parent picker of AreaForm
         if field_name == "village":

@@ -89,7 +89,7 @@ class TrainingSessionAdmin(EventAdmin):
 
     @admin.display(description=_("attendees"), ordering="attendees")
     def attendee_count(self, obj: TrainingSession) -> int:
-        return obj.attendees  # type: ignore[attr-defined]
+        return obj.attendees  # type: ignore[attr-defined]  # annotated by get_queryset
 
 
 @admin.register(TrainingAttendance)

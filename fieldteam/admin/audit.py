@@ -56,7 +56,7 @@ class AuditEntryAdmin(LogEntryAdminMixin, admin.ModelAdmin):
         return ACTION_LABELS.get(obj.action, obj.action)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
-        return audit_trail_visible(user=request.user)  # type: ignore[arg-type]
+        return audit_trail_visible(user=request.user)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_admin_staff(request)

@@ -1,7 +1,7 @@
 """What every fieldteam ModelAdmin shares: scoping, permissions by scope, area filters, service forms.
 
 Scoping (``ScopedAdminMixin``)
-    ``fieldteam.selectors.scope.scope_for`` is the one place that decides who sees what; the admin
+    ``fieldteam.permissions.scope_for`` is the one place that decides who sees what; the admin
     only applies it. A superuser sees everything. Another staff user (``is_staff`` and at least one
     area role, ``Scope.is_staff_scope``) sees the rows whose area lies in their subtree(s):
 
@@ -21,38 +21,52 @@ Scoping (``ScopedAdminMixin``)
 
 Service forms (``ServiceModelForm``)
     Writes that must keep the adoption state and the roll-up right go through
-    ``fieldteam.services``. The form calls the service while it validates (inside the admin's own
-    transaction and a savepoint of its own), so a ``ValidationError`` from the service lands on
-    the form field it names and nothing is saved; the admin's ``save_model`` then has nothing left
-    to do.
+    ``fieldteam.services``, called once from the admin's ``save_model`` (see
+    ``ServiceFormAdminMixin`` for how a refusal comes back onto the form).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+import functools
+from collections.abc import Iterable, Iterator
 from functools import reduce
 from operator import or_
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import models, transaction
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.db.models.constants import LOOKUP_SEP
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import COMMUNE_KINDS, PROVINCE_KINDS, VILLAGE_KINDS
+from fieldteam.identifiers import normalize_phone
 from fieldteam.models import Area
-from fieldteam.selectors.scope import Scope, scope_for
+from fieldteam.permissions import Scope, scope_for
+
+#: The hidden field of the search form (``templates/admin/fieldteam/search_form.html``).
+SEARCH_POSTED = "_search"
+
+
+def looks_like_identifier(text: str) -> bool:
+    """A phone number or a citizen ID: nine digits or more, maybe written with spaces, dots or +84."""
+    compact = normalize_phone((text or "").strip())
+    return len(compact) >= 9 and compact.isascii() and compact.isdigit()
+
 
 # At most this many areas are offered in one list filter; a scope wider than that narrows first.
 MAX_FILTER_CHOICES = 500
 
 
 def request_scope(request: HttpRequest) -> Scope:
-    return scope_for(request.user)  # type: ignore[arg-type]
+    return scope_for(request.user)
 
 
 def is_admin_staff(request: HttpRequest) -> bool:
@@ -61,6 +75,38 @@ def is_admin_staff(request: HttpRequest) -> bool:
     if not (user.is_active and user.is_staff):
         return False
     return user.is_superuser or request_scope(request).is_staff_scope
+
+
+def touches_sensitive_field(model: type[models.Model], lookup: str) -> bool:
+    """Whether the lookup path ``lookup`` (``a__b__icontains``) reaches a sensitive column.
+
+    Every model lists its own in ``SENSITIVE_FIELDS`` (``Resident``: ethnicity and the identifier
+    columns; ``User``: the password hash). The path is followed across relations in both
+    directions, so ``household__residents__ethnicity`` is caught as well as ``ethnicity``.
+    """
+    current: type[models.Model] | None = model
+    for part in lookup.split(LOOKUP_SEP):
+        if current is None:
+            return False
+        if part == "pk":
+            part = current._meta.pk.name
+        if part in getattr(current, "SENSITIVE_FIELDS", ()):
+            return True
+        try:
+            field = current._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False  # a transform or a lookup (icontains, year, ...): the path ends here
+        current = field.related_model if field.is_relation else None
+    return False
+
+
+class _SensitiveOrderingChangeList(ChangeList):
+    def get_ordering_field(self, field_name: Any) -> Any:
+        # ``?o=`` names a list_display column by index: a sensitive column is never an order.
+        order = super().get_ordering_field(field_name)
+        if isinstance(order, str) and touches_sensitive_field(self.model, order.lstrip("-")):
+            return None
+        return order
 
 
 def _as_tuple(field: str | tuple[str, ...]) -> tuple[str, ...]:
@@ -72,7 +118,105 @@ def area_prefix_q(field: str, path: str) -> Q:
     return Q(**{f"{field}__path__startswith" if field else "path__startswith": path})
 
 
-class ScopedAdminMixin:
+if TYPE_CHECKING:
+    from django.contrib.admin.filters import _ListFilterChoices
+
+    # The mixins below are mixed into ModelAdmins (and inlines): to the type checker they are one,
+    # so that ``super()`` and ``self.model`` are known.
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
+class PostedSearchMixin(_AdminBase):
+    """The changelist search of a ModelAdmin, posted: a typed identifier never reaches a URL.
+
+    The search box (``templates/admin/fieldteam/search_form.html``) posts what is typed; the
+    changelist answers with a redirect to its own URL holding the term (a name), a resident's keyed
+    hash, or nothing (an identifier where identifiers are not searched). A number typed into the
+    URL by hand is not searched either, and the redirect drops it.
+    """
+
+    class Media:
+        # Autocompletes post what is typed (``PostedAutocompleteJsonView``).
+        js = ("admin/fieldteam/autocomplete-post.js",)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # The search box (``admin/fieldteam/search_form.html``) posts; answer with the list's URL.
+        if request.method == "POST" and SEARCH_POSTED in request.POST:
+            if not self.has_view_or_change_permission(request):
+                raise PermissionDenied
+            return self.search_redirect(request)
+        if request.method == "GET" and looks_like_identifier(request.GET.get(SEARCH_VAR, "")):
+            # Typed into a URL by hand: not searched, not echoed in the page or its links.
+            return self.search_redirect(request, request.GET)
+        return super().changelist_view(request, extra_context)
+
+    def search_redirect(self, request: HttpRequest, data: QueryDict | None = None) -> HttpResponseRedirect:
+        """The changelist URL for the search in ``data`` (the posted form), filters kept."""
+        data = request.POST if data is None else data
+        params = QueryDict(mutable=True)
+        for key, values in data.lists():
+            if key not in ("csrfmiddlewaretoken", SEARCH_POSTED, SEARCH_VAR):
+                params.setlist(key, values)
+        for key, value in self.search_params(request, data.get(SEARCH_VAR, "").strip()).items():
+            params[key] = value
+        return HttpResponseRedirect(f"{request.path}?{params.urlencode()}" if params else request.path)
+
+    def search_params(self, request: HttpRequest, term: str) -> dict[str, str]:
+        """What a search for ``term`` puts in the URL: the term itself, never an identifier.
+
+        Tables that can look a resident up by citizen ID or phone (residents) put its keyed hash
+        instead; the others drop it and say where such a search is made.
+        """
+        if looks_like_identifier(term):
+            messages.warning(request, _("Search for a citizen ID or phone number in the list of residents."))
+            return {}
+        return {SEARCH_VAR: term} if term else {}
+
+
+def post_every_search(site: admin.AdminSite) -> None:
+    """Give every registered ModelAdmin with a search box the posted search (other apps' too).
+
+    Each app also needs ``templates/admin/<app label>/search_form.html`` (the posted form);
+    ``tests/security/test_identifier_urls.py`` fails for an app that lacks one.
+    """
+    for model, model_admin in list(site._registry.items()):
+        if model_admin.search_fields and not isinstance(model_admin, PostedSearchMixin):
+            posted = type(type(model_admin).__name__, (PostedSearchMixin, type(model_admin)), {})
+            site.unregister(model)
+            site.register(model, posted)
+
+
+class PostedAutocompleteJsonView(AutocompleteJsonView):
+    """The admin's autocomplete, answered for a POST as for a GET.
+
+    The admin pages send what is typed into an autocomplete by POST
+    (``static/admin/fieldteam/autocomplete-post.js``), so a citizen ID or phone number typed into a
+    resident field never reaches a URL, a proxy's log or the access log. A GET still works for names,
+    but a term that looks like an identifier is not searched when it comes in a URL.
+    """
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "GET" and looks_like_identifier(request.GET.get("term", "")):
+            return JsonResponse({"results": [], "pagination": {"more": False}})
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        request.GET = request.POST  # the stock view reads its parameters from the query string
+        return super().get(request, *args, **kwargs)
+
+
+def post_autocomplete(site: admin.AdminSite) -> None:
+    """Answer the site's autocomplete by POST too (``PostedAutocompleteJsonView``); CSRF still applies."""
+
+    def autocomplete_view(request: HttpRequest) -> HttpResponse:
+        return PostedAutocompleteJsonView.as_view(admin_site=site)(request)
+
+    site.autocomplete_view = autocomplete_view
+
+
+class ScopedAdminMixin(PostedSearchMixin):
     """Scope rows, choices and permissions of a ModelAdmin or inline by ``scope_for(request.user)``."""
 
     #: The Area relation that places a row in the tree; a tuple means "any of these"; ``None``
@@ -90,7 +234,7 @@ class ScopedAdminMixin:
     # --- rows -----------------------------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return self.scope_queryset(request, super().get_queryset(request))  # type: ignore[misc]
+        return self.scope_queryset(request, super().get_queryset(request))
 
     def scope_queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         """``queryset`` limited to what the requesting user may see."""
@@ -125,9 +269,24 @@ class ScopedAdminMixin:
             return queryset.filter(pk__in=queryset.model._default_manager.filter(condition).values("pk"))
         return queryset.filter(condition)
 
+    # --- sensitive columns: never filtered, searched or ordered on, by anyone ----------------------
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # Django allows any lookup on a local field from the query string (``?ethnicity__icontains=``).
+        if touches_sensitive_field(self.model, lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_sortable_by(self, request: HttpRequest) -> Any:
+        columns = super().get_sortable_by(request)
+        return [c for c in columns if not (isinstance(c, str) and touches_sensitive_field(self.model, c))]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return _SensitiveOrderingChangeList
+
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...] | list[str]:
         # A stable order for the pager and the autocomplete; newest first is an index scan.
-        return super().get_ordering(request) or self.model._meta.ordering or ("-pk",)  # type: ignore[misc,attr-defined]
+        return super().get_ordering(request) or self.model._meta.ordering or ("-pk",)
 
     # --- choices --------------------------------------------------------------------------------
 
@@ -135,7 +294,7 @@ class ScopedAdminMixin:
         """Choices of a relation: the related admin's scoped rows, narrowed for this field."""
         related_model = db_field.remote_field.model
         try:
-            related_admin = self.admin_site.get_model_admin(related_model)  # type: ignore[attr-defined]
+            related_admin = self.admin_site.get_model_admin(related_model)
         except NotRegistered:
             return None
         queryset = related_model._default_manager.using(db).all()
@@ -157,7 +316,7 @@ class ScopedAdminMixin:
         source = _autocomplete_source(request)
         if source is not None:
             queryset = self.limit_related_choices(request, queryset, *source)
-        return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+        return super().get_search_results(request, queryset, search_term)
 
     # --- permissions ----------------------------------------------------------------------------
 
@@ -194,7 +353,7 @@ class ScopedAdminMixin:
 
     def _row_check(self, request: HttpRequest, obj: Any) -> bool:
         # Inlines are asked about the parent object; only the table's own rows get the row check.
-        if not isinstance(obj, self.model):  # type: ignore[attr-defined]
+        if not isinstance(obj, self.model):
             return True
         return self.may_write_row(request, obj)
 
@@ -223,6 +382,14 @@ def _autocomplete_source(request: HttpRequest) -> tuple[type[models.Model], str]
 
 class ScopedModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """A scoped ModelAdmin."""
+
+
+if TYPE_CHECKING:
+    # The base of the mixins of other modules (imports, duplicates, privacy, service forms): to the
+    # type checker, the scoped ModelAdmin they are mixed into.
+    AdminMixinBase = ScopedModelAdmin
+else:
+    AdminMixinBase = object
 
 
 class PopulationAdmin(ScopedModelAdmin):
@@ -283,7 +450,9 @@ class _AreaLevelFilter(admin.SimpleListFilter):
     kinds: ClassVar[frozenset[str]]
     narrower: ClassVar[tuple[str, ...]] = ()  # parameters of lower levels, reset when this changes
 
-    def __init__(self, request, params, model, model_admin):  # type: ignore[no-untyped-def]
+    def __init__(
+        self, request: HttpRequest, params: dict[str, list[str]], model: type[models.Model], model_admin: ScopedAdminMixin
+    ) -> None:
         self.model_admin = model_admin
         self.selected: Area | None = None
         super().__init__(request, params, model, model_admin)
@@ -291,7 +460,7 @@ class _AreaLevelFilter(admin.SimpleListFilter):
     def candidates(self, request: HttpRequest, scope: Scope) -> QuerySet[Area] | None:
         raise NotImplementedError
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, Any]]:
         scope = request_scope(request)
         self.selected = _selected_area(request, self.parameter_name, scope, self.kinds)
         raw = request.GET.get(self.parameter_name)
@@ -306,7 +475,7 @@ class _AreaLevelFilter(admin.SimpleListFilter):
             return []
         return [(str(pk), name) for pk, name in rows[:MAX_FILTER_CHOICES]]
 
-    def choices(self, changelist):  # type: ignore[no-untyped-def]
+    def choices(self, changelist: ChangeList) -> Iterator[_ListFilterChoices]:
         yield {
             "selected": self.value() is None,
             "query_string": changelist.get_query_string(remove=[self.parameter_name, *self.narrower]),
@@ -319,7 +488,7 @@ class _AreaLevelFilter(admin.SimpleListFilter):
                 "display": title,
             }
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.selected is None:
             return queryset if self.value() is None else queryset.none()
         return self.model_admin.filter_by_area(queryset, self.selected)
@@ -386,18 +555,34 @@ def apply_service_errors(form: forms.BaseForm, error: ValidationError, aliases: 
         form.add_error(field, errors)
 
 
-class ServiceModelForm(forms.ModelForm):
-    """A ModelForm that saves by calling services when it validates.
+class ServiceRefused(Exception):
+    """A service refused the admin's save: raised out of the change view's transaction to undo it."""
 
-    Subclasses implement ``perform()``, which returns the saved instance. It runs only when every
-    field is valid, in a savepoint: on a ``ValidationError`` everything it did is rolled back and
-    the errors go on the fields they name (``service_error_aliases`` maps a service's argument
-    name to the form field, e.g. ``on`` → ``left_on``). Bind the request with ``for_request``.
+    def __init__(self, error: ValidationError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class ServiceModelForm(forms.ModelForm):
+    """A ModelForm whose save is a call to services (``perform()``), made by the admin's ``save_model``.
+
+    Validating the form writes nothing. ``perform()`` reads ``cleaned_data`` and ``stored`` (the row as
+    it is in the database: Django's model validation sets the posted values on ``instance``, a copy)
+    and returns the saved row. ``service_error_aliases`` maps a service's argument name to the form
+    field, e.g. ``on`` → ``left_on``. Bind the request with ``for_request``.
     """
 
     request: HttpRequest
     admin_site: admin.AdminSite
     service_error_aliases: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, *args: Any, instance: models.Model | None = None, **kwargs: Any) -> None:
+        self.stored = instance
+        # ModelForm writes the posted values onto its instance while validating: give it a copy,
+        # whose model validation checks the fields only. Constraints and uniqueness are the
+        # services' to check, with their own words on the fields they name.
+        super().__init__(*args, instance=copy.copy(instance) if instance is not None else None, **kwargs)
+        self.instance.full_clean = functools.partial(self.instance.full_clean, validate_constraints=False)  # type: ignore[method-assign]
 
     @classmethod
     def for_request(cls, request: HttpRequest, **attrs: Any) -> type[ServiceModelForm]:
@@ -408,40 +593,103 @@ class ServiceModelForm(forms.ModelForm):
     def actor(self) -> Any:
         return self.request.user
 
+    @property
+    def adding(self) -> bool:
+        return self.stored is None or self.stored.pk is None
+
     def perform(self) -> models.Model:
         raise NotImplementedError
 
-    def _post_clean(self) -> None:
-        # Replaces ModelForm's construct-and-full_clean: the services validate and save.
-        if self._errors:
-            return
-        try:
-            with transaction.atomic():
-                self.instance = self.perform()
-        except ValidationError as exc:
-            apply_service_errors(self, exc, self.service_error_aliases)
+    def validate_unique(self) -> None:
+        # Uniqueness and constraints are the services' to check, with their own words and fields.
+        return
 
     def save(self, commit: bool = True) -> models.Model:
+        """The instance to hand to ``save_model``, which calls ``perform()``; nothing is written here."""
         if self.errors:
             raise ValueError("The form did not validate.")
-        self.save_m2m = lambda: None  # type: ignore[method-assign]
+        self.save_m2m = lambda: None
         return self.instance
 
 
-class ServiceFormAdminMixin:
-    """For ModelAdmins whose form is a ``ServiceModelForm``: bind the request, skip the model save."""
+#: Where a refused save's errors wait on the request for the change view's second pass.
+REFUSED_ATTRIBUTE = "_fieldteam_service_refused"
+
+
+def _refusing(form: type[forms.ModelForm[Any]], error: ValidationError) -> type[forms.ModelForm[Any]]:
+    """``form`` that puts a refused save's errors on the fields they name when it is cleaned."""
+
+    class Refusing(form):  # type: ignore[valid-type,misc]  # a class built at run time
+        def clean(self) -> dict[str, Any]:
+            data = super().clean()
+            apply_service_errors(self, error, getattr(self, "service_error_aliases", {}))
+            return data
+
+    Refusing.__name__ = Refusing.__qualname__ = form.__name__
+    return Refusing
+
+
+def _take_state(obj: models.Model, saved: models.Model) -> None:
+    """Make ``obj`` (what the admin logs and redirects to) the row the service saved."""
+    if saved is obj:
+        return
+    for field in obj._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding, obj._state.db = False, saved._state.db
+
+
+class ServiceFormAdminMixin(AdminMixinBase):
+    """For ModelAdmins whose form is a ``ServiceModelForm``: the services save, once, from ``save_model``.
+
+    Django's change view validates the form and the inlines, then calls ``save_model``,
+    ``save_related`` and ``save_formset`` inside its own transaction (``changeform_view``).
+    ``save_model`` calls the form's ``perform()`` there, once; the other hooks (a plain ModelForm,
+    inlines saved through services by ``save_formset`` overrides) may call services too. A
+    ``ValidationError`` from any of them is raised out of that transaction as ``ServiceRefused``,
+    so everything the save did is rolled back; ``changeform_view`` catches it and runs the view
+    again for the same POST, with a form (``get_form``) whose ``clean()`` puts the errors on the
+    fields they name (an inline's on the form as a whole). That form is invalid, so the second pass
+    renders the page with the errors and calls no service. Why not call the service while the form
+    validates: Django's private ``_post_clean`` would be the only place, and the inlines are
+    validated after it, so a write could be kept although the page is shown again with errors.
+    Only public admin and form hooks are used; a refusal costs validating the posted form twice.
+    """
 
     save_as = False
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
-        form = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Any]]:
+        form = super().get_form(request, obj, change=change, **kwargs)
         if issubclass(form, ServiceModelForm):
-            return form.for_request(request, admin_site=self.admin_site)  # type: ignore[attr-defined]
-        return form
+            form = form.for_request(request, admin_site=self.admin_site)
+        refused = getattr(request, REFUSED_ATTRIBUTE, None)
+        return form if refused is None else _refusing(form, refused)
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceRefused as refused:
+            setattr(request, REFUSED_ATTRIBUTE, refused.error)
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if not isinstance(form, ServiceModelForm):
-            super().save_model(request, obj, form, change)  # type: ignore[misc]
+        try:
+            if not isinstance(form, ServiceModelForm):
+                super().save_model(request, obj, form, change)
+                return
+            saved = form.perform()
+        except ValidationError as error:
+            raise ServiceRefused(error) from error
+        _take_state(obj, saved)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        try:
+            super().save_related(request, form, formsets, change)
+        except ValidationError as error:
+            raise ServiceRefused(error) from error
 
 
 class UnrenderedTextInput(forms.TextInput):

@@ -6,7 +6,7 @@ Adoptions are read-only: adding one calls ``set_adoption`` and the "end" action 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -18,6 +18,8 @@ from django.utils.translation import ngettext
 from fieldteam.choices import AdoptionSource
 from fieldteam.models import Adoption, Area, Capability
 from fieldteam.periods import today
+from fieldteam.services.adoption import clear_adoption, set_adoption
+from fieldteam.services.areas import create_capability
 
 from .base import (
     AREA_FILTERS,
@@ -38,9 +40,7 @@ class CapabilityForm(ServiceModelForm):
 
     def perform(self) -> Capability:
         data = self.cleaned_data
-        if self.instance.pk is None:
-            from fieldteam.services.areas import create_capability
-
+        if self.adding:
             capability = create_capability(
                 code=data["code"],
                 name=data["name"],
@@ -53,7 +53,7 @@ class CapabilityForm(ServiceModelForm):
                 capability.is_active = False
                 capability.save(update_fields=["is_active"])
             return capability
-        capability: Capability = self.instance
+        capability = cast("Capability", self.stored)
         for name in ("name", "description", "sort_order", "is_active"):
             if name in data:
                 setattr(capability, name, data[name])
@@ -87,11 +87,11 @@ class CapabilityAdmin(ServiceFormAdminMixin, ScopedModelAdmin):
         provinces = {p[: Area.steplen] for p in scope.paths}
         return queryset.filter(Q(province__isnull=True) | Q(province__path__in=provinces))
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Capability | None = None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Capability | None = None) -> tuple[str, ...]:
         # The holder and the bit are fixed once the capability exists: masks and adoptions use them.
         return ("bit",) if obj is None else ("code", "subject", "province", "bit")
 
-    def get_fields(self, request: HttpRequest, obj: Capability | None = None):  # type: ignore[no-untyped-def]
+    def get_fields(self, request: HttpRequest, obj: Capability | None = None) -> tuple[str, ...]:
         fields = ("code", "name", "subject", "description", "province", "sort_order", "is_active")
         return fields if obj is None else (*fields, "bit")
 
@@ -110,8 +110,6 @@ class AdoptionForm(ServiceModelForm):
                 self.fields[name].help_text = _("Either a resident or a household, as the capability requires.")
 
     def perform(self) -> Adoption:
-        from fieldteam.services.adoption import set_adoption
-
         data = self.cleaned_data
         return set_adoption(
             actor=self.actor,
@@ -137,13 +135,13 @@ class AdoptionAdmin(ServiceFormAdminMixin, PopulationAdmin):
     autocomplete_fields = ("resident", "household")
     actions = ("end_adoptions",)
 
-    def get_fields(self, request: HttpRequest, obj: Adoption | None = None):  # type: ignore[no-untyped-def]
+    def get_fields(self, request: HttpRequest, obj: Adoption | None = None) -> tuple[str, ...]:
         fields = ("capability", "resident", "household", "since", "source")
         if obj is None:
             return fields
         return (*fields, "ended_on", "assistance_log", "recorded_by", "recorded_at", "province")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Adoption | None = None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Adoption | None = None) -> tuple[str, ...]:
         return () if obj is None else ("ended_on", "assistance_log", "recorded_by", "recorded_at", "province")
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
@@ -158,14 +156,12 @@ class AdoptionAdmin(ServiceFormAdminMixin, PopulationAdmin):
 
     @admin.action(description=_("End the selected adoptions today"), permissions=("end",))
     def end_adoptions(self, request: HttpRequest, queryset: QuerySet[Adoption]) -> None:
-        from fieldteam.services.adoption import clear_adoption
-
         ended, failed = 0, []
         open_rows = queryset.filter(ended_on__isnull=True).select_related("capability", "resident", "household")
         for adoption in open_rows:
             try:
                 if clear_adoption(
-                    actor=request.user,  # type: ignore[arg-type]
+                    actor=request.user,  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
                     capability=adoption.capability,
                     on=today(),
                     resident=adoption.resident,

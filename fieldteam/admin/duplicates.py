@@ -13,38 +13,19 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template import engines
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.models import Area, Resident
 from fieldteam.selectors.duplicates import SAME_CITIZEN_ID, DuplicateGroup, likely_duplicate_residents
+from fieldteam.services.duplicates import merge_residents
 
-from .base import is_admin_staff, request_scope
+from .base import AdminMixinBase, is_admin_staff, request_scope
 
-PAGE = engines["django"].from_string(
-    """{% extends "admin/base_site.html" %}{% load admin_urls %}
-{% block bodyclass %}{{ block.super }} app-{{ opts.app_label }} model-{{ opts.model_name }} change-list{% endblock %}
-{% block breadcrumbs %}<div class="breadcrumbs"><a href="{% url 'admin:index' %}">{{ labels.home }}</a>
-&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">{{ opts.app_config.verbose_name }}</a>
-&rsaquo; <a href="{% url opts|admin_urlname:'changelist' %}">{{ opts.verbose_name_plural|capfirst }}</a>
-&rsaquo; {{ title }}</div>{% endblock %}
-{% block content %}<div id="content-main">
-{% if intro %}<p>{{ intro }}</p>{% endif %}
-{% if area_form %}<form method="get" style="margin-bottom:1em"><label>{{ labels.area }}
-<input type="text" name="area" value="{{ area_code }}" size="14"></label> <input type="submit" value="{{ labels.filter }}"></form>{% endif %}
-{% for group in groups %}<div class="module"><h2>{{ group.reason }}</h2>
-<table style="width:100%"><thead><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}<th></th></tr></thead><tbody>
-{% for row in group.rows %}<tr>{% for cell in row.cells %}<td>{% if forloop.first %}<a href="{{ row.change_url }}">{{ cell }}</a>{% else %}{{ cell }}{% endif %}</td>{% endfor %}
-<td>{% if row.merge_url %}<a class="button" href="{{ row.merge_url }}">{{ row.merge_label }}</a>{% else %}{{ labels.kept }}{% endif %}</td></tr>{% endfor %}
-</tbody></table></div>{% empty %}{% if not confirm %}<p>{{ labels.none }}</p>{% endif %}{% endfor %}
-{% if confirm %}<form method="post">{% csrf_token %}<input type="hidden" name="keep" value="{{ keep_id }}"><input type="hidden" name="duplicate" value="{{ duplicate_id }}">
-<div class="submit-row"><input type="submit" class="default" value="{{ labels.merge }}"> <a href="{{ swap_url }}">{{ labels.swap }}</a></div></form>{% endif %}
-</div>{% endblock %}"""
-)
+PAGE = "admin/fieldteam/duplicates.html"
 
 HEADERS = (
     _("full name"),
@@ -73,25 +54,25 @@ def _cells(resident: Resident) -> list[Any]:
     ]
 
 
-class DuplicatesAdminMixin:
+class DuplicatesAdminMixin(AdminMixinBase):
     """For ``ResidentAdmin``: the likely-duplicates page, the merge page and the merge action."""
 
     def extra_object_tools(self, request: HttpRequest) -> list[tuple[str, Any]]:
-        tools = list(super().extra_object_tools(request))  # type: ignore[misc]
+        tools = list(super().extra_object_tools(request))  # type: ignore[misc]  # mixin: the admin it is mixed into provides it
         tools.append((reverse("admin:fieldteam_resident_duplicates"), gettext("Likely duplicates")))
         return tools
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
-        wrap = self.admin_site.admin_view  # type: ignore[attr-defined]
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
         return [
             path("duplicates/", wrap(self.duplicates_view), name="fieldteam_resident_duplicates"),
             path("merge/", wrap(self.merge_view), name="fieldteam_resident_merge"),
-            *super().get_urls(),  # type: ignore[misc]
+            *super().get_urls(),
         ]
 
-    def get_actions(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        actions = super().get_actions(request)  # type: ignore[misc]
-        if self.may_write(request):  # type: ignore[attr-defined]
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if self.may_write(request):
             actions["merge_selected"] = (
                 DuplicatesAdminMixin.merge_selected,
                 "merge_selected",
@@ -110,8 +91,8 @@ class DuplicatesAdminMixin:
             "swap": gettext("Keep the other record instead"),
         }
         base = {
-            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
-            "opts": self.model._meta,  # type: ignore[attr-defined]
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
             "labels": labels,
             "headers": [str(h) for h in HEADERS],
         }
@@ -125,8 +106,8 @@ class DuplicatesAdminMixin:
         scope = request_scope(request)
         if area is not None and not (scope.contains(area) or any(p.startswith(area.path) for p in scope.paths)):
             area = None
-        groups = likely_duplicate_residents(actor=request.user, area=area)  # type: ignore[arg-type]
-        may_merge = self.may_write(request)  # type: ignore[attr-defined]
+        groups = likely_duplicate_residents(actor=request.user, area=area)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+        may_merge = self.may_write(request)
         return self._page(
             request,
             {
@@ -169,30 +150,28 @@ class DuplicatesAdminMixin:
         return {"reason": reason, "rows": rows}
 
     def merge_view(self, request: HttpRequest) -> HttpResponse:
-        from fieldteam.services.duplicates import merge_residents
-
-        if not self.may_write(request):  # type: ignore[attr-defined]
+        if not self.may_write(request):
             raise PermissionDenied
         data = request.POST if request.method == "POST" else request.GET
-        visible = self.get_queryset(request)  # type: ignore[attr-defined]
+        visible = self.get_queryset(request)
         keep = visible.filter(pk=_int(data.get("keep"))).select_related("village", "household").first()
         duplicate = visible.filter(pk=_int(data.get("duplicate"))).select_related("village", "household").first()
         changelist = reverse("admin:fieldteam_resident_changelist")
         if keep is None or duplicate is None or keep.pk == duplicate.pk:
-            self.message_user(request, gettext("Choose two residents of your area."), messages.ERROR)  # type: ignore[attr-defined]
+            self.message_user(request, gettext("Choose two residents of your area."), messages.ERROR)
             return HttpResponseRedirect(changelist)
         if request.method == "POST":
             try:
-                kept = merge_residents(actor=request.user, keep=keep, duplicate=duplicate)  # type: ignore[arg-type]
+                kept = merge_residents(actor=request.user, keep=keep, duplicate=duplicate)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
             except ValidationError as exc:
-                self.message_user(request, " ".join(exc.messages), messages.ERROR)  # type: ignore[attr-defined]
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
                 return HttpResponseRedirect(changelist)
             self.log_change(
                 request, kept, gettext("Merged the duplicate record #%(pk)s into this one.") % {"pk": duplicate.pk}
-            )  # type: ignore[attr-defined]
+            )
             self.message_user(
                 request, gettext("The records were merged; the kept record now holds both histories."), messages.SUCCESS
-            )  # type: ignore[attr-defined]
+            )
             return HttpResponseRedirect(reverse("admin:fieldteam_resident_change", args=[kept.pk]))
         rows = [
             {

@@ -11,8 +11,8 @@ belongs to); "dry run" is ticked by default → the job page shows progress, the
 created, every error with its row and column, and the rejected rows as a file → *Import these rows
 now* runs the same file for real. *Download the template* gives the columns with instructions.
 
-Pages are rendered from templates held here (``engines["django"].from_string``) and extend the
-admin's own, so no template directory is needed.
+Pages are rendered from ``fieldteam/templates/admin/fieldteam/`` (``import_export_form.html``,
+``change_list_import_export.html``), which extend the admin's own.
 """
 
 from __future__ import annotations
@@ -24,54 +24,30 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template import engines
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import translation
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
+from fieldteam import exports
 from fieldteam.choices import COMMUNE_KINDS, VILLAGE_KINDS
+from fieldteam.imports.engine import KIND_LABELS, KINDS
+from fieldteam.imports.jobs import import_job_start
 from fieldteam.models import Area, Household
 from fieldteam.resources import CSV, XLSX
-from fieldteam.services import exports, imports
+from fieldteam.resources.base import CONTENT_TYPES
 
-from .base import apply_service_errors, is_admin_staff, request_scope
+from .base import AdminMixinBase, apply_service_errors, is_admin_staff, request_scope
 
 PEOPLE_KINDS = frozenset({"residents", "households"})
 
-_django = engines["django"]
-
-FORM_PAGE = _django.from_string(
-    """{% extends "admin/base_site.html" %}{% load admin_urls static %}
-{% block extrastyle %}{{ block.super }}<link rel="stylesheet" href="{% static 'admin/css/forms.css' %}">{% endblock %}
-{% block extrahead %}{{ block.super }}<script src="{% url 'admin:jsi18n' %}"></script>{{ form.media }}{% endblock %}
-{% block bodyclass %}{{ block.super }} app-{{ opts.app_label }} model-{{ opts.model_name }} change-form{% endblock %}
-{% block breadcrumbs %}<div class="breadcrumbs"><a href="{% url 'admin:index' %}">{{ labels.home }}</a>
-&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">{{ opts.app_config.verbose_name }}</a>
-&rsaquo; <a href="{% url opts|admin_urlname:'changelist' %}">{{ opts.verbose_name_plural|capfirst }}</a>
-&rsaquo; {{ title }}</div>{% endblock %}
-{% block content %}<div id="content-main">
-{% if intro %}<p>{{ intro }}</p>{% endif %}
-{% if links %}<ul class="object-tools" style="float:none;margin:0 0 1em 0">{% for url, label in links %}<li><a href="{{ url }}">{{ label }}</a></li>{% endfor %}</ul>{% endif %}
-<form method="post" enctype="multipart/form-data" novalidate>{% csrf_token %}
-{% if form.non_field_errors %}{{ form.non_field_errors }}{% endif %}
-<fieldset class="module aligned">{% for field in form %}<div class="form-row">{{ field.errors }}
-<div class="flex-container">{{ field.label_tag }} {{ field }}</div>
-{% if field.help_text %}<div class="help">{{ field.help_text }}</div>{% endif %}</div>{% endfor %}</fieldset>
-<div class="submit-row"><input type="submit" class="default" value="{{ submit_label }}"></div>
-</form>
-{% if columns %}<h2>{{ labels.columns }}</h2><table><thead><tr><th>{{ labels.column }}</th><th>{{ labels.required }}</th><th>{{ labels.how }}</th></tr></thead>
-<tbody>{% for header, required, help in columns %}<tr><td><code>{{ header }}</code></td><td>{% if required %}✔{% endif %}</td><td>{{ help }}</td></tr>{% endfor %}</tbody></table>{% endif %}
-</div>{% endblock %}"""
-)
-
+# The upload/export form and the job pages, both extending the admin's own templates.
+FORM_PAGE = "admin/fieldteam/import_export_form.html"
 # The library's list template with its import/export buttons, plus links of our own.
-CHANGE_LIST = _django.from_string(
-    """{% extends "admin/import_export/change_list_import_export.html" %}
-{% block object-tools-items %}{% for url, label in extra_object_tools %}<li><a href="{{ url }}">{{ label }}</a></li>{% endfor %}{{ block.super }}{% endblock %}"""
-)
+CHANGE_LIST = "admin/fieldteam/change_list_import_export.html"
 
 
 def form_page(request: HttpRequest, model_admin: Any, context: dict[str, Any]) -> TemplateResponse:
@@ -158,11 +134,11 @@ class ExportForm(forms.Form):
         self.order_fields(["kind", "file_format", "area"])
 
 
-class ImportExportAdminMixin:
+class ImportExportAdminMixin(AdminMixinBase):
     """Import/export buttons and views for a scoped ModelAdmin.
 
-    ``import_kind``: the kind of ``fieldteam.services.imports`` this list imports (``None``: no
-    import); ``export_kinds``: the kinds of ``fieldteam.services.exports`` it offers.
+    ``import_kind``: the kind of ``fieldteam.imports.engine`` this list imports (``None``: no
+    import); ``export_kinds``: the kinds of ``fieldteam.exports`` it offers.
     """
 
     import_kind: ClassVar[str | None] = None
@@ -172,22 +148,22 @@ class ImportExportAdminMixin:
     # --- permissions -----------------------------------------------------------------------------
 
     def has_import_permission(self, request: HttpRequest) -> bool:
-        return self.import_kind is not None and self.may_write(request)  # type: ignore[attr-defined]
+        return self.import_kind is not None and self.may_write(request)
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return bool(self.export_kinds) and is_admin_staff(request)
 
     # --- URLs and the list -----------------------------------------------------------------------
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
-        info = self.model._meta.app_label, self.model._meta.model_name  # type: ignore[attr-defined]
-        wrap = self.admin_site.admin_view  # type: ignore[attr-defined]
+    def get_urls(self) -> list[URLPattern]:
+        info = self.model._meta.app_label, self.model._meta.model_name
+        wrap = self.admin_site.admin_view
         urls = [
             path("import/", wrap(self.import_view), name="{}_{}_import".format(*info)),
             path("import/template/", wrap(self.template_view), name="{}_{}_import_template".format(*info)),
             path("export/", wrap(self.export_view), name="{}_{}_export".format(*info)),
         ]
-        return urls + super().get_urls()  # type: ignore[misc]
+        return urls + super().get_urls()
 
     def extra_object_tools(self, request: HttpRequest) -> list[tuple[str, Any]]:
         """More links beside the import/export buttons (overridden by lists that have some)."""
@@ -201,11 +177,11 @@ class ImportExportAdminMixin:
             "extra_object_tools": self.extra_object_tools(request),
             **(extra_context or {}),
         }
-        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+        return super().changelist_view(request, extra_context)
 
     def _url(self, name: str) -> str:
-        opts = self.model._meta  # type: ignore[attr-defined]
-        return reverse(f"admin:{opts.app_label}_{opts.model_name}_{name}", current_app=self.admin_site.name)  # type: ignore[attr-defined]
+        opts = self.model._meta
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_{name}", current_app=self.admin_site.name)
 
     # --- import ----------------------------------------------------------------------------------
 
@@ -217,7 +193,7 @@ class ImportExportAdminMixin:
         form = ImportForm(
             request.POST or None,
             request.FILES or None,
-            admin_site=self.admin_site,  # type: ignore[attr-defined]
+            admin_site=self.admin_site,
             people=kind in PEOPLE_KINDS,
             scope_area=scope.contains,
         )
@@ -225,8 +201,8 @@ class ImportExportAdminMixin:
             area = form.cleaned_data.get("area")
             upload = form.cleaned_data["import_file"]
             try:
-                job = imports.import_job_start(
-                    actor=request.user,  # type: ignore[arg-type]
+                job = import_job_start(
+                    actor=request.user,  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
                     kind=kind,
                     upload=upload,
                     file_name=upload.name,
@@ -241,14 +217,14 @@ class ImportExportAdminMixin:
             else:
                 self.message_user(
                     request, _t("The file was received; the import runs in the background."), messages.SUCCESS
-                )  # type: ignore[attr-defined]
+                )
                 return HttpResponseRedirect(reverse("admin:fieldteam_backgroundjob_change", args=[job.pk]))
-        resource = imports.KINDS[kind].resource_class()
+        resource = KINDS[kind].resource_class()
         return form_page(
             request,
             self,
             {
-                "title": _t("Import %(what)s") % {"what": imports.KIND_LABELS[kind]},
+                "title": _t("Import %(what)s") % {"what": KIND_LABELS[kind]},
                 "form": form,
                 "intro": _t(
                     "Fill in the template and upload it. Rows are matched on their codes, so importing "
@@ -268,7 +244,7 @@ class ImportExportAdminMixin:
             raise PermissionDenied
         kind = self.import_kind or ""
         fmt = CSV if request.GET.get("format") == CSV else XLSX
-        resource = imports.KINDS[kind].resource_class()
+        resource = KINDS[kind].resource_class()
         response = HttpResponse(resource.template_bytes(fmt), content_type=exports_content_type(fmt))
         response["Content-Disposition"] = f'attachment; filename="mau-nhap-{kind}.{fmt}"'
         return response
@@ -279,11 +255,11 @@ class ImportExportAdminMixin:
         if not self.has_export_permission(request):
             raise PermissionDenied
         kinds = list(self.export_kinds)
-        form = ExportForm(request.POST or None, admin_site=self.admin_site, kinds=kinds)  # type: ignore[attr-defined]
+        form = ExportForm(request.POST or None, admin_site=self.admin_site, kinds=kinds)
         if request.method == "POST" and form.is_valid():
             try:
                 job = exports.export_job_start(
-                    actor=request.user,  # type: ignore[arg-type]
+                    actor=request.user,  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
                     kind=form.cleaned_data.get("kind") or kinds[0],
                     fmt=form.cleaned_data["file_format"],
                     area=form.cleaned_data.get("area"),
@@ -296,7 +272,7 @@ class ImportExportAdminMixin:
                     request,
                     _t("The export runs in the background; the file appears on this page when it is ready."),
                     messages.SUCCESS,
-                )  # type: ignore[attr-defined]
+                )
                 return HttpResponseRedirect(reverse("admin:fieldteam_backgroundjob_change", args=[job.pk]))
         return form_page(
             request,
@@ -311,8 +287,6 @@ class ImportExportAdminMixin:
 
 
 def exports_content_type(fmt: str) -> str:
-    from fieldteam.resources.base import CONTENT_TYPES
-
     return CONTENT_TYPES[fmt]
 
 
@@ -375,42 +349,27 @@ ACTION_LABELS = {"new": _("new"), "existing": _("already there")}
 
 
 def summary_html(job: Any) -> str:
-    """The outcome, counts, errors and preview of a job, for its page."""
+    """The outcome, counts, errors and preview of a job, for its page (``admin/fieldteam/job_summary.html``)."""
     summary = job.summary or {}
     if not summary:
         return "–"
-    blocks = []
-    if summary.get("outcome"):
-        blocks.append(format_html("<p><strong>{}</strong></p>", summary["outcome"]))
-    counts = summary.get("counts") or {}
-    if counts:
-        labelled = ((COUNT_LABELS.get(k, k), v) for k, v in counts.items())
-        blocks.append(format_html("<ul>{}</ul>", format_html_join("", "<li>{}: {}</li>", labelled)))
     errors = summary.get("errors") or []
-    if errors:
-        more = summary.get("error_count", len(errors)) - len(errors)
-        tail = format_html("<li>{}</li>", _t("… and %(count)s more in the file.") % {"count": more}) if more > 0 else ""
-        blocks.append(
-            format_html(
-                '<ul class="errorlist">{}{}</ul>', format_html_join("", "<li>{}</li>", ((e,) for e in errors)), tail
-            )
-        )
+    more = summary.get("error_count", len(errors)) - len(errors)
     preview = summary.get("preview") or []
-    if preview:
-        keys = list(preview[0])
-        head = format_html_join("", "<th>{}</th>", ((PREVIEW_LABELS.get(k, k),) for k in keys))
+    keys = list(preview[0]) if preview else []
 
-        def cell(key: str, value: Any) -> Any:
-            return ACTION_LABELS.get(value, value) if key == "action" else value
+    def cell(key: str, value: Any) -> Any:
+        return ACTION_LABELS.get(value, value) if key == "action" else value
 
-        body = format_html_join(
-            "",
-            "<tr>{}</tr>",
-            ((format_html_join("", "<td>{}</td>", ((cell(k, row.get(k, "")),) for k in keys)),) for row in preview),
-        )
-        blocks.append(
-            format_html(
-                "<p>{}</p><table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", _t("First rows:"), head, body
-            )
-        )
-    return format_html_join("", "{}", ((b,) for b in blocks))
+    return render_to_string(
+        "admin/fieldteam/job_summary.html",
+        {
+            "outcome": summary.get("outcome"),
+            "counts": [(COUNT_LABELS.get(k, k), v) for k, v in (summary.get("counts") or {}).items()],
+            "errors": errors,
+            "more": _t("… and %(count)s more in the file.") % {"count": more} if errors and more > 0 else "",
+            "first_rows": _t("First rows:"),
+            "preview_head": [PREVIEW_LABELS.get(k, k) for k in keys],
+            "preview_rows": [[cell(k, row.get(k, "")) for k in keys] for row in preview],
+        },
+    )

@@ -19,11 +19,24 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from fieldteam.choices import PROVINCE_KINDS, AreaRoleKind, IndicatorKind, TargetComparison
-from fieldteam.models import Area, AreaRole, Indicator, IndicatorValue, RetirementAge, RollupState, Target, VillageCount
-from fieldteam.periods import Period
-from fieldteam.selectors.scope import scope_for
+from fieldteam.models import (
+    Area,
+    AreaRole,
+    Indicator,
+    IndicatorValue,
+    Plan,
+    PlanTarget,
+    RetirementAge,
+    RollupState,
+    Target,
+    VillageCount,
+)
+from fieldteam.periods import Period, today
+from fieldteam.permissions import Scope, scope_for
+from fieldteam.services import jobs
+from fieldteam.services.indicators import refresh_plan_targets
 
-from .base import AREA_FILTERS, PopulationAdmin, ScopedModelAdmin, is_admin_staff
+from .base import AREA_FILTERS, PopulationAdmin, ScopedModelAdmin, ScopedTabularInline, is_admin_staff
 from .imports import ImportExportAdminMixin
 
 
@@ -61,9 +74,7 @@ class IndicatorAdmin(ScopedModelAdmin):
     def save_model(self, request: HttpRequest, obj: Indicator, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if not change or self.counting_fields & set(form.changed_data):
-            from fieldteam.tasks import enqueue_on_commit, recompute_all_provinces
-
-            enqueue_on_commit(recompute_all_provinces)
+            jobs.enqueue_on_commit("fieldteam.tasks.recompute_all_provinces")
             self.message_user(request, _("The roll-up counts are being recomputed for the new definition."))
 
 
@@ -85,11 +96,11 @@ def province_officer_paths(request: HttpRequest) -> tuple[str, ...]:
     cached = getattr(request, "_fieldteam_province_officer_paths", None)
     if cached is None:
         cached = tuple(
-            AreaRole.objects.filter(user=request.user, role=AreaRoleKind.PROVINCE_OFFICER).values_list(  # type: ignore[misc]
+            AreaRole.objects.filter(user=request.user, role=AreaRoleKind.PROVINCE_OFFICER).values_list(  # type: ignore[misc]  # signed-in: these views admit authenticated users only
                 "area__path", flat=True
             )
         )
-        request._fieldteam_province_officer_paths = cached  # type: ignore[attr-defined]
+        request._fieldteam_province_officer_paths = cached
     return cached
 
 
@@ -112,7 +123,15 @@ class ProvinceOfficerAreaForm(forms.ModelForm):
 class TargetForm(ProvinceOfficerAreaForm):
     class Meta:
         model = Target
-        fields = ("indicator", "area", "year", "comparison", "value", "source")
+        fields = ("indicator", "area", "year", "comparison", "value", "source", "effective_from")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "effective_from" in self.fields:
+            self.fields["effective_from"].required = False  # empty: the date it had, or today for a new one
+
+    def clean_effective_from(self) -> Any:
+        return self.cleaned_data.get("effective_from") or self.instance.effective_from or today()
 
 
 @admin.register(Target)
@@ -121,7 +140,7 @@ class TargetAdmin(ImportExportAdminMixin, ScopedModelAdmin):
     import_kind = "targets"
     export_kinds = ("targets",)
     scope_area_field = "area"
-    list_display = ("indicator", "area", "year", "target", "source", "updated_at")
+    list_display = ("indicator", "area", "year", "target", "source", "effective_from", "updated_at")
     list_select_related = ("indicator", "area")
     list_filter = ("year", "indicator__group", "indicator", *AREA_FILTERS)
     search_fields = ("indicator__name", "indicator__code", "area__name")
@@ -129,7 +148,7 @@ class TargetAdmin(ImportExportAdminMixin, ScopedModelAdmin):
     ordering = ("indicator__sort_order", "area__path", "year")
     show_facets = admin.ShowFacets.NEVER
 
-    def filter_in_scope(self, scope, queryset):  # type: ignore[no-untyped-def]
+    def filter_in_scope(self, scope: Scope, queryset: QuerySet) -> QuerySet:
         # Targets are inherited down the tree: an officer also sees the targets set above them.
         ancestors = {p[:end] for p in scope.paths for end in range(Area.steplen, len(p), Area.steplen)}
         return queryset.filter(scope.area_q("area") | Q(area__path__in=ancestors))
@@ -142,7 +161,9 @@ class TargetAdmin(ImportExportAdminMixin, ScopedModelAdmin):
     def may_write_row(self, request: HttpRequest, obj: Target) -> bool:
         return request.user.is_superuser or in_province_officer_subtree(request, obj.area)
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Any]]:
         form = super().get_form(request, obj, change=change, **kwargs)
         return type(form.__name__, (form,), {"request": request})
 
@@ -183,10 +204,10 @@ class ComputedFilter(admin.SimpleListFilter):
     title = _("kind")
     parameter_name = "indicator_kind"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, Any]]:
         return IndicatorKind.choices
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(indicator__kind=self.value()) if self.value() else queryset
 
 
@@ -205,11 +226,11 @@ class IndicatorValueAdmin(ImportExportAdminMixin, PopulationAdmin):
     can_delete_rows = False
     computed_fields = ("numerator", "denominator", "computed_at", "reported_by", "reported_at", "province")
 
-    def get_fields(self, request: HttpRequest, obj: IndicatorValue | None = None):  # type: ignore[no-untyped-def]
+    def get_fields(self, request: HttpRequest, obj: IndicatorValue | None = None) -> tuple[str, ...]:
         main = ("indicator", "area", "period_kind", "period_start", "value", "note")
         return main if obj is None else (*main, *self.computed_fields)
 
-    def get_readonly_fields(self, request: HttpRequest, obj: IndicatorValue | None = None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: IndicatorValue | None = None) -> tuple[str, ...]:
         if obj is None:
             return ()
         # What identifies the value is fixed; a reported value and its note can be corrected.
@@ -226,12 +247,14 @@ class IndicatorValueAdmin(ImportExportAdminMixin, PopulationAdmin):
             return False  # computed values belong to the roll-up
         return request.user.is_superuser or in_province_officer_subtree(request, obj.area)
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Any]]:
         form = super().get_form(request, obj, change=change, **kwargs)
         return type(form.__name__, (form,), {"request": request})
 
     def save_model(self, request: HttpRequest, obj: IndicatorValue, form: Any, change: bool) -> None:
-        obj.reported_by = request.user  # type: ignore[assignment]
+        obj.reported_by = request.user  # type: ignore[assignment]  # signed-in: these views admit authenticated users only
         obj.reported_at = timezone.now()
         super().save_model(request, obj, form, change)
 
@@ -292,14 +315,12 @@ class RollupStateAdmin(DerivedAdmin):
 
     @admin.action(description=_("Recompute the selected provinces now (report and correct drift)"))
     def recompute_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from fieldteam.tasks import enqueue_on_commit, recompute_province
-
-        scope = scope_for(request.user)  # type: ignore[arg-type]
+        scope = scope_for(request.user)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
         queued = 0
         for state in queryset.select_related("province"):
             # Only whoever answers for the whole province may start its recompute.
             if scope.everything or state.province.path in scope.paths:
-                enqueue_on_commit(recompute_province, state.province_id)
+                jobs.enqueue_on_commit("fieldteam.tasks.recompute_province", state.province_id)
                 queued += 1
         if queued:
             self.message_user(
@@ -312,6 +333,76 @@ class RollupStateAdmin(DerivedAdmin):
         else:
             self.message_user(request, _("Only a province officer may recompute a province."), level=messages.ERROR)
 
-    def filter_in_scope(self, scope, queryset: QuerySet) -> QuerySet:  # type: ignore[no-untyped-def]
+    def filter_in_scope(self, scope: Scope, queryset: QuerySet) -> QuerySet:
         # A commune officer may check the roll-up of the province their commune lies in.
         return queryset.filter(province__path__in={p[: Area.steplen] for p in scope.paths})
+
+
+class PlanTargetInline(ScopedTabularInline):
+    model = PlanTarget
+    extra = 0
+    fields = ("indicator", "year", "comparison", "value")
+    ordering = ("indicator__sort_order", "year")
+
+
+class PlanForm(forms.ModelForm):
+    """The ``province`` must be one where the user is a province officer (superusers: any)."""
+
+    request: HttpRequest
+
+    class Meta:
+        model = Plan
+        fields = ("province", "document", "name", "adopted_on")
+
+    def clean_province(self) -> Area:
+        province: Area = self.cleaned_data["province"]
+        if not self.request.user.is_superuser and not in_province_officer_subtree(self.request, province):
+            raise forms.ValidationError(_("Only the province officer of this area enters this."), code="out_of_scope")
+        return province
+
+
+@admin.register(Plan)
+class PlanAdmin(ScopedModelAdmin):
+    """A province's plans and their targets; applied to areas from the area list's action.
+
+    A change to a plan's targets is carried to every area it is applied to (``refresh_plan_targets``).
+    """
+
+    form = PlanForm
+    inlines = (PlanTargetInline,)
+    scope_area_field = "province"
+    list_display = ("name", "document", "province", "adopted_on")
+    list_select_related = ("province",)
+    search_fields = ("name", "document")
+    ordering = ("-adopted_on", "document")
+
+    def may_write(self, request: HttpRequest) -> bool:
+        if not is_admin_staff(request):
+            return False
+        return request.user.is_superuser or bool(province_officer_paths(request))
+
+    def may_write_row(self, request: HttpRequest, obj: Plan) -> bool:
+        return request.user.is_superuser or in_province_officer_subtree(request, obj.province)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Any]]:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if Target.objects.filter(plan=form.instance).exists():
+            refresh_plan_targets(actor=request.user, plan=form.instance)  # type: ignore[arg-type]  # the admin admits signed-in staff only
+
+
+@admin.register(PlanTarget)
+class PlanTargetAdmin(ScopedModelAdmin):
+    """Every plan's targets in one list, to read; they are entered on their plan's page."""
+
+    scope_area_field = "plan__province"
+    can_add_rows = can_change_rows = can_delete_rows = False
+    list_display = ("plan", "indicator", "year", "comparison", "value")
+    list_select_related = ("plan", "indicator")
+    list_filter = ("year", "indicator__group", "plan")
+    ordering = ("plan", "indicator__sort_order", "year")

@@ -9,14 +9,16 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from fieldteam.imports.jobs import import_job_confirm
 from fieldteam.models import BackgroundJob, JobKind, JobStatus, SyncReceipt
-from fieldteam.selectors.scope import Scope
+from fieldteam.permissions import Scope
+from fieldteam.services import jobs
 
 from .base import ScopedModelAdmin
 from .imports import FORM_PAGE, job_links, summary_html
@@ -58,7 +60,7 @@ class BackgroundJobAdmin(RecordAdmin):
             area__isnull=True, created_by_id=getattr(self, "_request_user_id", None)
         )
 
-    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BackgroundJob]:
         self._request_user_id = request.user.pk
         return super().get_queryset(request)
 
@@ -117,7 +119,7 @@ class BackgroundJobAdmin(RecordAdmin):
 
     # --- views: the file, and "import these rows now" --------------------------------------------
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [
             path("<uuid:job_id>/download/", wrap(self.download_view), name="fieldteam_backgroundjob_download"),
@@ -132,20 +134,19 @@ class BackgroundJobAdmin(RecordAdmin):
         return job
 
     def download_view(self, request: HttpRequest, job_id: Any) -> HttpResponse:
+        # Seen in scope, else 404; a file with personal data only for an officer of the job's area
+        # (403 otherwise), each download in the trail.
         job = self._visible_job(request, job_id)
-        if not job.result_file:
-            raise Http404
-        return FileResponse(
-            job.result_file.open("rb"), as_attachment=True, filename=job.result_file.name.rsplit("/", 1)[-1]
-        )
+        handle = jobs.open_job_file(actor=request.user, job=job)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+        response = FileResponse(handle, as_attachment=True, filename=job.result_file.name.rsplit("/", 1)[-1])
+        response["Cache-Control"] = "no-store"
+        return response
 
     def confirm_view(self, request: HttpRequest, job_id: Any) -> HttpResponse:
-        from fieldteam.services.imports import import_job_confirm
-
         job = self._visible_job(request, job_id)
         if request.method == "POST":
             try:
-                new = import_job_confirm(actor=request.user, job=job)  # type: ignore[arg-type]
+                new = import_job_confirm(actor=request.user, job=job)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)
                 return HttpResponseRedirect(reverse("admin:fieldteam_backgroundjob_change", args=[job.pk]))
@@ -178,12 +179,9 @@ class BackgroundJobAdmin(RecordAdmin):
 
     @admin.action(description=_("Queue the selected jobs again (queued jobs whose task was lost)"))
     def queue_again(self, request: HttpRequest, queryset: QuerySet[BackgroundJob]) -> None:
-        from fieldteam.tasks import enqueue_on_commit, run_export_job, run_import_job
-
         queued = 0
         for job in queryset.filter(status=JobStatus.QUEUED, kind__in=[JobKind.IMPORT, JobKind.EXPORT]):
-            task = run_import_job if job.kind == JobKind.IMPORT else run_export_job
-            enqueue_on_commit(task, str(job.pk), job.params.get("locale", "vi"))
+            jobs.queue_job_on_commit(job=job)
             queued += 1
         self.message_user(
             request, ngettext("%(count)s job queued again.", "%(count)s jobs queued again.", queued) % {"count": queued}

@@ -3,14 +3,15 @@
 Identifiers are personal data: pages show only ``citizen_id_masked`` and ``phone_masked``. The
 resident form has plain inputs for a *new* citizen ID or phone, never filled in (blank keeps the
 stored value); saving goes through ``fieldteam.services.people``. Search by citizen ID or phone is
-an exact match on the keyed hash; a search for an identifier is redirected to its hash (``idh``) so
-the number is not written back into the page or its links.
+an exact match on the keyed hash. The search box posts (``admin/fieldteam/search_form.html``) and
+is answered with a redirect to the list filtered by the hash (``idh``), so the number is never in a
+URL, a redirect or an access log, nor written back into the page or its links.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -27,6 +28,16 @@ from fieldteam import identifiers
 from fieldteam.choices import ConsentChannel, ConsentPurpose, ResidentStatus
 from fieldteam.errors import field_error
 from fieldteam.models import Capability, ConsentRecord, Household, Resident
+from fieldteam.selectors.people import name_matches
+from fieldteam.services.consent import CURRENT_NOTICE_VERSION, NOTICES, ConsentInput, check_given_at, withdraw_consent
+from fieldteam.services.people import (
+    move_resident,
+    record_departure,
+    register_household,
+    register_resident,
+    update_household,
+    update_resident,
+)
 
 from .base import (
     AREA_FILTERS,
@@ -39,6 +50,10 @@ from .base import (
 from .duplicates import DuplicatesAdminMixin
 from .imports import ImportExportAdminMixin
 from .privacy import PrivacyAdminMixin
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import InlineModelAdmin, _FieldsetSpec
+    from django.utils.datastructures import _ListOrTuple
 
 IDENTIFIER_HASH_PARAM = "idh"
 _SEPARATORS = re.compile(r"[\s.\-()+]")
@@ -76,12 +91,12 @@ class IdentifierHashFilter(admin.SimpleListFilter):
     title = _("citizen ID or phone")
     parameter_name = IDENTIFIER_HASH_PARAM
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, Any]]:
         # Offered only while in use; a filter without choices would not be applied at all.
         value = request.GET.get(self.parameter_name)
         return [(value, _("the number searched for"))] if value is not None else []
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         if value is None:
             return queryset
@@ -99,10 +114,8 @@ class HouseholdForm(ServiceModelForm):
         fields = ("village", "code", "head_name", "address")
 
     def perform(self) -> Household:
-        from fieldteam.services.people import register_household
-
         data = self.cleaned_data
-        if self.instance.pk is None:
+        if self.adding:
             return register_household(
                 actor=self.actor,
                 village=data["village"],
@@ -110,15 +123,9 @@ class HouseholdForm(ServiceModelForm):
                 head_name=data.get("head_name", ""),
                 address=data.get("address", ""),
             )
-        # Code, head and address are not counted anywhere; the village and the active flag are
-        # (a household moves through its residents, see the residents' form).
-        household: Household = self.instance
-        for name in ("code", "head_name", "address"):
-            if name in self.cleaned_data:
-                setattr(household, name, (self.cleaned_data[name] or "").strip())
-        household.full_clean()
-        household.save(update_fields=["code", "head_name", "address", "updated_at"])
-        return household
+        # The village is read-only here: a household moves through its residents (residents' form).
+        changes = {name: data[name] or "" for name in ("code", "head_name", "address") if name in data}
+        return update_household(actor=self.actor, household=cast("Household", self.stored), **changes)
 
 
 class ResidentInline(ReadOnlyTabularInline):
@@ -141,10 +148,10 @@ class HouseholdAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, PopulationAd
     autocomplete_fields = ("village",)
     inlines = (ResidentInline,)
 
-    def get_inlines(self, request: HttpRequest, obj: Household | None):  # type: ignore[no-untyped-def]
+    def get_inlines(self, request: HttpRequest, obj: Household | None) -> _ListOrTuple[type[InlineModelAdmin[Any, Any]]]:
         return self.inlines if obj is not None else ()
 
-    def get_fieldsets(self, request: HttpRequest, obj: Household | None = None):  # type: ignore[no-untyped-def]
+    def get_fieldsets(self, request: HttpRequest, obj: Household | None = None) -> _FieldsetSpec:
         main = ("village", "code", "head_name", "address")
         if obj is None:
             return [(None, {"fields": main})]
@@ -153,7 +160,7 @@ class HouseholdAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, PopulationAd
             (_("Record"), {"fields": ("is_active", "province", "held_capabilities", "created_at", "updated_at")}),
         ]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Household | None = None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Household | None = None) -> tuple[str, ...]:
         if obj is None:
             return ()
         return ("village", "is_active", "province", "held_capabilities", "created_at", "updated_at")
@@ -224,13 +231,11 @@ class ResidentForm(ServiceModelForm):
             self.fields["household"].help_text = _("Leave empty to start a new household headed by this resident.")
 
     def perform(self) -> Resident:
-        if self.instance.pk is None:
+        if self.adding:
             return self._register()
         return self._change()
 
     def _register(self) -> Resident:
-        from fieldteam.services.people import register_household, register_resident
-
         data = self.cleaned_data
         household = data.get("household")
         village = data.get("village")
@@ -254,16 +259,12 @@ class ResidentForm(ServiceModelForm):
         )
 
     def _consent(self) -> Any:
-        from fieldteam.services.consent import ConsentInput
-
         channel = self.cleaned_data.get("consent_channel")
         return ConsentInput(channel=channel) if channel else None
 
     def _change(self) -> Resident:
-        from fieldteam.services.people import move_resident, record_departure, update_resident
-
         data, changed = self.cleaned_data, set(self.changed_data)
-        resident: Resident = self.instance
+        resident = cast("Resident", self.stored)
         changes: dict[str, Any] = {name: data[name] for name in ("full_name", "sex", "ethnicity") if name in changed}
         changes.update(self._birth_changes(resident, changed))
         changes.update(self._identifier_changes())
@@ -329,7 +330,7 @@ class ResidentAdmin(
     search_help_text = _("Name, or the full citizen ID or phone number (exact match only).")
     autocomplete_fields = ("village", "household")
 
-    def get_fieldsets(self, request: HttpRequest, obj: Resident | None = None):  # type: ignore[no-untyped-def]
+    def get_fieldsets(self, request: HttpRequest, obj: Resident | None = None) -> _FieldsetSpec:
         person = ("full_name", "sex", "birth_date", "birth_year")
         if obj is None:
             return [
@@ -356,7 +357,7 @@ class ResidentAdmin(
             (_("Record"), {"fields": ("province", "held_capabilities", "created_at", "updated_at")}),
         ]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Resident | None = None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Resident | None = None) -> _ListOrTuple[str]:
         if obj is None:
             return ()
         fields = [
@@ -377,9 +378,10 @@ class ResidentAdmin(
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         digest = identifier_digest(search_term)
-        if digest is None:
-            return super().get_search_results(request, queryset, search_term)
         queryset, _distinct = super().get_search_results(request, queryset, "")  # autocomplete narrowing only
+        if digest is None:
+            # By the folded name, as everywhere: any case, accents or Unicode form (SQLite too).
+            return queryset.filter(name_matches(search_term)), False
         return queryset.filter(Q(citizen_id_hash=digest) | Q(phone_hash=digest)), False
 
     @method_decorator(sensitive_post_parameters("citizen_id", "phone"))
@@ -398,6 +400,11 @@ class ResidentAdmin(
             params[IDENTIFIER_HASH_PARAM] = digest
             return HttpResponseRedirect(f"{request.path}?{params.urlencode()}")
         return super().changelist_view(request, extra_context)
+
+    def search_params(self, request: HttpRequest, term: str) -> dict[str, str]:
+        # A citizen ID or phone number becomes its keyed hash: the number never enters a URL.
+        digest = identifier_digest(term)
+        return {IDENTIFIER_HASH_PARAM: digest} if digest is not None else super().search_params(request, term)
 
     @admin.display(description=_("capabilities held"))
     def held_capabilities(self, obj: Resident) -> str:
@@ -418,9 +425,21 @@ class ConsentRecordForm(forms.ModelForm):
         model = ConsentRecord
         fields = ("resident", "purposes", "channel", "notice_version", "given_at")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from fieldteam.services.consent import CURRENT_NOTICE_VERSION, NOTICES
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        resident = data.get("resident")
+        try:  # the same dates as every other route: not future, not before 2023-07-01 nor the birth
+            check_given_at(
+                data.get("given_at"),
+                birth_year=resident.birth_year if resident else None,
+                birth_date=resident.birth_date if resident else None,
+                field="given_at",
+            )
+        except ValidationError as exc:
+            self.add_error(None, exc)
+        return data
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only a notice the system knows: the record must say which text the person agreed to.
         self.fields["notice_version"].choices = [(v, v) for v in sorted(NOTICES, reverse=True)]
@@ -452,7 +471,7 @@ class ConsentRecordAdmin(PopulationAdmin):
     readonly_fields = ("province", "recorded_by", "withdrawn_at", "withdrawn_recorded_by")
     actions = ("withdraw",)
 
-    def get_fields(self, request: HttpRequest, obj: ConsentRecord | None = None):  # type: ignore[no-untyped-def]
+    def get_fields(self, request: HttpRequest, obj: ConsentRecord | None = None) -> tuple[str, ...]:
         main = ("resident", "purposes", "channel", "notice_version", "given_at")
         return main if obj is None else (*main, *self.readonly_fields)
 
@@ -461,7 +480,7 @@ class ConsentRecordAdmin(PopulationAdmin):
 
     def save_model(self, request: HttpRequest, obj: ConsentRecord, form: Any, change: bool) -> None:
         obj.province_id = obj.resident.province_id
-        obj.recorded_by = request.user  # type: ignore[assignment]
+        obj.recorded_by = request.user  # type: ignore[assignment]  # signed-in: these views admit authenticated users only
         super().save_model(request, obj, form, change)
 
     @admin.display(description=_("purposes"))
@@ -474,15 +493,13 @@ class ConsentRecordAdmin(PopulationAdmin):
         permissions=("add",),
     )
     def withdraw(self, request: HttpRequest, queryset: QuerySet[ConsentRecord]) -> None:
-        from fieldteam.services.consent import withdraw_consent
-
         # Through the service, one resident at a time: a withdrawal covers all the person's consents,
         # erases their identifiers and is recorded in the trail; one refused does not stop the rest.
         residents = {c.resident for c in queryset.filter(withdrawn_at__isnull=True).select_related("resident__village")}
         count = 0
         for resident in sorted(residents, key=lambda r: r.pk):
             try:
-                count += withdraw_consent(actor=request.user, resident=resident)  # type: ignore[arg-type]
+                count += withdraw_consent(actor=request.user, resident=resident)
             except ValidationError as exc:
                 self.message_user(request, f"{resident}: {' '.join(exc.messages)}", messages.ERROR)
         self.message_user(

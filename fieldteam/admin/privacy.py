@@ -15,45 +15,33 @@ from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template import engines
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.models import Resident
+from fieldteam.selectors.person_data import export_person_data
 from fieldteam.services import privacy
+
+from .base import AdminMixinBase
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # One request anonymises at most this many: each is its own transaction with its own trail entries.
 MAX_ANONYMISE = 100
 
-CONFIRM_PAGE = engines["django"].from_string(
-    """{% extends "admin/base_site.html" %}{% load admin_urls %}
-{% block breadcrumbs %}<div class="breadcrumbs"><a href="{% url 'admin:index' %}">{{ home }}</a>
-&rsaquo; <a href="{% url opts|admin_urlname:'changelist' %}">{{ opts.verbose_name_plural|capfirst }}</a>
-&rsaquo; {{ title }}</div>{% endblock %}
-{% block content %}<div id="content-main"><p>{{ intro }}</p>
-<ul>{% for resident in residents %}<li>{{ resident }} – {{ resident.village.name }}</li>{% endfor %}</ul>
-<form method="post">{% csrf_token %}
-{% for resident in residents %}<input type="hidden" name="{{ checkbox }}" value="{{ resident.pk }}">{% endfor %}
-<input type="hidden" name="action" value="anonymise_selected"><input type="hidden" name="confirm" value="yes">
-<p><label for="id_reason">{{ reason_label }}</label><br>
-<input type="text" id="id_reason" name="reason" maxlength="500" size="70" required value="{{ reason }}"></p>
-<div class="submit-row"><input type="submit" class="default" value="{{ submit }}"></div></form>
-</div>{% endblock %}"""
-)
+CONFIRM_PAGE = "admin/fieldteam/anonymise_confirm.html"
 
 
 def _errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
-class PrivacyAdminMixin:
+class PrivacyAdminMixin(AdminMixinBase):
     """For ``ResidentAdmin``: "Export personal data (XLSX)" and "Anonymise" actions, for writers only."""
 
-    def get_actions(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        actions = super().get_actions(request)  # type: ignore[misc]
-        if self.may_write(request):  # type: ignore[attr-defined]
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if self.may_write(request):
             actions["export_personal_data"] = (
                 PrivacyAdminMixin.export_personal_data,
                 "export_personal_data",
@@ -69,14 +57,14 @@ class PrivacyAdminMixin:
     def export_personal_data(self, request: HttpRequest, queryset: QuerySet[Resident]) -> HttpResponse | None:
         residents = list(queryset[:2])
         if len(residents) != 1:
-            self.message_user(  # type: ignore[attr-defined]
+            self.message_user(
                 request, gettext("Select exactly one resident to export their data."), messages.WARNING
             )
             return None
         try:
-            data = privacy.export_person_data(actor=request.user, resident=residents[0])  # type: ignore[arg-type]
+            data = export_person_data(actor=request.user, resident=residents[0])  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
         except ValidationError as exc:
-            self.message_user(request, _errors(exc), messages.ERROR)  # type: ignore[attr-defined]
+            self.message_user(request, _errors(exc), messages.ERROR)
             return None
         response = HttpResponse(privacy.person_data_xlsx(data), content_type=XLSX_TYPE)
         response["Content-Disposition"] = f'attachment; filename="personal-data-{residents[0].pk}.xlsx"'
@@ -86,7 +74,7 @@ class PrivacyAdminMixin:
     def anonymise_selected(self, request: HttpRequest, queryset: QuerySet[Resident]) -> HttpResponse | None:
         residents = list(queryset.select_related("village").order_by("pk")[: MAX_ANONYMISE + 1])
         if len(residents) > MAX_ANONYMISE:
-            self.message_user(  # type: ignore[attr-defined]
+            self.message_user(
                 request,
                 gettext("Select at most %(count)d residents at a time.") % {"count": MAX_ANONYMISE},
                 messages.WARNING,
@@ -98,13 +86,13 @@ class PrivacyAdminMixin:
         done = 0
         for resident in residents:
             try:
-                privacy.anonymise_resident(actor=request.user, resident=resident, reason=reason)  # type: ignore[arg-type]
+                privacy.anonymise_resident(actor=request.user, resident=resident, reason=reason)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
             except ValidationError as exc:
-                self.message_user(request, f"#{resident.pk}: {_errors(exc)}", messages.ERROR)  # type: ignore[attr-defined]
+                self.message_user(request, f"#{resident.pk}: {_errors(exc)}", messages.ERROR)
             else:
                 done += 1
         if done:
-            self.message_user(  # type: ignore[attr-defined]
+            self.message_user(
                 request,
                 ngettext("%(count)d resident anonymised.", "%(count)d residents anonymised.", done) % {"count": done},
                 messages.SUCCESS,
@@ -113,7 +101,7 @@ class PrivacyAdminMixin:
 
     def _confirm_page(self, request: HttpRequest, residents: list[Resident], reason: str) -> TemplateResponse:
         context: dict[str, Any] = {
-            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            **self.admin_site.each_context(request),
             "opts": Resident._meta,
             "title": gettext("Anonymise residents"),
             "home": gettext("Home"),

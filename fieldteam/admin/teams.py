@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam.choices import PROVINCE_KINDS, AreaRoleKind
+from fieldteam.choices import AreaRoleKind
 from fieldteam.models import AreaRole, Membership, Team
+from fieldteam.services import teams
 
-from .base import AREA_FILTERS, ScopedModelAdmin, ScopedTabularInline
+from .base import AREA_FILTERS, ScopedModelAdmin, ScopedTabularInline, ServiceFormAdminMixin, ServiceModelForm
 from .imports import ImportExportAdminMixin
 
 
@@ -21,8 +23,8 @@ def actor_role_kinds(request: HttpRequest) -> set[str]:
     """The kinds of area role the requesting user holds (cached on the request)."""
     cached = getattr(request, "_fieldteam_role_kinds", None)
     if cached is None:
-        cached = set(AreaRole.objects.filter(user=request.user).values_list("role", flat=True))  # type: ignore[misc]
-        request._fieldteam_role_kinds = cached  # type: ignore[attr-defined]
+        cached = set(AreaRole.objects.filter(user=request.user).values_list("role", flat=True))  # type: ignore[misc]  # signed-in: these views admit authenticated users only
+        request._fieldteam_role_kinds = cached
     return cached
 
 
@@ -37,10 +39,10 @@ class OpenFilter(admin.SimpleListFilter):
     title = _("current")
     parameter_name = "open"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, Any]]:
         return [("yes", _("Current")), ("no", _("Ended"))]
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "yes":
             return queryset.filter(ended_on__isnull=True)
         if self.value() == "no":
@@ -58,25 +60,68 @@ class MembershipInline(ScopedTabularInline):
     ordering = ("ended_on", "role", "started_on")
 
 
-class TeamForm(forms.ModelForm):
+class TeamForm(ServiceModelForm):
+    """Saved by ``fieldteam.services.teams`` (one province, areas the actor may write in)."""
+
     class Meta:
         model = Team
         fields = ("name", "areas", "founded_on", "decision_ref", "is_active")
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        areas = list(data.get("areas") or [])
-        provinces = {a.pk if a.kind in PROVINCE_KINDS else a.province_id for a in areas}
-        if len(provinces) > 1:
-            self.add_error("areas", _("A team serves areas of one province only."))
-        elif provinces:
-            # The team carries its province like every table that grows with the population.
-            self.instance.province_id = provinces.pop()
-        return data
+    def perform(self) -> Team:
+        data = self.cleaned_data
+        values = {name: data[name] for name in ("name", "founded_on", "decision_ref", "is_active") if name in data}
+        areas = list(data["areas"]) if "areas" in data else None
+        if self.adding:
+            return teams.create_team(actor=self.actor, areas=areas or [], **values)
+        return teams.update_team(actor=self.actor, team=cast("Team", self.stored), areas=areas, **values)
+
+
+class TeamServicesAdminMixin(ServiceFormAdminMixin):
+    """Memberships and area roles edited inline are saved through ``fieldteam.services.teams``.
+
+    ``save_formset`` (a public ModelAdmin hook) takes the formset's rows unsaved and hands each to
+    its service; a refusal rolls the whole save back (``ServiceFormAdminMixin``).
+    """
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is Membership:
+            _save_memberships(request, formset)
+        elif formset.model is AreaRole:
+            _save_area_roles(request, formset)
+        else:
+            super().save_formset(request, form, formset, change)
+
+
+def _save_memberships(request: HttpRequest, formset: Any) -> None:
+    actor = request.user
+    rows = formset.save(commit=False)
+    for row in formset.deleted_objects:
+        teams.delete_membership(actor=actor, membership=row)
+    for row in rows:
+        values = {"role": row.role, "affiliation": row.affiliation, "started_on": row.started_on}
+        if row in formset.new_objects:
+            saved = teams.add_membership(actor=actor, team=row.team, user=row.user, ended_on=row.ended_on, **values)
+            row.pk = saved.pk
+        else:
+            teams.update_membership(
+                actor=actor, membership=row, team=row.team, user=row.user, ended_on=row.ended_on, **values
+            )
+
+
+def _save_area_roles(request: HttpRequest, formset: Any) -> None:
+    actor = request.user
+    rows = formset.save(commit=False)
+    for row in formset.deleted_objects:
+        teams.revoke_area_role(actor=actor, area_role=row)
+    for row in rows:
+        if row in formset.new_objects:
+            row.pk = teams.grant_area_role(actor=actor, user=row.user, area=row.area, role=row.role).pk
+        else:
+            teams.change_area_role(actor=actor, area_role=row, user=row.user, area=row.area, role=row.role)
 
 
 @admin.register(Team)
-class TeamAdmin(ImportExportAdminMixin, ScopedModelAdmin):
+class TeamAdmin(ImportExportAdminMixin, TeamServicesAdminMixin, ScopedModelAdmin):
     form = TeamForm
     import_kind = "teams"
     export_kinds = ("teams",)
@@ -107,11 +152,37 @@ class TeamAdmin(ImportExportAdminMixin, ScopedModelAdmin):
 
     @admin.display(description=_("members"), ordering="open_members")
     def member_count(self, obj: Team) -> int:
-        return obj.open_members  # type: ignore[attr-defined]
+        return obj.open_members
+
+
+class MembershipForm(ServiceModelForm):
+    """Saved by ``fieldteam.services.teams``."""
+
+    class Meta:
+        model = Membership
+        fields = ("team", "user", "role", "affiliation", "started_on", "ended_on")
+
+    def perform(self) -> Membership:
+        data = self.cleaned_data
+        values = {name: data[name] for name in ("role", "affiliation", "started_on") if name in data}
+        if self.adding:
+            return teams.add_membership(
+                actor=self.actor, team=data["team"], user=data["user"], ended_on=data.get("ended_on"), **values
+            )
+        stored = cast("Membership", self.stored)
+        return teams.update_membership(
+            actor=self.actor,
+            membership=stored,
+            team=data.get("team"),
+            user=data.get("user"),
+            ended_on=data.get("ended_on", stored.ended_on),
+            **values,
+        )
 
 
 @admin.register(Membership)
-class MembershipAdmin(ImportExportAdminMixin, ScopedModelAdmin):
+class MembershipAdmin(ImportExportAdminMixin, TeamServicesAdminMixin, ScopedModelAdmin):
+    form = MembershipForm
     import_kind = "members"
     export_kinds = ("members",)
     scope_area_field = "team__areas"
@@ -139,6 +210,26 @@ class AreaRoleForm(forms.ModelForm):
             self.fields["role"].choices = [("", "---------"), *grantable_roles(self.request)]
 
 
+class AreaRoleAdminForm(ServiceModelForm, AreaRoleForm):
+    """Saved by ``fieldteam.services.teams`` (who may grant which role where, never one's own)."""
+
+    class Meta(AreaRoleForm.Meta):
+        pass
+
+    def perform(self) -> AreaRole:
+        data = self.cleaned_data
+        if self.adding:
+            return teams.grant_area_role(actor=self.actor, user=data["user"], area=data["area"], role=data["role"])
+        stored = cast("AreaRole", self.stored)
+        return teams.change_area_role(
+            actor=self.actor,
+            area_role=stored,
+            user=data.get("user", stored.user),
+            area=data.get("area", stored.area),
+            role=data.get("role", stored.role),
+        )
+
+
 def _bound_area_role_form(request: HttpRequest) -> type[AreaRoleForm]:
     return type(AreaRoleForm.__name__, (AreaRoleForm,), {"request": request})
 
@@ -153,13 +244,13 @@ class AreaRoleInline(ScopedTabularInline):
     autocomplete_fields = ("area",)
     extra = 0
 
-    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> type[BaseInlineFormSet[Any, Any, Any]]:
         return super().get_formset(request, obj, form=_bound_area_role_form(request), **kwargs)
 
 
 @admin.register(AreaRole)
-class AreaRoleAdmin(ScopedModelAdmin):
-    form = AreaRoleForm
+class AreaRoleAdmin(TeamServicesAdminMixin, ScopedModelAdmin):
+    form = AreaRoleAdminForm
     scope_area_field = "area"
     list_display = ("user", "role", "area", "granted_on")
     list_select_related = ("user", "area")
@@ -169,9 +260,10 @@ class AreaRoleAdmin(ScopedModelAdmin):
     readonly_fields = ("granted_on",)
     show_facets = admin.ShowFacets.NEVER
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
-        form = super().get_form(request, obj, change=change, **kwargs)
-        return type(form.__name__, (form,), {"request": request})
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Any]]:
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def may_write_row(self, request: HttpRequest, obj: AreaRole) -> bool:
         if request.user.is_superuser:

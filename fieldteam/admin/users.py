@@ -9,7 +9,7 @@ create in one of their teams or areas at once, so that the new user stays in the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
@@ -23,19 +23,24 @@ from django.utils.translation import gettext_lazy as _
 from fieldteam.choices import AreaRoleKind, MembershipRole
 from fieldteam.models import Area, AreaRole, Membership, Team, User
 from fieldteam.periods import today
+from fieldteam.services import teams
 
 from .base import ScopedAdminMixin, is_admin_staff, request_scope
-from .teams import AreaRoleInline, MembershipInline, grantable_roles
+from .teams import AreaRoleInline, MembershipInline, TeamServicesAdminMixin, grantable_roles
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import InlineModelAdmin, _FieldsetSpec
+    from django.utils.datastructures import _ListOrTuple
 
 
 class AreaRoleKindFilter(admin.SimpleListFilter):
     title = _("area role")
     parameter_name = "area_role"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, Any]]:
         return AreaRoleKind.choices
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() is None:
             return queryset
         return queryset.filter(pk__in=AreaRole.objects.filter(role=self.value()).values("user_id"))
@@ -45,10 +50,10 @@ class TeamRoleFilter(admin.SimpleListFilter):
     title = _("role in a team")
     parameter_name = "team_role"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, Any]]:
         return MembershipRole.choices
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() is None:
             return queryset
         current = Membership.objects.filter(role=self.value(), ended_on__isnull=True)
@@ -112,7 +117,7 @@ class UserChangeFormWithPhone(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(ScopedAdminMixin, DjangoUserAdmin):
+class UserAdmin(ScopedAdminMixin, TeamServicesAdminMixin, DjangoUserAdmin):
     form = UserChangeFormWithPhone
     add_form = UserCreationForm
     scope_area_field = None  # see scope_queryset
@@ -152,7 +157,7 @@ class UserAdmin(ScopedAdminMixin, DjangoUserAdmin):
             Membership.objects.filter(user=obj, ended_on__isnull=True).exclude(team__in=teams_in_scope).exists()
         )
 
-    def get_fieldsets(self, request: HttpRequest, obj: User | None = None):  # type: ignore[no-untyped-def]
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> _FieldsetSpec:
         if obj is None:
             return self.add_fieldsets
         permissions = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")
@@ -165,13 +170,13 @@ class UserAdmin(ScopedAdminMixin, DjangoUserAdmin):
             (_("Important dates"), {"fields": ("last_login", "date_joined")}),
         )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple[str, ...]:
         return ("last_login", "date_joined") if obj is not None else ()
 
-    def get_inlines(self, request: HttpRequest, obj: User | None):  # type: ignore[no-untyped-def]
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> _ListOrTuple[type[InlineModelAdmin[Any, Any]]]:
         return self.inlines if obj is not None else ()
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> type[forms.ModelForm[Any]]:
         form = super().get_form(request, obj, **kwargs)
         if obj is None:
             return type(form.__name__, (form,), {"request": request, "admin_site": self.admin_site})
@@ -189,12 +194,14 @@ class UserAdmin(ScopedAdminMixin, DjangoUserAdmin):
         if change:
             return
         data = form.cleaned_data
+        # Through the services, which check who may; a refusal undoes the new user too.
         if data.get("team"):
-            Membership.objects.create(
+            teams.add_membership(
+                actor=request.user,
                 team=data["team"],
                 user=form.instance,
                 role=data.get("team_role") or MembershipRole.MEMBER,
                 started_on=today(),
             )
         if data.get("area"):
-            AreaRole.objects.create(user=form.instance, area=data["area"], role=data["area_role"])
+            teams.grant_area_role(actor=request.user, user=form.instance, area=data["area"], role=data["area_role"])

@@ -1,7 +1,8 @@
 """The API's one exception handler: every error answers ``{"errors": {field: [messages]}, "codes": {...}}``.
 
 - A Django ``ValidationError`` from a service (a dict keyed by field) is a 400 naming the field;
-  a refusal because the role may only view (code ``read_only``) is a 403 in the same shape.
+  a refusal because the role may only view (code ``read_only``) is a 403 in the same shape, one
+  over a service's rate limit (code ``throttled``: identifier checks) a 429.
 - A DRF ``ValidationError`` (input serializers) is flattened the same way: nested fields are
   named ``items[0].capability``.
 - ``OutOfScope`` (an ``Http404``) and any other 404 are a 404: an object out of scope is answered
@@ -21,9 +22,11 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from fieldteam.services.sync import NON_FIELD, codes_by_field, messages_by_field
+from fieldteam.ratelimit import IDENTIFIER_THROTTLED_CODE
+from fieldteam.sync import NON_FIELD, codes_by_field, messages_by_field
 
 READ_ONLY_CODE = "read_only"
+THROTTLED_CODE = IDENTIFIER_THROTTLED_CODE
 
 
 def _flatten(detail: Any, prefix: str, into: dict[str, list[str]]) -> None:
@@ -49,10 +52,12 @@ def error_body(messages: dict[str, list[str]], codes: dict[str, list[str]]) -> d
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         codes = codes_by_field(exc)
-        read_only = all(code == READ_ONLY_CODE for field_codes in codes.values() for code in field_codes)
+        all_codes = {code for field_codes in codes.values() for code in field_codes}
+        if all_codes == {THROTTLED_CODE}:  # a service's rate limit (identifier checks): 429
+            return Response(error_body(messages_by_field(exc), codes), status=status.HTTP_429_TOO_MANY_REQUESTS)
         return Response(
             error_body(messages_by_field(exc), codes),
-            status=status.HTTP_403_FORBIDDEN if read_only else status.HTTP_400_BAD_REQUEST,
+            status=status.HTTP_403_FORBIDDEN if all_codes <= {READ_ONLY_CODE} else status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, RequestDataTooBig):
         message = str(_("The request is too large; send fewer items at a time."))
@@ -62,10 +67,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     if isinstance(exc, exceptions.ValidationError):
         messages: dict[str, list[str]] = {}
-        codes: dict[str, list[str]] = {}
+        detail_codes: dict[str, list[str]] = {}
         _flatten(exc.detail, "", messages)
-        _flatten(exc.get_codes(), "", codes)
-        response.data = error_body(messages, codes)
+        _flatten(exc.get_codes(), "", detail_codes)
+        response.data = error_body(messages, detail_codes)
         return response
     if isinstance(exc, exceptions.APIException):
         code = exc.get_codes()

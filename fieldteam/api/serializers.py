@@ -19,6 +19,7 @@ from fieldteam.models import (
     AssistanceLog,
     Capability,
     Household,
+    Indicator,
     IndicatorValue,
     Membership,
     Resident,
@@ -47,7 +48,7 @@ class CapabilityCodesField(serializers.Field):
     def to_representation(self, value: int) -> list[str]:
         bits = self.context.get("capability_bits")
         if bits is None:
-            bits = self.context["capability_bits"] = capability_bits()
+            bits = self.context["capability_bits"] = capability_bits()  # type: ignore[index]  # the dict given by the view: cached there for the whole list
         return [code for mask, code in bits if value & mask]
 
 
@@ -66,7 +67,7 @@ class UserBriefSerializer(serializers.ModelSerializer):
 
 
 class AreaSerializer(serializers.ModelSerializer):
-    parent = serializers.IntegerField(source="parent_id", read_only=True, allow_null=True)
+    parent = serializers.IntegerField(source="parent_id", read_only=True, allow_null=True)  # type: ignore[assignment]  # a declared field, not Field.parent (the metaclass takes it)
     province = serializers.IntegerField(source="province_id", read_only=True, allow_null=True)
     has_children = serializers.SerializerMethodField()
     kind = serializers.ChoiceField(choices=AreaKind.choices, read_only=True)
@@ -153,7 +154,7 @@ class ResidentSerializer(serializers.ModelSerializer):
 
 
 class AssistanceItemSerializer(serializers.ModelSerializer):
-    capability = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    capability: serializers.SlugRelatedField[Capability] = serializers.SlugRelatedField(slug_field="code", read_only=True)
 
     class Meta:
         model = AssistanceItem
@@ -215,7 +216,7 @@ class AssistanceLogSerializer(serializers.ModelSerializer):
 
 class TrainingSessionSerializer(serializers.ModelSerializer):
     trainer = UserBriefSerializer(read_only=True)
-    capability = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    capability: serializers.SlugRelatedField[Capability] = serializers.SlugRelatedField(slug_field="code", read_only=True)
     attendees = serializers.SerializerMethodField()
 
     class Meta:
@@ -281,7 +282,7 @@ class ChildValuesSerializer(serializers.Serializer):
 
 
 class ReportedValueSerializer(serializers.ModelSerializer):
-    indicator = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    indicator: serializers.SlugRelatedField[Indicator] = serializers.SlugRelatedField(slug_field="code", read_only=True)
     period = serializers.SerializerMethodField()
     reported_by = serializers.IntegerField(source="reported_by_id", read_only=True, allow_null=True)
 

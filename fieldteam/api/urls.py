@@ -2,11 +2,16 @@
 
 Session authentication (with CSRF) for the mobile web, token authentication for other systems.
 The OpenAPI schema is at ``schema/`` and its Swagger UI at ``docs/``, served from this server
-(drf-spectacular-sidecar: no CDN).
+(drf-spectacular-sidecar: no CDN); without sign-in only where ``API_DOCS_PUBLIC`` is on (off by
+default in production).
 """
 
+from typing import Any
+
+from django.conf import settings
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import BasePermission
 from rest_framework.routers import SimpleRouter
 
 from fieldteam.api.views.areas import AreaViewSet
@@ -17,10 +22,24 @@ from fieldteam.api.views.field_work import AssistanceLogViewSet, TrainingSession
 from fieldteam.api.views.indicators import ReportedValueViewSet
 from fieldteam.api.views.me import MeView
 from fieldteam.api.views.people import HouseholdViewSet, ResidentViewSet
+from fieldteam.api.views.reports import ReportJobDetail, ReportJobDownload, ReportJobListCreate
 from fieldteam.api.views.sync import SyncView
 from fieldteam.api.views.teams import TeamViewSet
 
 app_name = "api"
+
+
+class ApiDocsPermission(BasePermission):
+    """The schema and its UI: to anyone where ``API_DOCS_PUBLIC`` is on, else to signed-in users.
+
+    Read at each request, so the setting needs no change to the URLs.
+    """
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        if settings.API_DOCS_PUBLIC:
+            return True
+        return bool(request.user and request.user.is_authenticated)
+
 
 router = SimpleRouter()
 router.register("areas", AreaViewSet, basename="area")
@@ -41,8 +60,15 @@ urlpatterns = [
         name="resident-consent-withdrawal",
     ),
     path("sync/", SyncView.as_view(), name="sync"),
+    path("reports/", ReportJobListCreate.as_view(), name="report-list"),
+    path("reports/<uuid:job_id>/", ReportJobDetail.as_view(), name="report-detail"),
+    path("reports/<uuid:job_id>/download/", ReportJobDownload.as_view(), name="report-download"),
     path("auth/token/", TokenView.as_view(), name="token"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[ApiDocsPermission]), name="schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[ApiDocsPermission]),
+        name="docs",
+    ),
     *router.urls,
 ]

@@ -19,25 +19,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from fieldteam.dashboards.formatting import fmt, fmt_short
-
-# Distance bands (percentage points below the target) and the CSS class of each.
-NEAR_POINTS = Decimal(10)
-MID_POINTS = Decimal(25)
-TONES = ("reached", "near", "mid", "far", "none")
-
-
-def tone(*, value: Decimal | None, gap: Decimal | None, met: bool) -> str:
-    """The colour band of a value against its target: reached, near (≤10 points), mid (≤25), far, none."""
-    if value is None or gap is None:
-        return "none"
-    if met:
-        return "reached"
-    if gap <= NEAR_POINTS:
-        return "near"
-    if gap <= MID_POINTS:
-        return "mid"
-    return "far"
+from fieldteam.formatting import fmt, fmt_short
 
 
 def _n(x: float) -> str:
@@ -153,10 +135,10 @@ def trend_chart(*, points: Sequence[TrendPoint], targets: Sequence[TargetMark], 
             f'<text x="{frame.left - 3}" y="{_n(frame.y(tick) + 3)}" text-anchor="end" class="tl">{escape(fmt(tick, 0))}</text>'
         )
     for mark in targets:
-        ty = frame.y(mark.value)
-        body.append(f'<line class="target dashed" x1="{frame.left}" y1="{_n(ty)}" x2="{frame.right}" y2="{_n(ty)}"/>')
+        target_y = frame.y(mark.value)
+        body.append(f'<line class="target dashed" x1="{frame.left}" y1="{_n(target_y)}" x2="{frame.right}" y2="{_n(target_y)}"/>')
         body.append(
-            f'<text x="{frame.right}" y="{_n(ty - 2)}" text-anchor="end" class="tl">{mark.year}: {escape(fmt_short(mark.value))}</text>'
+            f'<text x="{frame.right}" y="{_n(target_y - 2)}" text-anchor="end" class="tl">{mark.year}: {escape(fmt_short(mark.value))}</text>'
         )
     body += _polylines(frame, points)
     step = max(1, round(frame.count / 6))

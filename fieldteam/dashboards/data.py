@@ -26,9 +26,10 @@ from django.utils.translation import gettext as _
 
 from fieldteam.choices import IndicatorGroup, IndicatorKind, PeriodKind
 from fieldteam.dashboards import charts
-from fieldteam.dashboards.formatting import number_formatter, period_label
-from fieldteam.models import Area, User
+from fieldteam.formatting import number_formatter, period_label, tone
+from fieldteam.models import Area, Indicator, User
 from fieldteam.periods import Period, month_index, month_start, today
+from fieldteam.permissions import scope_for
 from fieldteam.selectors.activity import TeamActivity, team_activity
 from fieldteam.selectors.indicators import (
     ChildValues,
@@ -39,7 +40,6 @@ from fieldteam.selectors.indicators import (
     child_indicator_values,
     indicator_series,
 )
-from fieldteam.selectors.scope import scope_for
 from fieldteam.selectors.work_list import WorkListSection, work_list
 from fieldteam.services.reports import EARLIEST_YEAR
 
@@ -60,7 +60,7 @@ class IndicatorCard:
     trend: SafeString
 
     @property
-    def indicator(self):  # type: ignore[no-untyped-def]
+    def indicator(self) -> Indicator:
         return self.reading.indicator
 
     @property
@@ -92,7 +92,7 @@ class ChildRow:
     @property
     def cells_html(self) -> SafeString:
         """The row's value cells, written once here rather than by the template (a province has thousands)."""
-        # Bands come from ``charts.TONES`` and texts from ``number_formatter``: digits, a separator, "–".
+        # Bands come from ``formatting.TONES`` and texts from ``number_formatter``: digits, a separator, "–".
         return mark_safe("".join(f'<td class="t-{c.band}">{escape(c.text)}</td>' for c in self.cells))  # noqa: S308
 
 
@@ -146,7 +146,7 @@ class Dashboard:
 
 def band_of(reading: IndicatorReading) -> str:
     target = reading.target
-    return charts.tone(value=reading.value, gap=reading.gap, met=bool(target and target.is_met_by(reading.value)))
+    return tone(value=reading.value, gap=reading.gap, met=bool(target and target.is_met_by(reading.value)))
 
 
 def _marks(reading: IndicatorReading) -> list[charts.TargetMark]:
@@ -235,19 +235,19 @@ def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = 
         if any(child.readings[position].value is not None for child in child_values)
     ]
     positions = [card.number - 1 for card in columns]
-    number = number_formatter()
+    format_number = number_formatter()
     children: list[ChildRow] = []
     for rank, child in enumerate(child_values, start=1):
         cells = [
-            ChildCell(child.readings[p], band_of(child.readings[p]), number(child.readings[p].value)) for p in positions
+            ChildCell(child.readings[p], band_of(child.readings[p]), format_number(child.readings[p].value)) for p in positions
         ]
         if rank_card is not None:
             ranked = child.readings[rank_card.number - 1]
             band, value = band_of(ranked), ranked.value
         else:
             value = child.gap_score
-            band = charts.tone(value=value, gap=value, met=value is not None and value <= 0)
-        children.append(ChildRow(rank, child, band, value, number(value), cells, scope.contains(child.area)))
+            band = tone(value=value, gap=value, met=value is not None and value <= 0)
+        children.append(ChildRow(rank, child, band, value, format_number(value), cells, scope.contains(child.area)))
     ranked_children = [row for row in children if any(r.value is not None for r in row.child.readings)]
     empty_children = [row for row in children if all(r.value is None for r in row.child.readings)]
 

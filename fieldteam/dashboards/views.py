@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import get_language
@@ -21,12 +21,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fieldteam.choices import PROVINCE_KINDS
 from fieldteam.dashboards.data import build_dashboard, parse_period
-from fieldteam.dashboards.formatting import period_choices, period_label
-from fieldteam.dashboards.jobs import report_jobs, visible_job
+from fieldteam.formatting import period_choices, period_label
+from fieldteam.http import SignedInRequest
 from fieldteam.models import Area, Capability, JobStatus
 from fieldteam.periods import Period
+from fieldteam.permissions import scope_for
 from fieldteam.selectors.indicators import visible_area
-from fieldteam.selectors.scope import scope_for
+from fieldteam.selectors.jobs import report_jobs, visible_job
 from fieldteam.services import reports
 
 LOGIN_URL = reverse_lazy("dashboards:login")
@@ -46,7 +47,7 @@ class LoginView(auth_views.LoginView):
 
 
 class LogoutView(auth_views.LogoutView):
-    next_page = reverse_lazy("dashboards:login")
+    next_page = reverse_lazy("dashboards:login")  # type: ignore[assignment]  # Django resolves lazy URLs; the stubs want str
 
 
 def _attachment(report: reports.ReportFile) -> HttpResponse:
@@ -57,27 +58,27 @@ def _attachment(report: reports.ReportFile) -> HttpResponse:
 
 @require_GET
 @signed_in
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: SignedInRequest) -> HttpResponse:
     """The areas the user may see; straight to the dashboard when there is only one."""
-    scope = scope_for(request.user)  # type: ignore[arg-type]
+    scope = scope_for(request.user)
     if scope.everything:
         areas = list(Area.objects.filter(depth=1, kind__in=PROVINCE_KINDS).order_by("name"))
     else:
         areas = list(Area.objects.filter(path__in=scope.paths).order_by("path"))
     if len(areas) == 1 and "all" not in request.GET:
         return redirect("dashboards:area", area_id=areas[0].pk)
-    jobs = list(report_jobs(user=request.user)[:RECENT_JOBS])  # type: ignore[misc]
+    jobs = list(report_jobs(user=request.user)[:RECENT_JOBS])
     return render(request, "dashboards/home.html", {"areas": areas, "jobs": jobs})
 
 
 @require_GET
 @signed_in
-def area_dashboard(request: HttpRequest, area_id: int) -> HttpResponse:
-    area = visible_area(user=request.user, area_id=area_id)  # type: ignore[arg-type]
+def area_dashboard(request: SignedInRequest, area_id: int) -> HttpResponse:
+    area = visible_area(user=request.user, area_id=area_id)
     period, problem = parse_period(request.GET.get("period", ""))
     if problem:
         messages.warning(request, problem)
-    dashboard = build_dashboard(user=request.user, area=area, period=period, rank_code=request.GET.get("rank", ""))  # type: ignore[arg-type]
+    dashboard = build_dashboard(user=request.user, area=area, period=period, rank_code=request.GET.get("rank", ""))
     context = {
         "dashboard": dashboard,
         "area": area,
@@ -89,9 +90,9 @@ def area_dashboard(request: HttpRequest, area_id: int) -> HttpResponse:
 
 @require_POST
 @signed_in
-def report_create(request: HttpRequest, area_id: int) -> HttpResponse:
+def report_create(request: SignedInRequest, area_id: int) -> HttpResponse:
     """The periodic report: made at once for a small area, else queued as a job (then its page)."""
-    area = visible_area(user=request.user, area_id=area_id)  # type: ignore[arg-type]
+    area = visible_area(user=request.user, area_id=area_id)
     period, problem = parse_period(request.POST.get("period", ""))
     fmt = request.POST.get("format", "xlsx")
     back = f"{reverse('dashboards:area', kwargs={'area_id': area.pk})}?period={period}"
@@ -99,23 +100,23 @@ def report_create(request: HttpRequest, area_id: int) -> HttpResponse:
         messages.error(request, problem or _("Choose XLSX or CSV."))
         return redirect(back)
     if reports.runs_in_request(area):
-        return _attachment(reports.report_file(user=request.user, area=area, period=period, fmt=fmt))  # type: ignore[arg-type]
-    job = reports.report_job_create(user=request.user, area=area, period=period, fmt=fmt, locale=get_language())  # type: ignore[arg-type]
+        return _attachment(reports.report_file(user=request.user, area=area, period=period, fmt=fmt))
+    job = reports.report_job_create(user=request.user, area=area, period=period, fmt=fmt, locale=get_language())
     return redirect("dashboards:job", job_id=job.pk)
 
 
 @require_GET
 @signed_in
-def work_list_export(request: HttpRequest, area_id: int, fmt: str) -> HttpResponse:
+def work_list_export(request: SignedInRequest, area_id: int, fmt: str) -> HttpResponse:
     """A village's work list (optionally one capability, ``?capability=<code>``) as XLSX or CSV."""
-    area = visible_area(user=request.user, area_id=area_id)  # type: ignore[arg-type]
+    area = visible_area(user=request.user, area_id=area_id)
     capability = None
     if code := request.GET.get("capability"):
         capability = Capability.objects.filter(code=code, is_active=True).first()
         if capability is None:
             raise Http404(_("No such capability."))
     try:
-        report = reports.work_list_file(user=request.user, village=area, fmt=fmt, capability=capability)  # type: ignore[arg-type]
+        report = reports.work_list_file(user=request.user, village=area, fmt=fmt, capability=capability)
     except ValidationError as exc:
         raise Http404(" ".join(exc.messages)) from exc
     return _attachment(report)
@@ -123,8 +124,8 @@ def work_list_export(request: HttpRequest, area_id: int, fmt: str) -> HttpRespon
 
 @require_GET
 @signed_in
-def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
-    job = visible_job(user=request.user, job_id=job_id)  # type: ignore[arg-type]
+def job_detail(request: SignedInRequest, job_id: UUID) -> HttpResponse:
+    job = visible_job(user=request.user, job_id=job_id)
     finished = job.status in (JobStatus.DONE, JobStatus.FAILED)
     period = job.params.get("period")
     context = {
@@ -138,13 +139,13 @@ def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
 
 @require_GET
 @signed_in
-def job_download(request: HttpRequest, job_id: UUID) -> FileResponse:
-    job = visible_job(user=request.user, job_id=job_id)  # type: ignore[arg-type]
+def job_download(request: SignedInRequest, job_id: UUID) -> FileResponse:
+    job = visible_job(user=request.user, job_id=job_id)
     if job.status != JobStatus.DONE or not job.result_file:
         raise Http404(_("The file is not ready."))
     return FileResponse(
         job.result_file.open("rb"),
         as_attachment=True,
-        filename=job.summary.get("filename") or job.result_file.name.rsplit("/", 1)[-1],
+        filename=job.summary.get("filename") or (job.result_file.name or "").rsplit("/", 1)[-1],
         content_type=job.summary.get("content_type"),
     )

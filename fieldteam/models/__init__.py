@@ -4,7 +4,7 @@ from .areas import Area
 from .assistance import AssistanceItem, AssistanceLog, TrainingAttendance, TrainingSession
 from .audit import AuditEntry
 from .capabilities import Adoption, Capability
-from .indicators import Indicator, IndicatorValue, RetirementAge, RollupState, Target, VillageCount
+from .indicators import Indicator, IndicatorValue, Plan, PlanTarget, RetirementAge, RollupState, Target, VillageCount
 from .jobs import BackgroundJob, JobKind, JobStatus, SyncReceipt
 from .people import ConsentRecord, Household, Resident
 from .teams import AreaRole, Membership, Team
@@ -26,6 +26,8 @@ __all__ = [
     "JobKind",
     "JobStatus",
     "Membership",
+    "Plan",
+    "PlanTarget",
     "Resident",
     "RetirementAge",
     "RollupState",

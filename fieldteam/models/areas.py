@@ -29,6 +29,12 @@ class Area(MP_Node):
     )
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=20, choices=AreaKind.choices)
+    kind_label = models.CharField(
+        _("local kind"),
+        max_length=40,
+        blank=True,
+        help_text=_("The word the local list uses for a village kind not among the kinds above (e.g. phum)."),
+    )
     province = models.ForeignKey(
         "self",
         verbose_name=_("province"),
@@ -66,3 +72,8 @@ class Area(MP_Node):
     @property
     def is_village(self) -> bool:
         return self.kind in VILLAGE_KINDS
+
+    @classmethod
+    def ancestor_paths(cls, path: str) -> list[str]:
+        """The paths of the area at ``path`` and of every area above it, the province first (no query)."""
+        return [path[:end] for end in range(cls.steplen, len(path) + 1, cls.steplen)]

@@ -13,10 +13,13 @@ Personal values never enter it (``fieldteam.audit`` masks them), so erasing a pe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -33,16 +36,35 @@ class AuditEntryQuerySet(models.QuerySet):
         raise AuditTrailIsAppendOnly("audit entries cannot be deleted")
 
 
-class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # type: ignore[misc]
+@dataclass(frozen=True)
+class EntryHooks:
+    """Where an entry about an instance is filed, and how it is described without personal values."""
+
+    place_of: Callable[[models.Model], tuple[int | None, int | None]]
+    describe: Callable[[models.Model], str]
+
+
+# Installed by ``fieldteam.audit.register_models`` (from the app config): models sit below the audit
+# module and do not import it.
+_hooks: list[EntryHooks] = []
+
+
+def install_entry_hooks(hooks: EntryHooks) -> None:
+    """Make every entry auditlog writes from now on use ``hooks`` (called once, at start-up)."""
+    _hooks[:] = [hooks]
+
+
+class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # type: ignore[misc]  # django-stubs cannot follow a manager class made by from_queryset
     def log_create(self, instance: models.Model, force_log: bool = False, **kwargs: Any) -> AuditEntry | None:
         # Every entry auditlog makes from a signal passes here: place it in the tree and keep
         # personal values out of its description.
-        from fieldteam import audit
-
-        area_id, province_id = audit.place_of(instance)
+        if not _hooks:
+            raise ImproperlyConfigured("fieldteam.audit.register_models() has not run: no audit entry hooks")
+        hooks = _hooks[0]
+        area_id, province_id = hooks.place_of(instance)
         kwargs.setdefault("area_id", area_id)
         kwargs.setdefault("province_id", province_id)
-        kwargs.setdefault("object_repr", audit.describe(instance))
+        kwargs.setdefault("object_repr", hooks.describe(instance))
         return super().log_create(instance, force_log=force_log, **kwargs)
 
 

@@ -6,6 +6,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import IndicatorGroup, IndicatorKind, PeriodKind, PopulationKind, Sex, TargetComparison
+from fieldteam.periods import today
 
 
 class Indicator(models.Model):
@@ -86,8 +87,71 @@ class RetirementAge(models.Model):
         return f"{self.get_sex_display()} {self.year}: {self.age_months // 12}y{self.age_months % 12}m"
 
 
+class Plan(models.Model):
+    """A province's plan (kế hoạch, quyết định) with its targets, to be applied to areas of the province.
+
+    Applying a plan (``fieldteam.services.indicators.apply_plan_targets``) copies its targets onto
+    the chosen areas, in force from a date: a newer plan's targets replace an older plan's from
+    that date (see ``Target``).
+    """
+
+    province = models.ForeignKey(
+        "fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="plans"
+    )
+    document = models.CharField(_("document number"), max_length=60, help_text=_("E.g. 1331/KH-UBND."))
+    name = models.CharField(_("name"), max_length=300)
+    adopted_on = models.DateField(_("date of the plan"))
+
+    class Meta:
+        verbose_name = _("plan")
+        verbose_name_plural = _("plans")
+        ordering = ["-adopted_on", "document"]
+        constraints = [
+            models.UniqueConstraint(fields=["province", "document"], name="plan_document_unique_per_province"),
+            models.CheckConstraint(condition=~Q(document=""), name="plan_document_not_empty"),
+            models.CheckConstraint(condition=~Q(name=""), name="plan_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanTarget(models.Model):
+    """One quantified target of a plan: an indicator, a year, a value and how it is compared."""
+
+    plan = models.ForeignKey(Plan, verbose_name=_("plan"), on_delete=models.CASCADE, related_name="targets")
+    indicator = models.ForeignKey(Indicator, verbose_name=_("indicator"), on_delete=models.PROTECT, related_name="+")
+    year = models.PositiveSmallIntegerField(_("year"))
+    value = models.DecimalField(_("target value"), max_digits=7, decimal_places=2)
+    comparison = models.CharField(
+        _("comparison"), max_length=10, choices=TargetComparison.choices, default=TargetComparison.AT_LEAST
+    )
+
+    class Meta:
+        verbose_name = _("plan target")
+        verbose_name_plural = _("plan targets")
+        ordering = ["indicator__sort_order", "year"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "indicator", "year"], name="plan_target_unique"),
+            models.CheckConstraint(condition=Q(value__gte=0), name="plan_target_value_not_negative"),
+            models.CheckConstraint(condition=Q(year__gte=2000) & Q(year__lte=2100), name="plan_target_year_range"),
+        ]
+
+    def __str__(self) -> str:
+        sign = ">" if self.comparison == TargetComparison.MORE_THAN else "≥"
+        return f"{self.indicator.code} {self.year}: {sign}{self.value}{self.indicator.unit}"
+
+
 class Target(models.Model):
-    """An indicator's target for an area and a year; areas below inherit it unless they set their own."""
+    """An indicator's target for an area and a year, in force from ``effective_from``.
+
+    Areas below inherit it. For an area, indicator and year, the target in force is the one with the
+    latest ``effective_from`` among the area's own and its ancestors'; at the same date the nearer
+    (deeper) one wins; a plan applied from a later date is not in force before it. So a newer plan on the province replaces an older
+    plan's targets on its communes, and a newer plan on a commune replaces an older plan on the
+    province, for that commune. A target entered by hand takes the day it was created; correcting
+    its value keeps that date.
+    """
 
     indicator = models.ForeignKey(Indicator, verbose_name=_("indicator"), on_delete=models.PROTECT, related_name="targets")
     area = models.ForeignKey("fieldteam.Area", verbose_name=_("area"), on_delete=models.PROTECT, related_name="targets")
@@ -97,6 +161,20 @@ class Target(models.Model):
         _("comparison"), max_length=10, choices=TargetComparison.choices, default=TargetComparison.AT_LEAST
     )
     source = models.CharField(_("plan"), max_length=200, blank=True)
+    plan = models.ForeignKey(
+        Plan,
+        verbose_name=_("applied plan"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="applied_targets",
+        help_text=_("The plan this target was applied from; empty when entered by hand."),
+    )
+    effective_from = models.DateField(
+        _("in force from"),
+        default=today,
+        help_text=_("A newer target, on this area or above it, replaces an older one from its date."),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

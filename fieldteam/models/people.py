@@ -6,12 +6,15 @@ only through a keyed hash (``*_hash``), and shown masked (``*_masked``) everywhe
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import ConsentChannel, ResidentStatus, Sex
+from fieldteam.names import fold_name
 
 
 class Household(models.Model):
@@ -61,6 +64,9 @@ class Resident(models.Model):
         "phone_hash",
         "phone_masked",
     )
+    #: Never filtered, searched or ordered on by anyone, in admin or the API (issue 13 item 11):
+    #: ethnicity is sensitive data; identifiers are looked up only through the keyed-hash search.
+    SENSITIVE_FIELDS = ("ethnicity", *IDENTIFIER_FIELDS)
 
     province = models.ForeignKey("fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+")
     village = models.ForeignKey(
@@ -70,6 +76,9 @@ class Resident(models.Model):
         Household, verbose_name=_("household"), on_delete=models.PROTECT, related_name="residents"
     )
     full_name = models.CharField(_("full name"), max_length=200)
+    # ``fieldteam.names.fold_name(full_name)``, kept by ``save``: what name search and duplicate
+    # detection compare, alike on every database (personal data: masked in the audit trail).
+    search_name = models.CharField(max_length=200, blank=True, editable=False, db_default="")
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
     birth_year = models.PositiveSmallIntegerField(_("birth year"))
     # Months since year 0 of the birth month (year-only births count as born mid-year); ages at
@@ -83,6 +92,10 @@ class Resident(models.Model):
     # NULL, not "": the unique constraint must ignore residents without a citizen ID.
     citizen_id_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     citizen_id_masked = models.CharField(_("citizen ID"), max_length=12, blank=True, editable=False)
+    # Set when the citizen ID was registered while another resident, outside the registering user's
+    # areas, already held it: stored (so the answer does not reveal the other), not unique, and
+    # shown to an officer who sees both in the duplicates review (``services.duplicates``).
+    citizen_id_disputed = models.BooleanField(default=False, db_default=False, editable=False)
     phone_ciphertext = models.TextField(_("phone (encrypted)"), blank=True, editable=False)
     phone_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     phone_masked = models.CharField(_("phone"), max_length=12, blank=True, editable=False)
@@ -110,11 +123,15 @@ class Resident(models.Model):
             # No index holds capability_mask: a mask change is then a HOT update that touches no
             # index (bench/rollup.py: the recompute's GROUP BY is a parallel seq scan anyway).
             models.Index(fields=["phone_hash"], name="resident_phone_hash_idx"),
+            # Every lookup by citizen ID, disputed or not (the unique index covers undisputed ones only).
+            models.Index(fields=["citizen_id_hash"], name="resident_citizen_id_hash_idx"),
             models.Index(fields=["village", "full_name"], name="resident_village_name_idx"),
         ]
         constraints = [
             # A citizen ID belongs to one person: de-duplication through the keyed hash.
-            models.UniqueConstraint(fields=["citizen_id_hash"], name="resident_citizen_id_unique"),
+            models.UniqueConstraint(
+                fields=["citizen_id_hash"], condition=Q(citizen_id_disputed=False), name="resident_citizen_id_unique"
+            ),
             models.CheckConstraint(condition=~Q(full_name=""), name="resident_name_not_empty"),
             models.CheckConstraint(
                 condition=Q(birth_year__gte=1890) & Q(birth_year__lte=2200), name="resident_birth_year_range"
@@ -139,9 +156,14 @@ class Resident(models.Model):
     def __str__(self) -> str:
         return f"{self.full_name} ({self.birth_year})"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        # A derived column, not business logic: it must agree with the birth fields however saved.
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Derived columns, not business logic: they must agree with the birth fields and the name
+        # however saved.
         self.derive_birth_month_index()
+        self.search_name = fold_name(self.full_name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "full_name" in update_fields and "search_name" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "search_name"]
         super().save(*args, **kwargs)
 
     @staticmethod

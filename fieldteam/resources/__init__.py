@@ -1,7 +1,7 @@
 """django-import-export resources: the columns of every import and export file.
 
-``RESOURCES`` names each resource by kind, as ``fieldteam.services.imports`` and
-``fieldteam.services.exports`` and the admin refer to them.
+``RESOURCES`` names each resource by kind, as ``fieldteam.imports`` and
+``fieldteam.exports`` and the admin refer to them.
 """
 
 from .areas import VillageResource

@@ -1,8 +1,8 @@
 """Villages under communes, by the official commune code.
 
 Columns: ``Mã xã`` (official 5-digit commune code; ``4`` reads as ``00004``) · ``Mã thôn`` (the
-province's own village code, unique across the country) · ``Tên thôn`` · ``Loại`` (thôn, bản,
-làng, buôn, ấp, sóc, xóm, khóm, tổ dân phố, khu phố, tiểu khu). Imported through
+province's own village code, unique across the country) · ``Tên thôn`` · ``Loại`` (the word the
+list uses: see ``fieldteam.village_kinds``). Imported through
 ``fieldteam.services.areas.create_village``; a village already there (same code, same commune)
 is matched, its name and kind brought up to date.
 """
@@ -15,26 +15,27 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Substr
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam.choices import AreaKind
 from fieldteam.models import Area
 from fieldteam.services.areas import COMMUNE_CODE_LENGTH
+from fieldteam.village_kinds import LOCAL_WORD_MAX_LENGTH, is_kind_word, written_kind
 
-from .base import ChoiceWidget, CodeWidget, Column, FieldteamResource, TextWidget, YesNoWidget
+from .base import CodeWidget, Column, FieldteamResource, TextWidget, YesNoWidget
 
-VILLAGE_KIND_WORDS = [
-    ("Thôn", AreaKind.THON),
-    ("Bản", AreaKind.BAN),
-    ("Làng", AreaKind.LANG),
-    ("Buôn", AreaKind.BUON),
-    ("Ấp", AreaKind.AP),
-    ("Sóc", AreaKind.SOC),
-    ("Xóm", AreaKind.XOM),
-    ("Khóm", AreaKind.KHOM),
-    ("Tổ dân phố", AreaKind.TO_DAN_PHO),
-    ("Khu phố", AreaKind.KHU_PHO),
-    ("Tiểu khu", AreaKind.TIEU_KHU),
-    ("TDP", AreaKind.TO_DAN_PHO),
-]
+
+class VillageKindWidget(TextWidget):
+    """The word a list uses for the village's kind; read into a kind by ``fieldteam.village_kinds``."""
+
+    def parse(self, value: Any) -> str:
+        text = super().parse(value)
+        if not is_kind_word(text):
+            raise ValueError(
+                _(
+                    "Write the kind of village in words (thôn, bản, làng, tổ dân phố, khối phố, ...), "
+                    "at most %(count)d characters."
+                )
+                % {"count": LOCAL_WORD_MAX_LENGTH}
+            )
+        return text
 
 
 class VillageResource(FieldteamResource):
@@ -71,13 +72,14 @@ class VillageResource(FieldteamResource):
     kind = Column(
         "Loại",
         attribute="kind",
-        widget=ChoiceWidget(
-            VILLAGE_KIND_WORDS,
-            _("Write one of: thôn, bản, làng, buôn, ấp, sóc, xóm, khóm, tổ dân phố, khu phố, tiểu khu."),
-        ),
+        widget=VillageKindWidget(LOCAL_WORD_MAX_LENGTH),
         required=True,
         aliases=("Loại thôn", "kind"),
-        help_text=_("thôn, bản, làng, buôn, ấp, sóc, xóm, khóm, tổ dân phố, khu phố or tiểu khu."),
+        help_text=_(
+            "thôn, bản, làng, buôn, plei, bon, ấp, sóc, xóm, khóm, tổ dân phố, khu phố, khối phố, tiểu khu or "
+            "khu vực, with or without diacritics; another local word is kept as written, the village counted "
+            "as a thôn (a tổ dân phố in a ward)."
+        ),
         example="Thôn",
     )
     is_active = Column("Còn hoạt động", attribute="is_active", widget=YesNoWidget(), import_=False)
@@ -89,6 +91,9 @@ class VillageResource(FieldteamResource):
     def export_queryset(self, queryset: QuerySet) -> QuerySet:
         parent_path = Substr(OuterRef("path"), 1, (OuterRef("depth") - 1) * Area.steplen)
         return queryset.annotate(parent_code=Subquery(Area.objects.filter(path=parent_path).values("code")[:1]))
+
+    def dehydrate_kind(self, obj: Any) -> str:
+        return written_kind(obj.kind, obj.kind_label)
 
     def dehydrate_commune_code(self, obj: Any) -> str:
         return getattr(obj, "parent_code", "") or ""

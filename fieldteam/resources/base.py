@@ -13,15 +13,15 @@ as ``có``/``không``/``x``. A widget raises ``ValueError`` with a translated me
 puts on the row and column.
 
 Exports write native values to XLSX (dates as date cells) and text to CSV (``dd/mm/yyyy``), in the
-same columns as the import reads, so an exported file can be edited and imported again.
+same columns as the import reads, so an exported file can be edited and imported again. Every file
+is written by ``fieldteam.spreadsheets.writing`` (formulas neutralised) and read by
+``fieldteam.spreadsheets.reading`` (size caps, encodings).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
-import io
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,25 +34,35 @@ from django.utils.translation import gettext as _t
 from import_export import resources, widgets
 from import_export.fields import Field
 
-XLSX = "xlsx"
-CSV = "csv"
-FORMATS = (XLSX, CSV)
-CONTENT_TYPES = {
-    XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    CSV: "text/csv; charset=utf-8",
-}
-DATA_SHEET = "Dữ liệu"
-HELP_SHEET = "Hướng dẫn"
-DATE_DISPLAY = "%d/%m/%Y"
-EXCEL_DATE_FORMAT = "DD/MM/YYYY"
+from fieldteam.spreadsheets import writing
+from fieldteam.spreadsheets.columns import (
+    CONTENT_TYPES,
+    CSV,
+    DATA_SHEET,
+    DATE_DISPLAY,
+    EXCEL_DATE_FORMAT,
+    EXCEL_TEXT_FORMAT,
+    FORMATS,
+    HELP_SHEET,
+    XLSX,
+)
+
+__all__ = ["CONTENT_TYPES", "CSV", "DATA_SHEET", "DATE_DISPLAY", "FORMATS", "HELP_SHEET", "XLSX"]
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _CODE_IN_BRACKETS = re.compile(r"\[([A-Za-z0-9_.\-]+)\]\s*$")
 _MASKED = "*"
 
 
-def fold(text: Any) -> str:
-    """Lower-case ASCII form of ``text`` for matching: accents dropped, ``đ`` → ``d``, separators → one space."""
+def match_key(text: Any) -> str:
+    """The key two spellings of a header, a choice word or a name in one file are matched by.
+
+    Lower-case ASCII words: compatibility forms unified (NFKD: full-width letters and digits),
+    accents dropped, ``đ`` → ``d``, anything else (punctuation, symbols, other scripts) a word
+    separator: ``"Ngày sinh (dd/mm/yyyy)"`` → ``"ngay sinh dd mm yyyy"``. Looser than
+    ``names.fold_name``, the form search and duplicate detection compare stored names in, which
+    keeps punctuation and every script.
+    """
     if isinstance(text, str):
         return _fold_text(text)
     return _fold_text(force_str(text if text is not None else ""))
@@ -227,7 +237,8 @@ class IntegerWidget(CellWidget):
         return number
 
     def to_cell(self, value: Any, fmt: str) -> Any:
-        return value if fmt == XLSX else self.render(value)
+        # A number in both formats: the spreadsheet writer writes it (a negative one stays a number).
+        return value
 
 
 class DecimalWidget(CellWidget):
@@ -249,8 +260,8 @@ class DecimalWidget(CellWidget):
 
     def to_cell(self, value: Any, fmt: str) -> Any:
         if value is None:
-            return None if fmt == XLSX else ""
-        return float(value) if fmt == XLSX else str(value)
+            return None
+        return float(value) if fmt == XLSX else value
 
 
 YES_WORDS = frozenset({"co", "x", "1", "yes", "y", "true", "dung", "da co", "v"})
@@ -263,7 +274,7 @@ class YesNoWidget(CellWidget):
     def parse(self, value: Any) -> bool:
         if isinstance(value, bool):
             return value
-        word = fold(_integral_text(value) or value)
+        word = match_key(_integral_text(value) or value)
         if word in YES_WORDS:
             return True
         if word in NO_WORDS:
@@ -286,14 +297,14 @@ class ChoiceWidget(CellWidget):
         super().__init__(coerce_to_string=True)
         # Symbols (≥, >) fold to nothing: they are matched as written.
         self.exact = {word.strip().lower(): value for word, value in words}
-        self.by_word = {fold(word): value for word, value in words if fold(word)}
+        self.by_word = {match_key(word): value for word, value in words if match_key(word)}
         self.by_value: dict[str, str] = {}
         for word, value in words:
             self.by_value.setdefault(value, word)
         self.message = message
 
     def parse(self, value: Any) -> str:
-        found = self.exact.get(force_str(value).strip().lower()) or self.by_word.get(fold(value))
+        found = self.exact.get(force_str(value).strip().lower()) or self.by_word.get(match_key(value))
         if found is None:
             raise ValueError(force_str(self.message))
         return found
@@ -358,7 +369,7 @@ class Column(Field):
 
     def matches(self) -> set[str]:
         """The folded headers this column is recognised by."""
-        return {fold(self.header), fold(self.key), *(fold(a) for a in self.aliases)} - {""}
+        return {match_key(self.header), match_key(self.key), *(match_key(a) for a in self.aliases)} - {""}
 
 
 class HeaderProblem(ValueError):
@@ -373,7 +384,7 @@ class FieldteamResource(resources.ModelResource):
     """Base resource: Vietnamese columns, header matching, templates and streaming exports.
 
     Subclasses declare ``Column`` fields (and may add more per instance in ``extra_columns``).
-    ``import_kind``/``export_kind`` name the kind in ``fieldteam.services.imports``/``exports``.
+    ``import_kind``/``export_kind`` name the kind in ``fieldteam.imports.engine``/``fieldteam.exports``.
     """
 
     import_kind: ClassVar[str] = ""
@@ -439,11 +450,11 @@ class FieldteamResource(resources.ModelResource):
         for position, header in enumerate(headers):
             if is_blank(header):
                 continue
-            column = by_fold.get(fold(header))
+            column = by_fold.get(match_key(header))
             code = bracket_code(header)
             if column is None and code in by_code:
                 # A renamed capability keeps its code: tell the yes/no column from the date column.
-                is_date = "ngay" in fold(force_str(header).rsplit("[", 1)[0]).split()
+                is_date = "ngay" in match_key(force_str(header).rsplit("[", 1)[0]).split()
                 column = next((c for c in by_code[code] if isinstance(c.widget, DateWidget) == is_date), None)
             if column is not None and column.key not in taken:
                 found[position] = column
@@ -458,49 +469,36 @@ class FieldteamResource(resources.ModelResource):
 
     def template_bytes(self, fmt: str = XLSX) -> bytes:
         """An empty file to fill in: the header row; for XLSX also an instructions sheet."""
-        columns = self.import_columns()
-        if fmt == CSV:
-            buffer = io.StringIO()
-            csv.writer(buffer).writerow([c.header for c in columns])
-            return ("\ufeff" + buffer.getvalue()).encode()
-        from openpyxl import Workbook
-        from openpyxl.styles import Font, PatternFill
+        return writing.spreadsheet_bytes(fmt, self._write_template)
 
-        book = Workbook()
-        sheet = book.active
-        sheet.title = DATA_SHEET
-        sheet.append([c.header for c in columns])
-        bold = Font(bold=True)
-        required_fill = PatternFill("solid", fgColor="FFF2CC")
+    def _write_template(self, writer: writing.SpreadsheetWriter) -> None:
+        columns = self.import_columns()
+        sheet = writer.sheet(DATA_SHEET)
+        if writer.fmt == CSV:
+            sheet.append([c.header for c in columns])
+            return
         for index, column in enumerate(columns, start=1):
-            cell = sheet.cell(row=1, column=index)
-            cell.font = bold
-            if column.required:
-                cell.fill = required_fill
-            sheet.column_dimensions[cell.column_letter].width = max(12, min(48, len(column.header) + 2))
+            number_format = None
             if isinstance(column.widget, DateWidget):
-                for row in range(2, 1002):
-                    sheet.cell(row=row, column=index).number_format = EXCEL_DATE_FORMAT
+                number_format = EXCEL_DATE_FORMAT
             elif isinstance(column.widget, IdentifierWidget | CodeWidget):
-                for row in range(2, 1002):
-                    sheet.cell(row=row, column=index).number_format = "@"  # text: keeps leading zeros
-        sheet.freeze_panes = "A2"
-        notes = book.create_sheet(HELP_SHEET)
-        notes.append([_t("Column"), _t("Required"), _t("How to fill it in"), _t("Example")])
-        for cell in notes[1]:
-            cell.font = bold
+                number_format = EXCEL_TEXT_FORMAT  # text: keeps leading zeros
+            sheet.column(index, width=max(12, min(48, len(column.header) + 2)), number_format=number_format)
+        sheet.freeze(2)
+        sheet.append([writing.Styled(c.header, bold=True, fill="FFF2CC" if c.required else None) for c in columns])
+        notes = writer.sheet(HELP_SHEET)
+        for index, width in enumerate((40, 10, 80, 24), start=1):
+            notes.column(index, width=width)
+        notes.append(
+            [
+                writing.Styled(t, bold=True)
+                for t in (_t("Column"), _t("Required"), _t("How to fill it in"), _t("Example"))
+            ]
+        )
         for column in columns:
-            example = column.example
-            if isinstance(example, dt.date):
-                example = example.strftime(DATE_DISPLAY)
             notes.append(
-                [column.header, _t("yes") if column.required else "", force_str(column.help_text), force_str(example)]
+                [column.header, _t("yes") if column.required else "", force_str(column.help_text), column.example]
             )
-        for letter, width in (("A", 40), ("B", 10), ("C", 80), ("D", 24)):
-            notes.column_dimensions[letter].width = width
-        buffer = io.BytesIO()
-        book.save(buffer)
-        return buffer.getvalue()
 
     # --- exports -------------------------------------------------------------------------------
 
@@ -515,7 +513,7 @@ class FieldteamResource(resources.ModelResource):
         row = []
         for column in self.export_columns():
             value = self.export_value(column, obj)
-            row.append(column.widget.to_cell(value, fmt))  # type: ignore[attr-defined]
+            row.append(column.widget.to_cell(value, fmt))  # type: ignore[attr-defined]  # our widgets (resources/widgets.py) all define to_cell
         return row
 
     def export_value(self, column: Column, obj: Any) -> Any:

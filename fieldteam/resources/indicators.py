@@ -5,7 +5,7 @@ trị`` · ``So sánh`` (≥ or >) · ``Kế hoạch``. Matched on indicator, ar
 
 Reported values (indicators no household data can give: share of GRDP, ...): ``Mã chỉ tiêu`` ·
 ``Mã địa bàn`` · ``Kỳ`` (2026-03, 2026-Q1 or 2026) · ``Giá trị`` · ``Ghi chú``; entered through
-``fieldteam.services.rollup.report_indicator_value``.
+``fieldteam.services.indicators.report_indicator_value``.
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ The columns of a resident file (Vietnamese headers; accents optional when read b
 
 Rows with the same village and household code are one household (without a code: the same head
 of household and address). Household capabilities (fibre broadband, ...) may be given on any row of
-the household. Importing goes through ``fieldteam.services.imports`` (validation, all-or-nothing or
-skip-invalid, bulk writes that keep the roll-up right); ``ResidentResource.import_data`` is
-django-import-export's own row-by-row import of the same file, saving every row through the people
-and adoption services (slower; the benchmark's reference).
+the household. Importing goes through ``fieldteam.imports`` (validation, all-or-nothing or
+skip-invalid, bulk writes that keep the roll-up right); django-import-export's own row-by-row
+import of the same file, every row saved through the people and adoption services, is the
+benchmark's reference and lives with it (``bench/rowbyrow.py``).
 
 A citizen ID or phone number is stored only with the date the resident signed the (paper) consent
 form to the current notice, "Ngày ký đồng ý", unless the resident already has an open consent.
@@ -27,7 +27,6 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -153,7 +152,7 @@ class _CapabilityExportMixin:
     def export_value(self, column: Column, obj: Any) -> Any:
         parsed = capability_code_of(column.key)
         if parsed is None:
-            return super().export_value(column, obj)  # type: ignore[misc]
+            return super().export_value(column, obj)  # type: ignore[misc]  # django-import-export stubs omit export_value
         code, is_date = parsed
         capability = self.capabilities_by_code().get(code)
         if capability is None:
@@ -394,34 +393,3 @@ class ResidentResource(_CapabilityExportMixin, FieldteamResource):
             consents = open_consent_given_at([obj.pk])
         given_at = consents.get(obj.pk)
         return timezone.localtime(given_at).date() if given_at is not None else None
-
-    # --- django-import-export's row-by-row import, through the services -------------------------
-
-    def before_import(self, dataset: Any, **kwargs: Any) -> None:
-        from fieldteam.services.imports import ImportOptions, RowByRowResidents
-
-        options = self.options.get("import_options") or ImportOptions()
-        self.row_import = RowByRowResidents(actor=self.options.get("actor"), options=options, resource=self)
-        self.row_import.start(list(dataset.headers or []))
-
-    def get_or_init_instance(self, instance_loader: Any, row: dict[str, Any]) -> tuple[Resident, bool]:
-        resident, new = self.row_import.parse_and_match(row)
-        return resident, new
-
-    def import_instance(self, instance: Resident, row: dict[str, Any], **kwargs: Any) -> None:
-        """Fields were set while parsing (``get_or_init_instance``); nothing is read twice."""
-
-    def validate_instance(
-        self, instance: Resident, import_validation_errors: Any = None, validate_unique: bool = True
-    ) -> None:
-        if import_validation_errors:
-            raise ValidationError(import_validation_errors)
-
-    def do_instance_save(self, instance: Resident, is_create: bool) -> None:
-        self.row_import.save(instance, is_create)
-
-    def save_m2m(self, instance: Resident, row: dict[str, Any], **kwargs: Any) -> None:
-        """No many-to-many fields."""
-
-    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
-        """No sequence reset: rows are created by the services, never with explicit ids."""

@@ -24,8 +24,8 @@ from django.utils import timezone
 from fieldteam.choices import PeriodKind
 from fieldteam.models import Area, AssistanceLog, Membership, TrainingSession, User
 from fieldteam.periods import Period, month_end, today
+from fieldteam.permissions import scope_for
 from fieldteam.selectors.indicators import OutOfScope
-from fieldteam.selectors.scope import scope_for
 
 __all__ = ["ChildActivity", "MemberActivity", "TeamActivity", "reference_month", "team_activity"]
 

@@ -8,7 +8,7 @@ from operator import or_
 from django.db.models import Model, Q, QuerySet
 
 from fieldteam.models import AuditEntry, User
-from fieldteam.selectors.scope import scope_for
+from fieldteam.permissions import scope_for
 
 
 def audit_trail_visible(*, user: User) -> QuerySet[AuditEntry]:

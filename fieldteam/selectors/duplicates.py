@@ -1,7 +1,9 @@
 """Likely duplicate residents, for officers to review and merge (``services.duplicates.merge_residents``).
 
 Two records are likely the same person when they share the citizen ID's keyed hash, or have the
-same name (case and spacing aside), birth year and household. Both are found with GROUP BY queries
+same name (folded: case, accents, spacing and Unicode form aside, ``Resident.search_name``), birth
+year and household. A citizen ID registered while another resident outside the registering user's
+areas held it (``citizen_id_disputed``) shows here for an officer who sees both. Both are found with GROUP BY queries
 over the actor's scope (narrowed to an area when given), never by decrypting anything; merged
 records are left out.
 """
@@ -10,12 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Count, F, Q, QuerySet
 
 from fieldteam.choices import PROVINCE_KINDS, ResidentStatus
 from fieldteam.models import Area, Resident, User
-from fieldteam.selectors.scope import scope_for
+from fieldteam.permissions import scope_for
 
 SAME_CITIZEN_ID = "citizen_id"
 SAME_NAME_YEAR_HOUSEHOLD = "name_year_household"
@@ -61,7 +62,7 @@ def likely_duplicate_residents(*, actor: User, area: Area | None = None, limit: 
         .values_list("citizen_id_hash", flat=True)[:limit]
     )
     people = list(
-        residents.annotate(name_key=Lower("full_name"))
+        residents.annotate(name_key=F("search_name"))
         .values("household_id", "name_key", "birth_year")
         .annotate(n=Count("pk"))
         .filter(n__gt=1)
@@ -73,7 +74,7 @@ def likely_duplicate_residents(*, actor: User, area: Area | None = None, limit: 
     for key in people:
         condition |= Q(household_id=key["household_id"], name_key=key["name_key"], birth_year=key["birth_year"])
     rows = (
-        residents.annotate(name_key=Lower("full_name"))
+        residents.annotate(name_key=F("search_name"))
         .filter(condition)
         .select_related("village", "household")
         .order_by("pk")
@@ -84,7 +85,7 @@ def likely_duplicate_residents(*, actor: User, area: Area | None = None, limit: 
     for resident in rows:
         if resident.citizen_id_hash in hashes:
             by_hash.setdefault(resident.citizen_id_hash, DuplicateGroup(SAME_CITIZEN_ID)).residents.append(resident)
-        key = (resident.household_id, resident.name_key, resident.birth_year)  # type: ignore[attr-defined]
+        key = (resident.household_id, resident.name_key, resident.birth_year)
         if key in wanted_people:
             by_person.setdefault(key, DuplicateGroup(SAME_NAME_YEAR_HOUSEHOLD)).residents.append(resident)
     groups.extend(by_hash.values())

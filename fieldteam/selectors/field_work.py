@@ -16,8 +16,8 @@ import uuid
 from django.db.models import Count, Q, QuerySet
 
 from fieldteam.models import Area, AssistanceLog, Membership, Team, TrainingSession, User
+from fieldteam.permissions import Scope, scope_for
 from fieldteam.selectors.indicators import OutOfScope
-from fieldteam.selectors.scope import Scope, scope_for
 
 
 def int_pk(value: object) -> int:

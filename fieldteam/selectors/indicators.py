@@ -14,14 +14,14 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
-from django.db.models import Min, Sum
+from django.db.models import Min, Q, Sum
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import IndicatorKind, PeriodKind, TargetComparison
 from fieldteam.models import Area, Indicator, IndicatorValue, Target, User, VillageCount
 from fieldteam.periods import Period, month_end, month_index, month_start, today
-from fieldteam.selectors.scope import scope_for
+from fieldteam.permissions import scope_for
 
 PLAN_HORIZON_YEAR = 2030
 PACE_MONTHS = 3
@@ -103,10 +103,6 @@ def _ensure_visible(user: User, area: Area) -> None:
         raise OutOfScope(_("No such area."))
 
 
-def _ancestor_paths(area: Area) -> list[str]:
-    return [area.path[:end] for end in range(Area.steplen, len(area.path) + 1, Area.steplen)]
-
-
 def _live_counts(area: Area, group_by_child: bool = False) -> dict[tuple[str, int], tuple[int, int]]:
     """Sums of the village counts in ``area``'s subtree, per indicator (and per child if asked)."""
     if group_by_child:
@@ -147,23 +143,34 @@ def _live_counts_by_child(area: Area) -> dict[tuple[str, int], tuple[int, int]]:
 
 
 def _targets(areas: list[Area], anchor: Area) -> dict[int, dict[int, dict[int, TargetInfo]]]:
-    """area_id -> indicator_id -> year -> the target in force (its own, else the nearest ancestor's)."""
-    paths = set(_ancestor_paths(anchor)) | {a.path for a in areas}
-    rows = list(Target.objects.filter(area__path__in=paths).values_list(
-        "indicator_id", "year", "value", "comparison", "area_id", "area__path"
+    """area_id -> indicator_id -> year -> the target in force.
+
+    Among the area's own targets and its ancestors', per indicator and year, the one with the
+    latest ``effective_from``; at the same date the nearer (deeper) one (the rule of ``Target``).
+    A plan applied from a later date is not in force before it.
+    """
+    paths = set(Area.ancestor_paths(anchor.path)) | {a.path for a in areas}
+    in_force = Q(plan__isnull=True) | Q(effective_from__lte=today())
+    rows = list(Target.objects.filter(in_force, area__path__in=paths).values_list(
+        "indicator_id", "year", "value", "comparison", "area_id", "area__path", "effective_from"
     ))
     by_path: dict[str, list[tuple]] = defaultdict(list)
     for row in rows:
         by_path[row[5]].append(row)
-    # Targets sit on a handful of areas: walk each area's own ancestor chain (shallow to deep, the
-    # deeper overrides) instead of testing every row against every area, and share the TargetInfo.
+    # Targets sit on a handful of areas: walk each area's own ancestor chain (shallow to deep)
+    # instead of testing every row against every area, and share the TargetInfo.
     infos: dict[tuple, TargetInfo] = {}
     result: dict[int, dict[int, dict[int, TargetInfo]]] = {}
     for area in areas:
         area_pk, path = area.pk, area.path
         per_indicator: dict[int, dict[int, TargetInfo]] = defaultdict(dict)
+        dates: dict[tuple[int, int], date] = {}
         for end in range(Area.steplen, len(path) + 1, Area.steplen):
-            for indicator_id, year, value, comparison, target_area_id, _path in by_path.get(path[:end], ()):
+            for indicator_id, year, value, comparison, target_area_id, _path, since in by_path.get(path[:end], ()):
+                # Deeper rows come later: at the same date they replace the shallower one.
+                if dates.get((indicator_id, year), since) > since:
+                    continue
+                dates[(indicator_id, year)] = since
                 inherited = target_area_id != area_pk
                 key = (target_area_id, indicator_id, year, inherited)
                 info = infos.get(key)

@@ -7,14 +7,15 @@ value itself is never stored in clear nor put in a query.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.views.decorators.debug import sensitive_variables
 
 from fieldteam import identifiers
 from fieldteam.models import Household, Resident, User
+from fieldteam.names import fold_name
+from fieldteam.permissions import scope_for
 from fieldteam.selectors.field_work import int_pk
 from fieldteam.selectors.indicators import OutOfScope
-from fieldteam.selectors.scope import scope_for
 
 
 def households_visible(*, user: User) -> QuerySet[Household]:
@@ -25,6 +26,19 @@ def households_visible(*, user: User) -> QuerySet[Household]:
 def residents_visible(*, user: User) -> QuerySet[Resident]:
     """The residents in the user's areas, with their village."""
     return scope_for(user).filter(Resident.objects.select_related("village")).order_by("full_name", "pk")
+
+
+def name_matches(query: str, *, prefix: str = "") -> Q:
+    """Residents whose name holds every word of ``query``, whatever its case, accents or Unicode form.
+
+    Compares folded forms (``fieldteam.names.fold_name``) through the stored ``search_name``, so
+    "NGUYEN van an", "nguyễn văn an" and its decomposed copy find the same people on every database.
+    ``prefix``: the path to the resident (``"residents__"``) when filtering another model.
+    """
+    condition = Q()
+    for word in fold_name(query).split():
+        condition &= Q(**{f"{prefix}search_name__contains": word})
+    return condition
 
 
 def household_get(*, user: User, household_id: object) -> Household:

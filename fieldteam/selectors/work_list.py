@@ -24,9 +24,9 @@ from fieldteam.choices import CapabilitySubject, PeriodKind, ResidentStatus, Tar
 from fieldteam.errors import field_error
 from fieldteam.models import Area, Capability, Household, Resident, RollupState, User
 from fieldteam.periods import Period, month_index, today
+from fieldteam.permissions import scope_for
+from fieldteam.rollup.rules import WORKING_AGE_FROM_YEARS, ResidentRule, load_rules
 from fieldteam.selectors.indicators import IndicatorReading, OutOfScope, area_indicator_values
-from fieldteam.selectors.scope import scope_for
-from fieldteam.services.counting import WORKING_AGE_FROM_YEARS, ResidentRule, load_rules
 
 __all__ = ["WorkListEntry", "WorkListSection", "holders_needed", "work_list"]
 

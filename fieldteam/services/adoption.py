@@ -3,7 +3,7 @@
 Nothing else changes ``Adoption`` rows or a subject's ``capability_mask``. Each call, in one
 transaction: locks the subject row (two members logging the same person queue on that person,
 not on the village or province), writes the adoption, updates the mask, and moves the village
-counts by the difference (``fieldteam.services.counting``).
+counts by the difference (``fieldteam.rollup.rules``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import date
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam import audit
@@ -20,8 +21,8 @@ from fieldteam.choices import AdoptionSource, CapabilitySubject
 from fieldteam.errors import field_error
 from fieldteam.models import Adoption, AssistanceLog, AuditEntry, Capability, Household, Resident, User
 from fieldteam.periods import today
-from fieldteam.services.counting import adjust_counts, household_facts, resident_facts
-from fieldteam.services.people import ensure_area_in_scope
+from fieldteam.permissions import ensure_can_write
+from fieldteam.rollup.rules import adjust_counts, household_facts, resident_facts
 
 
 def _lock_subject(
@@ -35,7 +36,7 @@ def _lock_subject(
         return Resident.objects.select_for_update().get(pk=resident.pk)
     if capability.subject != CapabilitySubject.HOUSEHOLD:
         raise field_error("capability", _("This capability is held by residents, not households."), code="subject")
-    return Household.objects.select_for_update().get(pk=household.pk)  # type: ignore[union-attr]
+    return Household.objects.select_for_update().get(pk=household.pk)  # type: ignore[union-attr]  # the capability's subject says which of the two is given
 
 
 def _adjust(subject: Resident | Household, old_mask: int, *, write_mask: bool = False) -> None:
@@ -54,7 +55,7 @@ def _adjust(subject: Resident | Household, old_mask: int, *, write_mask: bool = 
         )
 
 
-def _open_adoptions(capability: Capability, subject: Resident | Household):  # type: ignore[no-untyped-def]
+def _open_adoptions(capability: Capability, subject: Resident | Household) -> QuerySet[Adoption]:
     field = "resident" if isinstance(subject, Resident) else "household"
     return Adoption.objects.filter(capability=capability, ended_on__isnull=True, **{field: subject})
 
@@ -95,7 +96,7 @@ def _lock_and_check(
                     rows = rows.select_related("village")
                 locked = rows.get(pk=subject.pk)
             if actor is not None:
-                ensure_area_in_scope(actor, locked.village, field="resident" if is_resident else "household")
+                ensure_can_write(actor, locked.village, field="resident" if is_resident else "household")
         if not capability.is_active:
             raise field_error("capability", _("This capability is no longer in use."), code="inactive")
         if position == 0:
@@ -116,26 +117,6 @@ def set_adoptions(
     since: date,
     source: str,
     assistance_log: AssistanceLog | None = None,
-) -> list[Adoption]:
-    """``set_adoption`` of each of ``capabilities`` for one subject, in one transaction (see ``set_adoptions_within``)."""
-    return set_adoptions_within(
-        actor=actor,
-        subject=subject,
-        capabilities=capabilities,
-        since=since,
-        source=source,
-        assistance_log=assistance_log,
-    )
-
-
-def set_adoptions_within(
-    *,
-    actor: User | None,
-    subject: Resident | Household,
-    capabilities: Sequence[Capability],
-    since: date,
-    source: str,
-    assistance_log: AssistanceLog | None = None,
     subject_locked: bool = False,
 ) -> list[Adoption]:
     """``set_adoption`` of each of ``capabilities`` for one subject, in a fixed number of queries.
@@ -145,8 +126,8 @@ def set_adoptions_within(
     given twice yields the same adoption twice), but with one lock of the subject (its village
     read with it), one read of its open adoptions, one insert, one mask update and one move of
     the counts. Returns the adoptions in the order of ``capabilities``. Raises ``ValidationError``
-    naming the field. Runs inside a transaction the caller holds and rolls back on any error (no
-    savepoint of its own): ``create_log``'s; ``set_adoptions`` is the one with its own transaction.
+    naming the field. One transaction (a savepoint inside another); ``create_log`` runs it in the
+    log's transaction without a savepoint (``transactions.in_callers_transaction``).
     ``subject_locked``: the caller already holds the subject's row lock and read it after taking it
     (sync's log path), which spares the lock query.
     """
@@ -222,7 +203,7 @@ def set_adoption(
     """
     if (resident is None) == (household is None):
         raise field_error("resident", _("Give either a resident or a household."), code="one_subject")
-    subject: Resident | Household = resident if resident is not None else household  # type: ignore[assignment]
+    subject: Resident | Household = resident if resident is not None else household  # type: ignore[assignment]  # exactly one of the two was checked to be given
     return set_adoptions(
         actor=actor,
         subject=subject,
@@ -245,7 +226,7 @@ def clear_adoption(
     """End the subject's open adoption of ``capability`` on ``on``; ``None`` if it held none."""
     subject = _lock_subject(capability, resident, household)
     if actor is not None:
-        ensure_area_in_scope(actor, subject.village, field="resident" if resident else "household")
+        ensure_can_write(actor, subject.village, field="resident" if resident else "household")
     if on > today():
         raise field_error("on", _("The date is in the future."), code="future")
     adoption = _open_adoptions(capability, subject).first()

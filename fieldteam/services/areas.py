@@ -14,8 +14,9 @@ from vietnam_provinces import Province, Ward
 
 from fieldteam.choices import COMMUNE_KINDS, PROVINCE_KINDS, VILLAGE_KINDS, AreaKind, CapabilitySubject
 from fieldteam.errors import field_error
-from fieldteam.models import Area, Capability
+from fieldteam.models import Area, Capability, User
 from fieldteam.models.capabilities import MAX_CAPABILITY_BIT
+from fieldteam.permissions import ensure_officer
 
 PROVINCE_CODE_LENGTH = 2
 COMMUNE_CODE_LENGTH = 5
@@ -258,12 +259,26 @@ def _province_of(area: Area) -> int | None:
 
 
 @transaction.atomic
-def create_village(*, commune: Area, code: str, name: str, kind: str) -> Area:
+def create_village(
+    *,
+    actor: User | None,
+    commune: Area,
+    code: str,
+    name: str,
+    kind: str,
+    kind_label: str = "",
+    is_active: bool = True,
+) -> Area:
     """Create a village (thôn, bản, tổ dân phố, ...) under ``commune``, or under any other area.
 
-    ``kind`` must be one of the village kinds; ``code`` (the province's own village code) must be
-    unused by every area. Errors are a ``ValidationError`` naming the field; nothing is saved.
+    Only an officer of ``commune`` (its commune's or its province's; ``actor=None``: the system).
+    ``kind`` must be one of the village kinds, ``kind_label`` the local list's own word for it when
+    none of them is (``fieldteam.village_kinds``); ``code`` (the province's own village code) must
+    be unused by every area. Errors are a ``ValidationError`` naming the field; nothing is saved.
     """
+    if commune.pk is None or not Area.objects.filter(pk=commune.pk).exists():
+        raise field_error("commune", _("The parent area does not exist."), code="invalid_parent")
+    ensure_officer(actor, commune, field="commune")
     code = (code or "").strip()
     name = (name or "").strip()
     if kind not in VILLAGE_KINDS:
@@ -274,8 +289,6 @@ def create_village(*, commune: Area, code: str, name: str, kind: str) -> Area:
         raise field_error("code", _("A village needs a code."), code="required")
     if not name:
         raise field_error("name", _("A village needs a name."), code="required")
-    if commune.pk is None or not Area.objects.filter(pk=commune.pk).exists():
-        raise field_error("commune", _("The parent area does not exist."), code="invalid_parent")
     province_id = _province_of(commune)
     if province_id is None:
         raise field_error(
@@ -287,7 +300,7 @@ def create_village(*, commune: Area, code: str, name: str, kind: str) -> Area:
     if Area.objects.filter(code=code).exists():
         raise _code_taken(code)
 
-    village = Area(code=code, name=name, kind=kind, province_id=province_id)
+    village = Area(code=code, name=name, kind=kind, kind_label=kind_label, province_id=province_id, is_active=is_active)
     village.full_clean(exclude=["path", "depth", "numchild"], validate_unique=False)
     try:
         # treebeard locks the parent row and keeps the siblings ordered by code.
@@ -297,6 +310,121 @@ def create_village(*, commune: Area, code: str, name: str, kind: str) -> Area:
         if Area.objects.filter(code=code).exists():
             raise _code_taken(code) from None
         raise
+
+
+_UNIT_FIELDS = ("code", "name", "kind", "kind_label", "is_active")
+
+
+def _ensure_superuser(actor: User | None, *, field: str) -> None:
+    # Provinces are the official list's (load_admin_units): only a superuser adds or changes one by hand.
+    if actor is not None and not actor.is_superuser:
+        raise field_error(field, _("Only an administrator changes the official units."), code="read_only")
+
+
+def _ensure_may_change(actor: User | None, area: Area, *, field: str) -> None:
+    """Villages: an officer of the area; the official units above them: a superuser."""
+    ensure_officer(actor, area, field=field)
+    if area.kind not in VILLAGE_KINDS:
+        _ensure_superuser(actor, field=field)
+
+
+@transaction.atomic
+def create_area(
+    *,
+    actor: User | None,
+    parent: Area | None,
+    code: str,
+    name: str,
+    kind: str,
+    kind_label: str = "",
+    is_active: bool = True,
+) -> Area:
+    """Add an area by hand: a village under ``parent`` (``create_village``), or an official unit.
+
+    Villages: an officer of ``parent``. Provinces, communes and districts normally come from
+    ``load_admin_units``; added by hand, only by a superuser (``actor=None``: the system), a
+    province without a parent, anything else under ``parent``. Errors are a ``ValidationError``
+    naming the field (``parent``, ``code``, ``kind``, ...); nothing is saved.
+    """
+    if kind in VILLAGE_KINDS:
+        if parent is None:
+            raise field_error("parent", _("Choose the commune this village lies in."), code="required")
+        try:
+            return create_village(
+                actor=actor, commune=parent, code=code, name=name, kind=kind, kind_label=kind_label, is_active=is_active
+            )
+        except ValidationError as error:
+            raise _renamed(error, commune="parent") from error
+    if parent is not None:
+        ensure_officer(actor, parent, field="parent")
+    _ensure_superuser(actor, field="kind")
+    code = (code or "").strip()
+    if Area.objects.filter(code=code).exists():
+        raise field_error("code", _("An area with this code already exists."), code="duplicate_code")
+    area = Area(code=code, name=(name or "").strip(), kind=kind, kind_label=kind_label, is_active=is_active)
+    if kind in PROVINCE_KINDS:
+        if parent is not None:
+            raise field_error("parent", _("A province has no parent area."), code="province_has_parent")
+        area.full_clean(exclude=["path", "depth", "numchild", "province"], validate_unique=False)
+        Area.objects.add_root(instance=area)
+        area.province = area
+        area.save(update_fields=["province"])
+        return area
+    if parent is None:
+        raise field_error("parent", _("Choose the area this one lies in."), code="required")
+    area.province_id = _province_of(parent)
+    area.full_clean(exclude=["path", "depth", "numchild"], validate_unique=False)
+    return Area.objects.add_child(parent, instance=area)
+
+
+@transaction.atomic
+def update_area(*, actor: User | None, area: Area, parent: Area | None = None, **changes: Any) -> Area:
+    """Change an area's own fields (``code``, ``name``, ``kind``, ``kind_label``, ``is_active``) and,
+    with ``parent``, move it there (``move_area``).
+
+    Villages: an officer of the area; official units: a superuser. Errors are a ``ValidationError``
+    naming the field; nothing is saved.
+    """
+    _ensure_may_change(actor, area, field="parent")
+    unknown = set(changes) - set(_UNIT_FIELDS)
+    if unknown:
+        raise field_error(sorted(unknown)[0], _("This field cannot be changed here."), code="not_editable")
+    row = Area.objects.select_for_update().get(pk=area.pk)
+    for name, value in changes.items():
+        setattr(row, name, value)
+    if changes:
+        row.full_clean(exclude=["path", "depth", "numchild"])
+        row.save(update_fields=list(changes))
+    if parent is not None and Area.objects.get_parent(row) != parent:
+        row = move_area(actor=actor, area=row, parent=parent)
+    return row
+
+
+@transaction.atomic
+def move_area(*, actor: User | None, area: Area, parent: Area) -> Area:
+    """Move ``area`` (with its subtree) under ``parent``, within its province.
+
+    An officer of both places for a village, a superuser for an official unit. Every population row
+    carries its province: a move across provinces is a data migration, refused here (``parent``).
+    """
+    _ensure_may_change(actor, area, field="parent")
+    ensure_officer(actor, parent, field="parent")
+    area = Area.objects.get(pk=area.pk)  # treebeard moves by path: the current one
+    parent = Area.objects.get(pk=parent.pk)
+    if parent.path.startswith(area.path):
+        raise field_error("parent", _("An area cannot be moved under itself."), code="move_into_self")
+    if _province_of(parent) != area.province_id:
+        raise field_error("parent", _("An area can only be moved within its province."), code="move_across_provinces")
+    Area.objects.move(area, parent, "sorted-child")
+    area.refresh_from_db()
+    return area
+
+
+def _renamed(error: ValidationError, **names: str) -> ValidationError:
+    """``error`` with its fields renamed (a service's argument name to the caller's)."""
+    if not hasattr(error, "error_dict"):
+        return error
+    return ValidationError({names.get(key, key): value for key, value in error.error_dict.items()})
 
 
 def _code_taken(code: str) -> ValidationError:

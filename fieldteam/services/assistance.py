@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam import audit
+from fieldteam import audit, identifiers
 from fieldteam.choices import (
     AdoptionSource,
     AssistanceChannel,
@@ -42,8 +42,9 @@ from fieldteam.models import (
     TrainingSession,
     User,
 )
-from fieldteam.selectors.scope import scope_for
-from fieldteam.services.adoption import set_adoptions_within
+from fieldteam.permissions import ensure_can_write, scope_for
+from fieldteam.services.adoption import set_adoptions
+from fieldteam.transactions import in_callers_transaction
 
 # Phones' clocks drift; a log may be stamped a little in the future.
 CLOCK_SKEW_TOLERANCE = timedelta(minutes=10)
@@ -58,26 +59,20 @@ class ItemInput:
 
 
 def content_hash(payload: object) -> str:
-    """A stable hash of a log's content, to tell a resend from a conflicting reuse of its id."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    """A stable, keyed digest of an item's content, to tell a resend from a conflicting reuse of its id.
 
-
-def ensure_may_write(actor: User | None, area: Area, *, field: str) -> None:
-    """Refuse a write in ``area`` unless the actor's role may write there (``actor=None``: the system).
-
-    Seeing an area is not enough: a viewer role gives sight only (``Scope.can_edit_area``).
+    An item may carry a citizen ID or phone number, and a plain digest of it gives the number back
+    to anyone with the database who tries every possible one; so the digest is an HMAC under the
+    identifier hash key (``keyed_content_digest``) of the SHA-256 of the canonical JSON. The inner
+    SHA-256 is what digests stored before were, so migration 0013 re-keyed them in place and
+    resends of items received before still match.
     """
-    if actor is None:
-        return
-    scope = scope_for(actor)
-    if not scope.contains(area):
-        raise field_error(field, _("This is outside your area."), code="out_of_scope")
-    if not scope.can_edit_area(area):
-        raise field_error(field, _("Your role may only view."), code="read_only")
+    return keyed_content_digest(hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest())
 
 
-def _ancestor_paths(area: Area) -> list[str]:
-    return [area.path[:end] for end in range(Area.steplen, len(area.path) + 1, Area.steplen)]
+def keyed_content_digest(plain_digest: str) -> str:
+    """The HMAC of a plain SHA-256 hex digest of content (its own namespace of the identifier hash key)."""
+    return identifiers.keyed_hash("content", plain_digest)
 
 
 def check_team_work(
@@ -106,11 +101,11 @@ def check_team_work(
         and not Membership.objects.filter(team=team, user=actor, ended_on__isnull=True).exists()
     ):
         raise field_error("team", _("You are not a member of this team."), code="not_member")
-    ensure_may_write(actor, place, field=place_field)
+    ensure_can_write(actor, place, field=place_field)
     serves = (
         any(place.path.startswith(path) for path in team_paths)
         if team_paths is not None
-        else team.areas.filter(path__in=_ancestor_paths(place)).exists()
+        else team.areas.filter(path__in=Area.ancestor_paths(place.path)).exists()
     )
     if not serves:
         message = (
@@ -195,9 +190,9 @@ def create_log(
 
     The trail gets one entry per row written (the log, each item, each adoption), all in one
     insert at the end. ``subject_locked``: the caller read the subject under its row lock in this
-    transaction (see ``set_adoptions_within``).
+    transaction (see ``set_adoptions``).
     """
-    subject: Resident | Household = resident or household  # type: ignore[assignment]
+    subject: Resident | Household = resident or household  # type: ignore[assignment]  # exactly one of the two was checked to be given
     # Recorded below with its items (one entry each, as the signal would have written).
     log = audit.created_unsignalled(
         AssistanceLog,
@@ -226,12 +221,12 @@ def create_log(
     # What was just written is what ``log.items.all()`` would read: spare the caller that query
     # (filled the way ``prefetch_related`` fills it).
     cached = AssistanceItem.objects.filter(log=log)
-    cached._result_cache = written  # type: ignore[attr-defined]
-    cached._prefetch_done = True  # type: ignore[attr-defined]
-    log._prefetched_objects_cache = {"items": cached}  # type: ignore[attr-defined]
+    cached._result_cache = written
+    cached._prefetch_done = True  # type: ignore[attr-defined]  # Django's private prefetch cache, filled by hand with rows written here
+    log._prefetched_objects_cache = {"items": cached}
     done = [item.capability for item in items if item.outcome == AssistanceOutcome.DONE]
     if done:
-        set_adoptions_within(
+        in_callers_transaction(set_adoptions)(
             actor=actor,
             subject=subject,
             capabilities=done,
@@ -258,52 +253,26 @@ def log_assistance(
     note: str = "",
     log_id: uuid.UUID | None = None,
     content_hash: str = "",
+    team_paths: Sequence[str] | None = None,
+    subject_locked: bool = False,
 ) -> AssistanceLog:
     """Record one assistance by ``actor`` for ``team``; each item done sets the subject's adoption.
 
     The subject must lie in the team's areas and in the areas the actor may write in (a viewer
     may not log), and the actor must be an open member of the team. ``log_id`` is the id the
     client made (offline sync); ``content_hash`` the hash of what the client sent, kept to tell a
-    resend from a conflicting reuse of the id. One transaction; raises ``ValidationError`` naming
-    the field, and then nothing is saved.
-    """
-    return log_assistance_within(
-        actor=actor,
-        team=team,
-        occurred_at=occurred_at,
-        channel=channel,
-        items=items,
-        resident=resident,
-        household=household,
-        note=note,
-        log_id=log_id,
-        content_hash=content_hash,
-    )
+    resend from a conflicting reuse of the id. ``team_paths``: the paths of the team's areas if the
+    caller has them (a sync batch). ``subject_locked``: the caller read the resident or household
+    with ``SELECT … FOR UPDATE`` in its transaction (and its village with it), which spares locking
+    it again for the adoptions.
 
-
-def log_assistance_within(
-    *,
-    actor: User,
-    team: Team,
-    occurred_at: datetime,
-    channel: str,
-    items: list[ItemInput],
-    resident: Resident | None = None,
-    household: Household | None = None,
-    note: str = "",
-    log_id: uuid.UUID | None = None,
-    content_hash: str = "",
-    team_paths: Sequence[str] | None = None,
-    subject_locked: bool = False,
-) -> AssistanceLog:
-    """``log_assistance`` inside a transaction the caller holds and rolls back on any error (sync's item).
-
-    ``subject_locked``: the caller read the resident or household with ``SELECT … FOR UPDATE`` in
-    this transaction (and its village with it), which spares locking it again for the adoptions.
+    One transaction (a savepoint inside another); raises ``ValidationError`` naming the field, and
+    then nothing is saved. Sync's item runs it in the item's transaction, without a savepoint
+    (``transactions.in_callers_transaction``).
     """
     if (resident is None) == (household is None):
         raise field_error("resident", _("Choose either a resident or a household."), code="one_subject")
-    subject: Resident | Household = resident or household  # type: ignore[assignment]
+    subject: Resident | Household = resident or household  # type: ignore[assignment]  # exactly one of the two was checked to be given
     subject_field = "resident" if resident else "household"
     if resident is not None and resident.status != ResidentStatus.ACTIVE:
         raise field_error("resident", _("This resident no longer lives here."), code="inactive")

@@ -20,6 +20,8 @@ from django.utils.translation import gettext_lazy as _
 from fieldteam.choices import ConsentChannel, ConsentPurpose
 from fieldteam.errors import field_error
 from fieldteam.models import ConsentRecord, Resident, User
+from fieldteam.permissions import ensure_can_write
+from fieldteam.services.privacy import erase_identifiers
 
 # The notice a member reads out or shows before asking; a new wording gets a new version, and old
 # versions stay listed so that records made under them can still be read.
@@ -35,6 +37,11 @@ NOTICES = {
         "phone number are then erased, and the counts you were part of stay, without your name."
     ),
 }
+# No consent is dated before Decree 13/2023/ND-CP (personal data protection, in force 1 July 2023)
+# made recorded consent the rule: an earlier date is a typing error (1800-01-01, 0023-...).
+EARLIEST_CONSENT_DATE = dt.date(2023, 7, 1)
+# A phone's clock may run a little ahead of the server's.
+CLOCK_SKEW = dt.timedelta(minutes=10)
 # Storing identifiers needs consent for this purpose.
 IDENTIFIER_PURPOSE = ConsentPurpose.DIGITAL_ASSISTANCE
 # What a member asks for by default: help now, and being counted (anonymously) in the plan.
@@ -61,7 +68,7 @@ def has_open_consent(resident: Resident, purpose: str = IDENTIFIER_PURPOSE) -> b
     )
 
 
-def _check(consent: ConsentInput) -> None:
+def _check(consent: ConsentInput, *, birth_year: int | None = None, birth_date: dt.date | None = None) -> None:
     purposes = list(consent.purposes or ())
     if not purposes or any(p not in ConsentPurpose.values for p in purposes):
         raise field_error("consent.purposes", _("Choose the purposes the resident agreed to."), code="invalid_choice")
@@ -74,14 +81,50 @@ def _check(consent: ConsentInput) -> None:
             code="unknown_notice",
             params={"version": consent.notice_version, "current": CURRENT_NOTICE_VERSION},
         )
-    if consent.given_at is not None and consent.given_at > timezone.now() + dt.timedelta(minutes=10):
-        raise field_error("consent.given_at", _("The time is in the future."), code="future")
+    check_given_at(consent.given_at, birth_year=birth_year, birth_date=birth_date)
 
 
-def check_consent_input(consent: ConsentInput | None) -> None:
+def check_given_at(
+    given_at: dt.datetime | dt.date | None,
+    *,
+    birth_year: int | None = None,
+    birth_date: dt.date | None = None,
+    field: str = "consent.given_at",
+) -> None:
+    """Refuse a consent date in the future, before ``EARLIEST_CONSENT_DATE`` or before the person's birth.
+
+    ``given_at`` is a time (API, sync, admin) or a day (an import's "Ngày ký đồng ý"); ``None`` is
+    now. With only a birth year, a consent before 1 January of that year is refused. The error
+    names ``field``.
+    """
+    if given_at is None:
+        return
+    if isinstance(given_at, dt.datetime):
+        if given_at > timezone.now() + CLOCK_SKEW:
+            raise field_error(field, _("The time is in the future."), code="future")
+        day = timezone.localtime(given_at).date() if timezone.is_aware(given_at) else given_at.date()
+    else:
+        day = given_at
+        if day > timezone.localdate():
+            raise field_error(field, _("The date is in the future."), code="future")
+    if day < EARLIEST_CONSENT_DATE:
+        raise field_error(
+            field,
+            _("A consent cannot be dated before %(date)s, when consent to the processing of personal data began to be recorded."),
+            code="too_early",
+            params={"date": EARLIEST_CONSENT_DATE.strftime("%d/%m/%Y")},
+        )
+    born = birth_date or (dt.date(birth_year, 1, 1) if birth_year else None)
+    if born is not None and day < born:
+        raise field_error(field, _("The consent is dated before the person's birth."), code="before_birth")
+
+
+def check_consent_input(
+    consent: ConsentInput | None, *, birth_year: int | None = None, birth_date: dt.date | None = None
+) -> None:
     """Validate a consent given with a registration before anything is written (errors name ``consent.*``)."""
     if consent is not None:
-        _check(consent)
+        _check(consent, birth_year=birth_year, birth_date=birth_date)
 
 
 def require_consent_for_identifiers(resident: Resident, consent: ConsentInput | None) -> None:
@@ -111,7 +154,7 @@ def consent_record(*, actor: User | None, resident_id: int, province_id: int, co
 
 def create_consent(*, actor: User | None, resident: Resident, consent: ConsentInput) -> ConsentRecord:
     """Write one consent record (the caller holds the transaction and has checked scope)."""
-    _check(consent)
+    _check(consent, birth_year=resident.birth_year, birth_date=resident.birth_date)
     record = consent_record(actor=actor, resident_id=resident.pk, province_id=resident.province_id, consent=consent)
     record.resident = resident
     record.save()
@@ -121,9 +164,7 @@ def create_consent(*, actor: User | None, resident: Resident, consent: ConsentIn
 @transaction.atomic
 def record_consent(*, actor: User | None, resident: Resident, consent: ConsentInput) -> ConsentRecord:
     """Record a resident's consent, given now or on paper earlier (``consent.given_at``)."""
-    from fieldteam.services.assistance import ensure_may_write
-
-    ensure_may_write(actor, resident.village, field="resident")
+    ensure_can_write(actor, resident.village, field="resident")
     return create_consent(actor=actor, resident=resident, consent=consent)
 
 
@@ -134,10 +175,7 @@ def withdraw_consent(*, actor: User | None, resident: Resident, when: dt.datetim
     Returns the number of consents withdrawn. Adoptions, logs and counts stay: they name no
     identifier, and the person's aggregate contribution is kept as the law allows.
     """
-    from fieldteam.services.assistance import ensure_may_write
-    from fieldteam.services.privacy import erase_identifiers
-
-    ensure_may_write(actor, resident.village, field="resident")
+    ensure_can_write(actor, resident.village, field="resident")
     when = when or timezone.now()
     withdrawn = 0
     for record in ConsentRecord.objects.select_for_update().filter(resident=resident, withdrawn_at__isnull=True):

@@ -27,7 +27,8 @@ from fieldteam.choices import (
 )
 from fieldteam.models import Area, AreaRole, Capability, Household, Membership, Team, User
 from fieldteam.periods import month_index, month_start, today
-from fieldteam.services import adoption, areas, people, reference, rollup
+from fieldteam.rollup import recompute
+from fieldteam.services import adoption, areas, people, reference
 from fieldteam.services.assistance import ItemInput, log_assistance
 
 DEMO_PROVINCE_CODE = "52"  # Gia Lai (merged with Bình Định in 2025)
@@ -126,19 +127,19 @@ def seed_demo(
     rng = random.Random(rng_seed)
     with transaction.atomic():
         _user("admin", password, first="Quản trị", last="", superuser=True)
-        for username, role, area, name in [
+        for username, area_role, area, names in [
             ("canbo.tinh", AreaRoleKind.PROVINCE_OFFICER, province, ("Hà", "Trần Thu")),
             ("canbo.xa", AreaRoleKind.COMMUNE_OFFICER, commune, ("Bình", "Rơ Mah")),
             ("xem.tinh", AreaRoleKind.VIEWER, province, ("Minh", "Lê Văn")),
         ]:
-            user = _user(username, password, first=name[0], last=name[1], staff=True)
-            AreaRole.objects.get_or_create(user=user, area=area, role=role)
+            user = _user(username, password, first=names[0], last=names[1], staff=True)
+            AreaRole.objects.get_or_create(user=user, area=area, role=area_role)
     capabilities = {c.code: c for c in Capability.objects.filter(is_active=True)}
     now = today()
     teams: list[tuple[Team, list[User], Area]] = []
     for number, name, kind in DEMO_VILLAGES:
         village = Area.objects.filter(code=f"{commune.code}-{number}").first() or areas.create_village(
-            commune=commune, code=f"{commune.code}-{number}", name=name, kind=kind
+            actor=None, commune=commune, code=f"{commune.code}-{number}", name=name, kind=kind
         )
         with transaction.atomic():
             team = Team.objects.create(
@@ -170,13 +171,22 @@ def seed_demo(
     for team, members, village in teams:
         _populate_village(rng, team, members, village, capabilities, now, result, households_per_village)
     for index in range(month_index(now) - HISTORY_MONTHS, month_index(now)):
-        rollup.close_month(province_id=province.pk, month=month_start(index))
-    rollup.recompute_province(province_id=province.pk)
+        recompute.close_month(province_id=province.pk, month=month_start(index))
+    recompute.recompute_province(province_id=province.pk)
     result.created = True
     return result
 
 
-def _populate_village(rng, team, members, village, capabilities, now, result, households) -> None:  # type: ignore[no-untyped-def]
+def _populate_village(
+    rng: random.Random,
+    team: Team,
+    members: list[User],
+    village: Area,
+    capabilities: dict[str, Capability],
+    now: dt.date,
+    result: DemoResult,
+    households: int,
+) -> None:
     resident_caps = [c for c in capabilities.values() if c.subject == CapabilitySubject.RESIDENT]
     household_caps = [c for c in capabilities.values() if c.subject == CapabilitySubject.HOUSEHOLD]
     for h in range(households):

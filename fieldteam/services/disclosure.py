@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
@@ -17,7 +16,7 @@ from django.views.decorators.debug import sensitive_variables
 from fieldteam import audit, identifiers
 from fieldteam.errors import field_error
 from fieldteam.models import Resident, User
-from fieldteam.selectors.scope import scope_for
+from fieldteam.permissions import ensure_officer
 
 MAX_PURPOSE_LENGTH = 300
 
@@ -34,9 +33,12 @@ def reveal_identifiers(*, actor: User, resident: Resident, purpose: str) -> Reve
     """The resident's citizen ID and phone number in full, for an officer of their area.
 
     ``resident`` must already be in the actor's scope (the caller fetched it through a scoped
-    selector); an actor in scope without an officer role gets ``PermissionDenied``. ``purpose`` is
-    required and recorded with the view.
+    selector); an actor in scope without an officer role is refused first (``ensure_officer``:
+    ``read_only``). ``purpose`` is required and recorded with the view.
     """
+    ensure_officer(
+        actor, resident.village, field="resident", message=_("Only an officer of this area may see the full numbers.")
+    )
     purpose = " ".join((purpose or "").split())
     if not purpose:
         raise field_error("purpose", _("Say why you need the full numbers."), code="required")
@@ -48,8 +50,6 @@ def reveal_identifiers(*, actor: User, resident: Resident, purpose: str) -> Reve
             params={"limit": MAX_PURPOSE_LENGTH},
         )
     audit.check_free_text(field="purpose", text=purpose)
-    if not scope_for(actor).is_officer_of(resident.village):
-        raise PermissionDenied(_("Only an officer of this area may see the full numbers."))
     fields = [
         name
         for name, token in (("citizen_id", resident.citizen_id_ciphertext), ("phone", resident.phone_ciphertext))

@@ -22,8 +22,8 @@ from fieldteam.models import (
     User,
 )
 from fieldteam.periods import today
-from fieldteam.services.counting import adjust_counts, resident_facts
-from fieldteam.services.people import ensure_area_in_scope
+from fieldteam.permissions import ensure_can_see, ensure_can_write, scope_for
+from fieldteam.rollup.rules import adjust_counts, resident_facts
 
 
 @transaction.atomic
@@ -54,8 +54,8 @@ def merge_residents(*, actor: User | None, keep: Resident, duplicate: Resident) 
     if len(locked) != 2:
         raise field_error("duplicate", _("One of the residents no longer exists."), code="missing")
     keep, duplicate = locked[keep.pk], locked[duplicate.pk]
-    ensure_area_in_scope(actor, keep.village, field="keep")
-    ensure_area_in_scope(actor, duplicate.village, field="duplicate")
+    ensure_can_write(actor, keep.village, field="keep")
+    ensure_can_write(actor, duplicate.village, field="duplicate")
     for name, resident in (("keep", keep), ("duplicate", duplicate)):
         if resident.status == ResidentStatus.MERGED:
             raise field_error(name, _("This record was already merged into another."), code="already_merged")
@@ -71,11 +71,18 @@ def merge_residents(*, actor: User | None, keep: Resident, duplicate: Resident) 
     _move_rows(Resident.objects.filter(merged_into=duplicate), "merged_into", keep)
 
     identifier_fields: list[str] = []
-    if not keep.citizen_id_hash and duplicate.citizen_id_hash:
+    if keep.citizen_id_hash and keep.citizen_id_hash == duplicate.citizen_id_hash:
+        # One number registered twice (a disputed registration): one copy stays, on the kept record.
+        _drop_citizen_id([duplicate])
+        if keep.citizen_id_disputed:
+            keep.citizen_id_disputed = _undisputed_holder(keep.citizen_id_hash, exclude=[keep.pk])
+            identifier_fields.append("citizen_id_disputed")
+    elif not keep.citizen_id_hash and duplicate.citizen_id_hash:
+        disputed = duplicate.citizen_id_disputed
         moved = (duplicate.citizen_id_ciphertext, duplicate.citizen_id_hash, duplicate.citizen_id_masked)
         # The hash is unique: it leaves the duplicate before it reaches the kept record.
         Resident.objects.filter(pk=duplicate.pk).update(
-            citizen_id_ciphertext="", citizen_id_hash=None, citizen_id_masked=""
+            citizen_id_ciphertext="", citizen_id_hash=None, citizen_id_masked="", citizen_id_disputed=False
         )
         duplicate.citizen_id_ciphertext, duplicate.citizen_id_hash, duplicate.citizen_id_masked = "", None, ""
         audit.record_bulk(
@@ -84,7 +91,8 @@ def merge_residents(*, actor: User | None, keep: Resident, duplicate: Resident) 
             fields=["citizen_id_ciphertext", "citizen_id_hash", "citizen_id_masked"],
         )
         keep.citizen_id_ciphertext, keep.citizen_id_hash, keep.citizen_id_masked = moved
-        identifier_fields += ["citizen_id_ciphertext", "citizen_id_hash", "citizen_id_masked"]
+        keep.citizen_id_disputed = disputed
+        identifier_fields += ["citizen_id_ciphertext", "citizen_id_hash", "citizen_id_masked", "citizen_id_disputed"]
     duplicate_fields: list[str] = []
     if duplicate.phone_hash:
         if not keep.phone_hash:
@@ -112,6 +120,60 @@ def merge_residents(*, actor: User | None, keep: Resident, duplicate: Resident) 
         residents=[(keep_before, resident_facts(keep)), (duplicate_before, resident_facts(duplicate))],
     )
     return keep
+
+
+def _drop_citizen_id(residents: list[Resident]) -> None:
+    """Clear the citizen ID of ``residents`` (locked by the caller) in one update, recorded in the trail."""
+    fields = ["citizen_id_ciphertext", "citizen_id_hash", "citizen_id_masked", "citizen_id_disputed"]
+    Resident.objects.filter(pk__in=[r.pk for r in residents]).update(
+        citizen_id_ciphertext="", citizen_id_hash=None, citizen_id_masked="", citizen_id_disputed=False
+    )
+    for resident in residents:
+        resident.citizen_id_ciphertext, resident.citizen_id_hash, resident.citizen_id_masked = "", None, ""
+        resident.citizen_id_disputed = False
+    audit.record_bulk(residents, action=AuditEntry.Action.UPDATE, fields=fields)
+
+
+def _undisputed_holder(digest: str, *, exclude: list[int]) -> bool:
+    return Resident.objects.filter(citizen_id_hash=digest, citizen_id_disputed=False).exclude(pk__in=exclude).exists()
+
+
+@transaction.atomic
+def settle_disputed_citizen_id(*, actor: User | None, resident: Resident, confirm: bool) -> Resident:
+    """Settle a disputed citizen ID of ``resident`` (one also held by another resident).
+
+    ``confirm``: the number is ``resident``'s (a person who moved province, a record made in error):
+    every other holder loses it and it stops being disputed. Otherwise ``resident`` loses it. Within
+    one province two records of one person are merged instead (``merge_residents``).
+
+    Only an officer of the areas of every holder (or a superuser) may settle it: whoever settles
+    sees both records. Raises ``ValidationError`` naming the field.
+    """
+    locked = Resident.objects.select_for_update().filter(pk=resident.pk).first()
+    if locked is None or not locked.citizen_id_disputed:
+        raise field_error("resident", _("This resident's citizen ID is not disputed."), code="not_disputed")
+    # Seen first; the officer rule over every holder follows, said as "outside your area" too.
+    ensure_can_see(actor, locked.village, field="resident")
+    holders = list(
+        Resident.objects.select_for_update()
+        .filter(citizen_id_hash=locked.citizen_id_hash)
+        .exclude(pk=locked.pk)
+        .select_related("village")
+        .order_by("pk")
+    )
+    if actor is not None:
+        scope = scope_for(actor)
+        if not all(scope.is_officer_of(r.village) for r in [locked, *holders]):
+            # Said the same way as a resident out of scope: the other holders are not revealed.
+            raise field_error("resident", _("This is outside your area."), code="out_of_scope")
+    if not confirm:
+        _drop_citizen_id([locked])
+        return locked
+    if holders:
+        _drop_citizen_id(holders)
+    locked.citizen_id_disputed = False
+    locked.save(update_fields=["citizen_id_disputed", "updated_at"])
+    return locked
 
 
 def _move_adoptions(keep: Resident, duplicate: Resident) -> None:

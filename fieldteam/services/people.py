@@ -6,31 +6,28 @@ from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam import audit, identifiers
 from fieldteam.choices import COMMUNE_KINDS, VILLAGE_KINDS, ResidentStatus, Sex
 from fieldteam.errors import field_error
 from fieldteam.models import Area, AuditEntry, Household, Resident, User
+from fieldteam.names import normalise_name
 from fieldteam.periods import today
-from fieldteam.selectors.scope import scope_for
+from fieldteam.permissions import ensure_can_write, scope_for
+from fieldteam.ratelimit import take_identifier_check
+from fieldteam.rollup.rules import adjust_counts, household_facts, resident_facts
 from fieldteam.services.consent import (
     ConsentInput,
     check_consent_input,
     create_consent,
     require_consent_for_identifiers,
 )
-from fieldteam.services.counting import adjust_counts, household_facts, resident_facts
 
 RESIDENT_FIELDS = frozenset({"full_name", "sex", "birth_year", "birth_date", "citizen_id", "phone", "ethnicity"})
 EARLIEST_BIRTH_YEAR = 1890
-
-
-def ensure_area_in_scope(actor: User | None, area: Area, *, field: str) -> None:
-    """Refuse a write outside the actor's areas (``actor=None`` is the system itself)."""
-    if actor is not None and not scope_for(actor).contains(area):
-        raise field_error(field, _("This is outside your area."), code="out_of_scope")
 
 
 def _check_village(village: Area) -> None:
@@ -44,8 +41,8 @@ def register_household(
     *, actor: User | None, village: Area, code: str = "", head_name: str = "", address: str = ""
 ) -> Household:
     """Create a household in ``village`` and count it in the household indicators' denominators."""
+    ensure_can_write(actor, village, field="village")
     _check_village(village)
-    ensure_area_in_scope(actor, village, field="village")
     code = code.strip()
     if code and Household.objects.filter(village=village, code=code).exists():
         raise field_error("code", _("This household code is already used in the village."), code="duplicate")
@@ -53,11 +50,41 @@ def register_household(
         province_id=village.province_id or village.pk,
         village=village,
         code=code,
-        head_name=head_name.strip(),
+        head_name=normalise_name(head_name),
         address=address.strip(),
     )
     adjust_counts(household.province_id, households=[(None, household_facts(household))])
     return household
+
+
+@transaction.atomic
+def update_household(
+    *,
+    actor: User | None,
+    household: Household,
+    code: str | None = None,
+    head_name: str | None = None,
+    address: str | None = None,
+) -> Household:
+    """Change a household's code, head's name or address (``None``: unchanged).
+
+    None of them is counted anywhere; the village and the active flag are, and change through the
+    residents (``move_resident``, ``split_household``). Refused unless the actor may write in the
+    household's village; a code already used in the village is an error on ``code``.
+    """
+    ensure_can_write(actor, household.village, field="village")
+    row = Household.objects.select_for_update().get(pk=household.pk)
+    if code is not None:
+        row.code = code.strip()
+        if row.code and Household.objects.filter(village_id=row.village_id, code=row.code).exclude(pk=row.pk).exists():
+            raise field_error("code", _("This household code is already used in the village."), code="duplicate")
+    if head_name is not None:
+        row.head_name = normalise_name(head_name)
+    if address is not None:
+        row.address = address.strip()
+    row.full_clean()
+    row.save(update_fields=["code", "head_name", "address", "updated_at"])
+    return row
 
 
 def _clean_birth(birth_year: int | None, birth_date: date | None) -> tuple[int, date | None]:
@@ -79,24 +106,72 @@ def _clean_birth(birth_year: int | None, birth_date: date | None) -> tuple[int, 
     return birth_year, birth_date
 
 
-def _set_citizen_id(resident: Resident, raw: str, *, exclude_pk: int | None = None) -> None:
+def _valid_citizen_id(resident: Resident, raw: str) -> str:
+    """The normalised CCCD, checked against the resident's own birth year and sex only ("" for none)."""
     if not raw:
-        resident.citizen_id_ciphertext = ""
-        resident.citizen_id_hash = None
-        resident.citizen_id_masked = ""
-        return
+        return ""
     try:
-        value = identifiers.validate_citizen_id(raw, birth_year=resident.birth_year, sex=resident.sex)
+        return identifiers.validate_citizen_id(raw, birth_year=resident.birth_year, sex=resident.sex)
     except ValidationError as exc:
         raise ValidationError({"citizen_id": exc.error_list}) from exc
+
+
+def citizen_id_holders(*, actor: User | None, digest: str, exclude_pk: int | None = None) -> tuple[int, int]:
+    """How many residents hold the CCCD of ``digest``, and how many of them ``actor`` can see.
+
+    One query whatever the answer, so its pattern and timing do not tell whether the number is held
+    outside the actor's areas (``actor=None``, the system, sees everyone).
+    """
+    holders = Resident.objects.filter(citizen_id_hash=digest)
+    if exclude_pk is not None:
+        holders = holders.exclude(pk=exclude_pk)
+    visible = holders if actor is None else scope_for(actor).filter(holders, area_field="village")
+    counts = holders.aggregate(held=Count("pk"), seen=Count("pk", filter=Q(pk__in=visible.values("pk"))))
+    return counts["held"], counts["seen"]
+
+
+def _attach_citizen_id(
+    *, actor: User | None, resident: Resident, value: str, exclude_pk: int | None = None, check_rate: bool = True
+) -> None:
+    """Give ``resident`` the (validated, consented) CCCD ``value``, or clear it for ``""``.
+
+    The answer never depends on who holds the number outside the actor's areas: a number held by a
+    resident the actor can see is refused ("already registered": they can see that resident); a
+    number held only by residents they cannot see is stored exactly like a new one, marked
+    ``citizen_id_disputed`` for an officer who sees both (the duplicates review) to settle. Each
+    number checked counts against the actor's ``identifier_check`` rate (``check_rate``).
+    """
+    if not value:
+        resident.citizen_id_ciphertext, resident.citizen_id_hash, resident.citizen_id_masked = "", None, ""
+        resident.citizen_id_disputed = False
+        return
+    if check_rate:
+        take_identifier_check(actor)
     digest = identifiers.keyed_hash("cccd", value)
-    if Resident.objects.filter(citizen_id_hash=digest).exclude(pk=exclude_pk).exists():
+    held, seen = citizen_id_holders(actor=actor, digest=digest, exclude_pk=exclude_pk)
+    if seen:
         raise field_error(
             "citizen_id", _("A resident with this citizen ID is already registered."), code="duplicate_citizen_id"
         )
     resident.citizen_id_ciphertext = identifiers.encrypt(value)
     resident.citizen_id_hash = digest
     resident.citizen_id_masked = identifiers.mask_citizen_id(value)
+    resident.citizen_id_disputed = held > 0
+
+
+def _save_resident(resident: Resident, *, actor: User | None, citizen_id: str, exclude_pk: int | None = None) -> None:
+    """Save ``resident``; if a concurrent registration took its new CCCD meanwhile, decide again."""
+    if not citizen_id:
+        resident.save()
+        return
+    # The same statements for a disputed number as for any other: the pattern tells nothing.
+    try:
+        with transaction.atomic():  # a savepoint: the unique index may refuse the row
+            resident.save()
+    except IntegrityError:
+        # The other registration has committed: now it is a holder like any other.
+        _attach_citizen_id(actor=actor, resident=resident, value=citizen_id, exclude_pk=exclude_pk, check_rate=False)
+        resident.save()
 
 
 def _set_phone(resident: Resident, raw: str) -> None:
@@ -115,7 +190,7 @@ def _set_phone(resident: Resident, raw: str) -> None:
 
 
 def _check_name_and_sex(full_name: str, sex: str) -> str:
-    full_name = " ".join((full_name or "").split())
+    full_name = normalise_name(full_name)
     if not full_name:
         raise field_error("full_name", _("Enter the resident's full name."), code="required")
     if sex not in Sex.values:
@@ -136,14 +211,17 @@ def register_resident(
     phone: str = "",
     ethnicity: str = "",
     consent: ConsentInput | None = None,
+    check_rate: bool = True,
 ) -> Resident:
     """Register a resident in ``household``'s village and count them in the village's populations.
 
-    Identifiers are validated (the CCCD must agree with birth year and sex), de-duplicated by keyed
-    hash, and stored encrypted and masked, only with a ``consent`` given now (recorded first).
+    Identifiers are validated (the CCCD must agree with birth year and sex), stored encrypted and
+    masked only with a ``consent`` given now (recorded first), and only then is the CCCD looked up
+    among other residents (``_attach_citizen_id``: the answer does not depend on residents outside
+    the actor's areas; ``check_rate=False`` for imports, which count no identifier checks).
     Raises ``ValidationError`` naming the field.
     """
-    ensure_area_in_scope(actor, household.village, field="household")
+    ensure_can_write(actor, household.village, field="household")
     if not household.is_active:
         raise field_error("household", _("This household is no longer active."), code="inactive")
     full_name = _check_name_and_sex(full_name, sex)
@@ -158,13 +236,15 @@ def register_resident(
         birth_date=birth_date,
         ethnicity=ethnicity.strip(),
     )
-    # The identifiers themselves first: a wrong number is reported as such, consent or not.
-    _set_citizen_id(resident, citizen_id.strip())
+    # Checks that read no one else's data first (the numbers themselves, the consent), so that
+    # "consent required" never depends on whether the number exists; the register last.
+    value = _valid_citizen_id(resident, citizen_id.strip())
     _set_phone(resident, phone.strip())
-    check_consent_input(consent)
+    check_consent_input(consent, birth_year=birth_year, birth_date=birth_date)
     if citizen_id.strip() or phone.strip():
         require_consent_for_identifiers(resident, consent)
-    resident.save()
+    _attach_citizen_id(actor=actor, resident=resident, value=value, check_rate=check_rate)
+    _save_resident(resident, actor=actor, citizen_id=value)
     if consent is not None:
         create_consent(actor=actor, resident=resident, consent=consent)
     adjust_counts(resident.province_id, residents=[(None, resident_facts(resident))])
@@ -177,7 +257,12 @@ def _lock_resident(resident: Resident) -> Resident:
 
 @transaction.atomic
 def update_resident(
-    *, actor: User | None, resident: Resident, consent: ConsentInput | None = None, **changes: Any
+    *,
+    actor: User | None,
+    resident: Resident,
+    consent: ConsentInput | None = None,
+    check_rate: bool = True,
+    **changes: Any,
 ) -> Resident:
     """Change a resident's own fields (name, sex, birth, identifiers, ethnicity).
 
@@ -190,7 +275,8 @@ def update_resident(
     if unknown:
         raise ValueError(f"update_resident: unknown fields {sorted(unknown)}")
     resident = _lock_resident(resident)
-    ensure_area_in_scope(actor, resident.village, field="resident")
+    # Checked on the locked row: the village it is in now, not when the caller read it.
+    ensure_can_write(actor, resident.village, field="resident")
     before = resident_facts(resident)
     full_name = _check_name_and_sex(changes.get("full_name", resident.full_name), changes.get("sex", resident.sex))
     if "birth_date" in changes or "birth_year" in changes:
@@ -207,8 +293,9 @@ def update_resident(
     resident.sex = changes.get("sex", resident.sex)
     if "ethnicity" in changes:
         resident.ethnicity = (changes["ethnicity"] or "").strip()
+    value = ""
     if "citizen_id" in changes:
-        _set_citizen_id(resident, (changes["citizen_id"] or "").strip(), exclude_pk=resident.pk)
+        value = _valid_citizen_id(resident, (changes["citizen_id"] or "").strip())
     elif resident.citizen_id_ciphertext and ({"birth_year", "birth_date", "sex"} & set(changes)):
         # The stored CCCD must still agree with the corrected birth year and sex.
         stored = identifiers.decrypt(resident.citizen_id_ciphertext)
@@ -219,12 +306,15 @@ def update_resident(
             raise ValidationError({field: exc.error_list}) from exc
     if "phone" in changes:
         _set_phone(resident, (changes["phone"] or "").strip())
-    check_consent_input(consent)
+    check_consent_input(consent, birth_year=resident.birth_year, birth_date=resident.birth_date)
     if changes.get("citizen_id") or changes.get("phone"):
         require_consent_for_identifiers(resident, consent)
+    if "citizen_id" in changes:
+        # As on registration: the register is read only after the checks of the person's own data.
+        _attach_citizen_id(actor=actor, resident=resident, value=value, exclude_pk=resident.pk, check_rate=check_rate)
     if consent is not None:
         create_consent(actor=actor, resident=resident, consent=consent)
-    resident.save()
+    _save_resident(resident, actor=actor, citizen_id=value, exclude_pk=resident.pk)
     adjust_counts(resident.province_id, residents=[(before, resident_facts(resident))])
     return resident
 
@@ -233,8 +323,8 @@ def update_resident(
 def move_resident(*, actor: User | None, resident: Resident, household: Household) -> Resident:
     """Move a resident into another household (in the same or another village of the province)."""
     resident = _lock_resident(resident)
-    ensure_area_in_scope(actor, resident.village, field="resident")
-    ensure_area_in_scope(actor, household.village, field="household")
+    ensure_can_write(actor, resident.village, field="resident")
+    ensure_can_write(actor, household.village, field="household")
     if household.province_id != resident.province_id:
         raise field_error(
             "household",
@@ -255,7 +345,7 @@ def move_resident(*, actor: User | None, resident: Resident, household: Househol
 def record_departure(*, actor: User | None, resident: Resident, status: str, on: date) -> Resident:
     """Record that a resident moved out or died on ``on``; they leave the counts from then on."""
     resident = _lock_resident(resident)
-    ensure_area_in_scope(actor, resident.village, field="resident")
+    ensure_can_write(actor, resident.village, field="resident")
     if status not in (ResidentStatus.MOVED_OUT, ResidentStatus.DECEASED):
         raise field_error("status", _("Choose moved out or deceased."), code="invalid_choice")
     if resident.status != ResidentStatus.ACTIVE:
@@ -283,6 +373,7 @@ def split_household(
     if len({r.household_id for r in locked}) != 1:
         raise field_error("residents", _("The residents must come from one household."), code="several_households")
     old = Household.objects.get(pk=locked[0].household_id)
+    ensure_can_write(actor, old.village, field="residents")
     new = register_household(actor=actor, village=old.village, code=code, head_name=head_name, address=address)
     Resident.objects.filter(pk__in=[r.pk for r in locked]).update(household=new)
     for resident in locked:

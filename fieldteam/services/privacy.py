@@ -1,4 +1,4 @@
-"""The data subject's rights and data minimisation: erase identifiers, anonymise, export, purge.
+"""The data subject's rights and data minimisation: erase identifiers, anonymise, the export's workbook, purge.
 
 Every act here is recorded in the audit trail (``fieldteam.audit.record_event``). None of them
 changes a count: counts are kept per village from adoption and population facts, which hold no
@@ -8,50 +8,68 @@ identifier, so a person's aggregate contribution stays when their identity goes.
 from __future__ import annotations
 
 import datetime as dt
-import io
+import json
+import re
+from collections.abc import Callable
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.core.files.storage import Storage
 from django.db import transaction
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 
 from fieldteam import audit, identifiers
-from fieldteam.choices import ConsentPurpose, ResidentStatus
+from fieldteam.choices import ResidentStatus
 from fieldteam.errors import field_error
 from fieldteam.models import (
     Adoption,
+    Area,
     AssistanceItem,
     AssistanceLog,
     AuditEntry,
     BackgroundJob,
     ConsentRecord,
     Household,
+    JobKind,
     JobStatus,
     Resident,
+    SyncReceipt,
     TrainingAttendance,
     TrainingSession,
     User,
 )
-from fieldteam.selectors.scope import scope_for
-from fieldteam.services.people import ensure_area_in_scope
+from fieldteam.permissions import ensure_can_write, ensure_officer
+from fieldteam.selectors.person_data import REQUEST_REFUSED, household_logs_naming
+from fieldteam.services import jobs
+from fieldteam.spreadsheets import writing
 
 
 @transaction.atomic
 def erase_identifiers(*, actor: User | None, resident: Resident, reason: str) -> bool:
-    """Erase ``resident``'s citizen ID and phone number (ciphertext, lookup hash and masked form).
+    """Erase ``resident``'s citizen ID and phone number, from their row and from wherever else they were written.
 
-    ``reason`` says why (``consent_withdrawn``, ``retention``, ``erasure_request``) and goes in the
-    trail. Returns whether anything was held. Counts are unaffected.
+    The row loses its ciphertext, lookup hash and masked form; the numbers are also taken out of
+    the notes of the province's assistance logs and out of the import jobs of the province (the
+    uploaded file, the rejected-rows file, their summaries and errors), rewritten without them
+    (``scrub_identifiers``). Sync receipts keep only keyed digests (``assistance.content_hash``),
+    so nothing left can give the numbers back. ``reason`` says why (``consent_withdrawn``,
+    ``retention``, ``erasure_request``) and goes in the trail. Returns whether anything was held.
+    Counts are unaffected.
     """
+    ensure_can_write(actor, resident.village, field="resident")
+    held, numbers = _erase_row(actor=actor, resident=resident, reason=reason)
+    scrub_identifiers(province_id=resident.province_id, numbers=numbers)
+    return held
+
+
+def _erase_row(*, actor: User | None, resident: Resident, reason: str) -> tuple[bool, set[str]]:
+    """Erase the identifiers of ``resident``'s row (in the caller's transaction); returns (held, the numbers)."""
     locked = Resident.objects.select_for_update().get(pk=resident.pk)
+    numbers = {_readable(locked.citizen_id_ciphertext), _readable(locked.phone_ciphertext)} - {""}
     held = any(getattr(locked, name) for name in Resident.IDENTIFIER_FIELDS)
     if held:
         for name in Resident.IDENTIFIER_FIELDS:
@@ -66,197 +84,89 @@ def erase_identifiers(*, actor: User | None, resident: Resident, reason: str) ->
     )
     for name in Resident.IDENTIFIER_FIELDS:
         setattr(resident, name, getattr(locked, name))
-    return held
+    return held, numbers
+
+
+def _readable(token: str) -> str:
+    """The number in ``token``, or ``""`` if no key reads it: the row is erased all the same."""
+    try:
+        return identifiers.decrypt(token) if token else ""
+    except InvalidToken:
+        return ""
+
+
+# Between the digits of a number people type spaces, dots, dashes or brackets.
+_SEPARATOR = r"[\s.\-()]?"
+_ANY_SEPARATOR = "[^0-9]?"  # the same, loosely, in a pattern both databases' regex dialects read
+
+
+def _spelled(number: str, separator: str) -> str:
+    """A pattern for ``number`` as people write it (a phone also as +84 / 84 instead of the 0)."""
+    if len(number) == 10 and number.startswith("0"):  # a mobile number
+        return rf"(?:0|\+?84){separator}" + separator.join(number[1:])
+    return separator.join(number)
+
+
+def identifier_redactor(numbers: set[str]) -> Callable[[str], str]:
+    """A function that replaces each spelling of ``numbers`` (normalised CCCDs, phones) in a text by ``***``."""
+    pattern = re.compile(
+        "|".join(rf"(?<!\d){_spelled(n, _SEPARATOR)}(?!\d)" for n in sorted(numbers, key=len, reverse=True))
+    )
+
+    def redact(text: str) -> str:
+        return pattern.sub(audit.HIDDEN, text) if text else text
+
+    return redact
+
+
+def scrub_identifiers(*, province_id: int, numbers: set[str]) -> dict[str, int]:
+    """Take ``numbers`` out of every text and file of the province where people may have written them.
+
+    - notes of the province's assistance logs (one regex scan of the province's logs; a note is
+      rewritten with ``***`` in place of the number, recorded in the trail like a save);
+    - import jobs of the province (and those with no area): summary, parameters and error texts,
+      and the uploaded and rejected-rows files, rewritten without them (``jobs.redact_job_files``).
+      Exports and reports hold no raw identifier (masked), so they are not opened.
+
+    Runs in the caller's transaction; returns how many notes and files changed.
+    """
+    if not numbers:
+        return {"notes": 0, "files": 0}
+    redact = identifier_redactor(numbers)
+    loose = "|".join(f"(?:{_spelled(n, _ANY_SEPARATOR)})" for n in sorted(numbers))
+    changed: list[AssistanceLog] = []
+    for log in AssistanceLog.objects.filter(province_id=province_id, note__regex=loose).only("pk", "note"):
+        cleaned = redact(log.note)
+        if cleaned != log.note:
+            log.note = cleaned
+            changed.append(log)
+    if changed:
+        AssistanceLog.objects.bulk_update(changed, ["note"])
+        audit.record_bulk(
+            AssistanceLog.objects.filter(pk__in=[log.pk for log in changed]),
+            action=AuditEntry.Action.UPDATE,
+            fields=["note"],
+        )
+    province = Area.objects.only("path").get(pk=province_id)
+    imports = BackgroundJob.objects.filter(kind=JobKind.IMPORT).filter(
+        Q(area__path__startswith=province.path) | Q(area__isnull=True)
+    )
+    for job in imports.select_for_update(of=("self",)).order_by("pk"):
+        texts = {name: json.dumps(getattr(job, name), ensure_ascii=False) for name in ("summary", "params")}
+        cleaned_texts = {name: redact(text) for name, text in texts.items()}
+        error = redact(job.error)
+        if cleaned_texts != texts or error != job.error:
+            job.summary = json.loads(cleaned_texts["summary"])
+            job.params = json.loads(cleaned_texts["params"])
+            job.error = error
+            job.save(update_fields=["summary", "params", "error"])
+    return {"notes": len(changed), "files": jobs.redact_job_files(jobs=imports, redact=redact)}
 
 
 # --- who may act on a data-subject request ------------------------------------------------------
 
 
-def _ensure_may_handle_request(actor: User | None, resident: Resident) -> None:
-    """Refuse unless ``actor`` is a superuser or an officer who may write in the resident's village.
-
-    Out of scope reads as "outside your area" (the API answers 404 before this); in scope but a team
-    member or a viewer is refused with ``read_only`` (a 403): a request about a person's data is
-    an officer's act, answerable to the person, not a field-work task.
-    """
-    village = resident.village
-    ensure_area_in_scope(actor, village, field="resident")
-    if actor is None:
-        return
-    if scope_for(actor).is_officer_of(village):
-        return
-    raise field_error(
-        "resident",
-        _("Only an officer of this area may handle a request about a person's data."),
-        code="read_only",
-    )
-
-
-# --- export -------------------------------------------------------------------------------------
-
-
-def _when(value: dt.date | dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return (
-            timezone.localtime(value).isoformat(timespec="seconds") if timezone.is_aware(value) else value.isoformat()
-        )
-    return value.isoformat()
-
-
-def _username(user: User | None) -> str:
-    return user.get_username() if user is not None else ""
-
-
-def _decrypted(token: str) -> str:
-    return identifiers.decrypt(token) if token else ""
-
-
-def _own_fields(resident: Resident) -> dict[str, Any]:
-    """A resident's own fields for an export (identifiers decrypted: the person's own data)."""
-    return {
-        "id": resident.pk,
-        "full_name": resident.full_name,
-        "sex": str(resident.get_sex_display()),
-        "birth_date": _when(resident.birth_date),
-        "birth_year": resident.birth_year,
-        "ethnicity": resident.ethnicity,
-        "citizen_id": _decrypted(resident.citizen_id_ciphertext),
-        "phone": _decrypted(resident.phone_ciphertext),
-        "status": str(resident.get_status_display()),
-        "left_on": _when(resident.left_on),
-        "village": resident.village.name,
-        "province": resident.province.name,
-        "created_at": _when(resident.created_at),
-        "updated_at": _when(resident.updated_at),
-    }
-
-
-def _about_person(resident: Resident) -> Q:
-    """The audit entries about the resident's own rows (themselves, consents, adoptions, logs, ...)."""
-    rows: list[tuple[type[Model], list[Any]]] = [
-        (Resident, [resident.pk]),
-        (ConsentRecord, list(resident.consents.values_list("pk", flat=True))),
-        (Adoption, list(resident.adoptions.values_list("pk", flat=True))),
-        (AssistanceLog, list(resident.assistance_logs.values_list("pk", flat=True))),
-        (AssistanceItem, list(AssistanceItem.objects.filter(log__resident=resident).values_list("pk", flat=True))),
-        (TrainingAttendance, list(resident.attendances.values_list("pk", flat=True))),
-    ]
-    condition = Q(pk__in=[])
-    for model, pks in rows:
-        if pks:
-            condition |= Q(content_type=ContentType.objects.get_for_model(model), object_pk__in=[str(pk) for pk in pks])
-    return condition
-
-
-@transaction.atomic
-def export_person_data(*, actor: User | None, resident: Resident) -> dict[str, Any]:
-    """Everything held about ``resident``, for their data-subject access request.
-
-    Sections: ``resident`` (identifiers decrypted: the person gets their own data), ``household``,
-    ``consents``, ``adoptions``, ``assistance_logs`` (with their items), ``training_attendance`` and
-    ``audit_trail`` (what was done to their rows, when and by which account). Values are strings,
-    numbers or lists, ready for JSON; choices are given by their label in the active language.
-    Only a superuser or an officer who may write in the village may export (``read_only`` error
-    otherwise). The export itself is recorded in the trail (an access to the identifiers).
-    """
-    resident = Resident.objects.select_related("village", "province", "household__village").get(pk=resident.pk)
-    _ensure_may_handle_request(actor, resident)
-    household = resident.household
-    data: dict[str, Any] = {
-        "exported_at": _when(timezone.now()),
-        "resident": _own_fields(resident),
-        # Records of the same person registered twice and merged into this one: what they still hold.
-        "merged_records": [
-            _own_fields(merged)
-            for merged in Resident.objects.filter(merged_into=resident).select_related("village", "province")
-        ],
-        "household": {
-            "id": household.pk,
-            "code": household.code,
-            "head_name": household.head_name,
-            "address": household.address,
-            "village": household.village.name,
-            "is_active": household.is_active,
-        },
-        "consents": [
-            {
-                "id": consent.pk,
-                "purposes": [
-                    str(ConsentPurpose(p).label) if p in ConsentPurpose.values else p for p in consent.purposes
-                ],
-                "channel": str(consent.get_channel_display()),
-                "notice_version": consent.notice_version,
-                "given_at": _when(consent.given_at),
-                "recorded_by": _username(consent.recorded_by),
-                "withdrawn_at": _when(consent.withdrawn_at),
-            }
-            for consent in resident.consents.select_related("recorded_by").order_by("given_at", "pk")
-        ],
-        "adoptions": [
-            {
-                "id": adoption.pk,
-                "capability": adoption.capability.name,
-                "since": _when(adoption.since),
-                "ended_on": _when(adoption.ended_on),
-                "source": str(adoption.get_source_display()),
-            }
-            for adoption in resident.adoptions.select_related("capability").order_by("since", "pk")
-        ],
-        "assistance_logs": [
-            {
-                "id": str(log.pk),
-                "occurred_at": _when(log.occurred_at),
-                "channel": str(log.get_channel_display()),
-                "team": log.team.name,
-                "member": _username(log.member),
-                "note": log.note,
-                "items": [
-                    {
-                        "capability": item.capability.name,
-                        "outcome": str(item.get_outcome_display()),
-                        "reason": str(item.get_reason_display()) if item.reason else "",
-                    }
-                    for item in log.items.all()
-                ],
-            }
-            for log in resident.assistance_logs.select_related("team", "member")
-            .prefetch_related("items__capability")
-            .order_by("occurred_at", "pk")
-        ],
-        "training_attendance": [
-            {
-                "id": attendance.pk,
-                "topic": attendance.session.topic,
-                "started_at": _when(attendance.session.started_at),
-                "place": attendance.session.village.name,
-                "completed": attendance.completed,
-            }
-            for attendance in resident.attendances.select_related("session__village").order_by("session__started_at")
-        ],
-        "audit_trail": [
-            {
-                "timestamp": _when(entry.timestamp),
-                "action": str(entry.get_action_display()),
-                "object": entry.object_repr,
-                "fields": sorted(entry.changes_dict),
-                "event": (entry.additional_data or {}).get("event", ""),
-                "actor": _username(entry.actor),
-            }
-            for entry in AuditEntry.objects.filter(_about_person(resident))
-            .select_related("actor")
-            .order_by("timestamp", "pk")
-        ],
-    }
-    audit.record_event(
-        actor=actor,
-        instance=resident,
-        action=AuditEntry.Action.ACCESS,
-        note="personal_data_exported",
-        data={"fields": ["citizen_id", "phone"], "purpose": "data_subject_request"},
-    )
-    return data
+# --- export: the workbook of ``selectors.person_data.export_person_data`` -------------------------
 
 
 def _field(model: type[Model], name: str) -> Any:
@@ -316,6 +226,25 @@ def _sections() -> list[tuple[str, Any, list[tuple[str, Any]]]]:
             ],
         ),
         (
+            "household_assistance_logs",
+            _("household logs naming the person"),
+            [
+                ("id", _("id")),
+                *((n, _field(AssistanceLog, n)) for n in ("occurred_at", "channel", "team", "member", "note")),
+            ],
+        ),
+        (
+            "sync_receipts",
+            SyncReceipt._meta.verbose_name_plural,
+            [
+                ("client_id", _field(SyncReceipt, "client_id")),
+                ("kind", _field(SyncReceipt, "kind")),
+                ("object_id", _field(SyncReceipt, "object_id")),
+                ("received_at", _field(SyncReceipt, "received_at")),
+                ("member", _field(SyncReceipt, "member")),
+            ],
+        ),
+        (
             "training_attendance",
             TrainingAttendance._meta.verbose_name_plural,
             [
@@ -341,16 +270,12 @@ def _sections() -> list[tuple[str, Any, list[tuple[str, Any]]]]:
     ]
 
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _cell(value: Any) -> Any:
+    # Text that looks like a formula is kept inert by the spreadsheet writer.
     if isinstance(value, bool):
         return str(_("yes") if value else _("no"))
     if isinstance(value, list):
         value = "; ".join(_item_text(v) for v in value)
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return f"'{value}"  # a spreadsheet runs a cell that starts like a formula: keep names and notes inert
     return value
 
 
@@ -361,38 +286,30 @@ def _item_text(value: Any) -> str:
 
 
 def person_data_xlsx(data: dict[str, Any]) -> bytes:
-    """``export_person_data``'s result as a workbook: one sheet per section, headers translated.
+    """``selectors.person_data.export_person_data``'s result as a workbook: one sheet per section, headers translated.
 
     A single record (the resident, the household) is a two-column sheet, field then value; a list
     is a table with one row per item. Text that looks like a formula is kept as text.
     """
-    workbook = Workbook()
-    workbook.remove(workbook.active)
-    used: set[str] = set()
+    return writing.spreadsheet_bytes("xlsx", lambda writer: _write_person_data(writer, data))
+
+
+def _write_person_data(writer: writing.SpreadsheetWriter, data: dict[str, Any]) -> None:
     for key, title, columns in _sections():
-        name = "".join(" " if ch in "[]:*?/\\" else ch for ch in str(title)).strip()[:31] or key[:31]
-        if name in used:
-            name = key[:31]
-        used.add(name)
-        sheet = workbook.create_sheet(name)
+        sheet = writer.sheet(str(title) or key)
         section = data.get(key)
         if isinstance(section, dict):
-            for row, (field, label) in enumerate(columns, start=1):
-                sheet.cell(row=row, column=1, value=str(label)).font = Font(bold=True)
-                sheet.cell(row=row, column=2, value=_cell(section.get(field)))
-            sheet.column_dimensions["A"].width = 28
-            sheet.column_dimensions["B"].width = 48
+            sheet.column(1, width=28)
+            sheet.column(2, width=48)
+            for field, label in columns:
+                sheet.append([writing.Styled(str(label), bold=True), _cell(section.get(field))])
             continue
-        for column, (_key, label) in enumerate(columns, start=1):
-            sheet.cell(row=1, column=column, value=str(label)).font = Font(bold=True)
-            sheet.column_dimensions[get_column_letter(column)].width = 22
-        for row, item in enumerate(section or [], start=2):
-            for column, (field, _label) in enumerate(columns, start=1):
-                sheet.cell(row=row, column=column, value=_cell(item.get(field)))
-        sheet.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+        for column in range(1, len(columns) + 1):
+            sheet.column(column, width=22)
+        sheet.freeze(2)
+        sheet.append([writing.Styled(str(label), bold=True) for _key, label in columns])
+        for item in section or []:
+            sheet.append([_cell(item.get(field)) for field, _label in columns])
 
 
 # --- erasure ------------------------------------------------------------------------------------
@@ -430,6 +347,9 @@ def _anonymise_one(*, actor: User | None, locked: Resident, reason: str) -> None
         household.head_name = ""
         household.save(update_fields=["head_name", "updated_at"])
     notes = _clear_notes(AssistanceLog.objects.filter(resident=locked))
+    notes += _clear_notes(
+        AssistanceLog.objects.filter(pk__in=[log.pk for log in household_logs_naming(locked, old_name)])
+    )
     audit.record_event(
         actor=actor,
         instance=locked,
@@ -439,11 +359,14 @@ def _anonymise_one(*, actor: User | None, locked: Resident, reason: str) -> None
     )
 
 
+@transaction.atomic
 def anonymise_resident(*, actor: User | None, resident: Resident, reason: str) -> Resident:
-    """Remove who ``resident`` is while keeping what they count for (an erasure request).
+    """Remove who ``resident`` is while keeping what they count for (an erasure request). One transaction.
 
-    The name becomes a neutral placeholder, identifiers are erased, ethnicity and the notes of
-    their assistance logs are cleared, and the household's head name too when it is theirs. Kept:
+    The name becomes a neutral placeholder, identifiers are erased (``erase_identifiers``: also
+    from notes and import files), ethnicity and the notes of their assistance logs are cleared, so
+    are the notes of their household's logs that name them, and the household's head name when it
+    is theirs. Kept:
     village, household, sex, birth year (and the birth date only where dropping its day and month
     would move the birth month the counts use), status, adoptions, logs and attendance, so no
     village count changes. Records merged into this one (the same person registered twice) are
@@ -456,7 +379,7 @@ def anonymise_resident(*, actor: User | None, resident: Resident, reason: str) -
         raise field_error("reason", _("Say why the person's data is erased."), code="required")
     audit.check_free_text(field="reason", text=reason)
     locked = Resident.objects.select_for_update().select_related("village").get(pk=resident.pk)
-    _ensure_may_handle_request(actor, locked)
+    ensure_officer(actor, locked.village, field="resident", message=REQUEST_REFUSED)
     _anonymise_one(actor=actor, locked=locked, reason=reason)
     # The same person registered twice and merged into this record: erased with it.
     for merged in Resident.objects.select_for_update().filter(merged_into=locked).order_by("pk"):
@@ -494,8 +417,14 @@ def _purge_identifiers(cutoff: dt.date) -> int:
             batch = list(expired.order_by("pk")[:RETENTION_BATCH])
             if not batch:
                 return done
+            # Rows one by one, then the notes and files of each province once for the whole batch.
+            numbers: dict[int, set[str]] = {}
             for resident in batch:
-                done += erase_identifiers(actor=None, resident=resident, reason="retention")
+                held, found = _erase_row(actor=None, resident=resident, reason="retention")
+                done += held
+                numbers.setdefault(resident.province_id, set()).update(found)
+            for province_id, found in numbers.items():
+                scrub_identifiers(province_id=province_id, numbers=found)
 
 
 def _purge_job_files(cutoff: dt.datetime) -> int:

@@ -20,8 +20,9 @@ from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import IndicatorKind, Sex
 from fieldteam.errors import field_error
-from fieldteam.models import Area, Capability, Indicator, RetirementAge, Target
+from fieldteam.models import Area, Capability, Indicator, Plan, PlanTarget, RetirementAge, Target
 from fieldteam.services.areas import AdminUnitsResult, create_capability, load_admin_units, official_province_codes
+from fieldteam.services.indicators import apply_plan_targets, refresh_plan_targets
 
 CAPABILITIES_FILE = "capabilities.json"
 INDICATORS_FILE = "indicators.json"
@@ -31,11 +32,12 @@ RETIREMENT_AGES_FILE = "retirement_ages.json"
 
 @dataclass
 class UpsertCounts:
-    """Rows created, updated and left as they were by one loader."""
+    """Rows created, updated, removed and left as they were by one loader."""
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    removed: int = 0
 
     def count(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -57,7 +59,7 @@ class ReferenceResult:
     @property
     def changed(self) -> int:
         parts = (self.capabilities, self.retirement_ages, self.indicators, self.targets)
-        return sum(p.created + p.updated for p in parts)
+        return sum(p.created + p.updated + p.removed for p in parts)
 
 
 class _Problems:
@@ -276,14 +278,22 @@ def _ensure_target_areas(plans: list[dict[str, Any]]) -> AdminUnitsResult | None
 
 
 def _load_targets(plans: list[dict[str, Any]], counts: UpsertCounts) -> None:
-    """Plans: ``area`` (area code), ``source`` (the plan), ``targets``: rows of ``indicator``
-    (code), ``year``, ``value`` (a string, for exact decimals) and ``comparison``
-    (``at_least``/``more_than``). Row numbers in errors count targets across plans.
+    """Plans: ``area`` (the province's code), ``document`` (its number), ``source`` (its name),
+    ``date`` (ISO), ``targets``: rows of ``indicator`` (code), ``year``, ``value`` (a string, for
+    exact decimals) and ``comparison`` (``at_least``/``more_than``). Row numbers in errors count
+    targets across plans.
+
+    Each plan is stored with its targets (``Plan``, ``PlanTarget``: targets the file no longer
+    lists are dropped). A plan new to the database is applied to its province from its date; one
+    already applied somewhere (an officer may have moved it to the communes of a former province)
+    stays where it is, and its targets there are brought up to date. ``counts`` counts the
+    ``Target`` rows of the areas.
     """
     problems = _Problems(TARGETS_FILE)
     indicators = {i.code: i for i in Indicator.objects.all()}
     areas = {a.code: a for a in Area.objects.filter(code__in=[str(p.get("area")) for p in plans])}
     number = 0
+    stored: list[Plan] = []
     for plan in plans:
         rows = plan.get("targets")
         if not isinstance(rows, list):
@@ -291,29 +301,88 @@ def _load_targets(plans: list[dict[str, Any]], counts: UpsertCounts) -> None:
             problems.add(number, "targets", _("Expected a list of targets."))
             continue
         area = areas.get(str(plan.get("area")))
-        for row in rows:
-            number += 1
-            if area is None:
+        first = number + 1
+        if area is None:
+            for _row in rows:
+                number += 1
                 problems.add(number, "area", _("No area has the code “%(code)s”.") % {"code": plan.get("area")})
-                continue
-            if not isinstance(row, dict) or not _required(row, ("indicator", "year", "value"), number, problems):
-                continue
-            indicator = indicators.get(row["indicator"])
-            if indicator is None:
-                problems.add(
-                    number, "indicator", _("No indicator has the code “%(code)s”.") % {"code": row["indicator"]}
-                )
-                continue
-            values = {
-                "value": Decimal(str(row["value"])) if _is_decimal(row["value"]) else row["value"],
-                "comparison": row.get("comparison", "at_least"),
-                "source": plan.get("source", ""),
-            }
-            try:
-                counts.count(_upsert(Target, {"indicator": indicator, "area": area, "year": row["year"]}, values))
-            except ValidationError as error:
-                problems.add_validation_error(number, error)
+            continue
+        try:
+            plan_row = _upsert_plan(area, plan)
+        except ValidationError as error:
+            problems.add_validation_error(first, error)
+            number += len(rows)
+            continue
+        number = _load_plan_targets(plan_row, rows, number, indicators, problems)
+        stored.append(plan_row)
     problems.raise_if_any()
+    _apply_plans(stored, counts)
+
+
+def _load_plan_targets(
+    plan_row: Plan, rows: list[Any], number: int, indicators: dict[str, Indicator], problems: _Problems
+) -> int:
+    """Store ``rows`` as the plan's targets (dropping those the file no longer lists); the last row number."""
+    wanted: set[tuple[int, int]] = set()
+    for row in rows:
+        number += 1
+        if not isinstance(row, dict) or not _required(row, ("indicator", "year", "value"), number, problems):
+            continue
+        indicator = indicators.get(row["indicator"])
+        if indicator is None:
+            problems.add(number, "indicator", _("No indicator has the code “%(code)s”.") % {"code": row["indicator"]})
+            continue
+        values = {
+            "value": Decimal(str(row["value"])) if _is_decimal(row["value"]) else row["value"],
+            "comparison": row.get("comparison", "at_least"),
+        }
+        try:
+            _upsert(PlanTarget, {"plan": plan_row, "indicator": indicator, "year": row["year"]}, values)
+            wanted.add((indicator.pk, int(row["year"])))
+        except ValidationError as error:
+            problems.add_validation_error(number, error)
+    for stored in PlanTarget.objects.filter(plan=plan_row):
+        if (stored.indicator_id, stored.year) not in wanted:
+            stored.delete()
+    return number
+
+
+def _apply_plans(stored: list[Plan], counts: UpsertCounts) -> None:
+    """Apply each new plan to its province from its date; bring the others up to date where they are."""
+    for plan_row in stored:
+        if Target.objects.filter(plan=plan_row).exists():
+            written = refresh_plan_targets(actor=None, plan=plan_row)
+        else:
+            written = apply_plan_targets(
+                actor=None, plan=plan_row, areas=[plan_row.province], effective_from=plan_row.adopted_on
+            )
+            # Rows this file loaded before plans existed carry the plan's name and no plan: those the
+            # plan has were just taken over; those it no longer has go.
+            legacy = Target.objects.filter(plan=None, area=plan_row.province, source=plan_row.name)
+            for row in legacy.select_related("area").order_by("pk"):
+                row.delete()  # one at a time: each deletion is in the trail
+                written.removed += 1
+        counts.created += written.created
+        counts.updated += written.updated
+        counts.removed += written.removed
+        counts.unchanged += written.unchanged
+
+
+def _upsert_plan(province: Area, plan: dict[str, Any]) -> Plan:
+    """The plan of ``province`` with the row's ``document``, created or brought up to date."""
+    document = str(plan.get("document") or "").strip()
+    if not document:
+        raise ValidationError({"document": [_("This field is missing.")]})
+    values = {"name": plan.get("source", ""), "adopted_on": plan.get("date")}
+    try:
+        _upsert(Plan, {"province": province, "document": document}, values)
+    except ValidationError as error:
+        # Named as the file names them.
+        renamed = {"name": "source", "adopted_on": "date"}
+        raise ValidationError(
+            {renamed.get(key, key): messages for key, messages in error.message_dict.items()}
+        ) from None
+    return Plan.objects.get(province=province, document=document)
 
 
 def _is_decimal(value: Any) -> bool:

@@ -19,12 +19,12 @@ from fieldteam import audit
 from fieldteam.choices import AdoptionSource, AssistanceChannel, AssistanceOutcome, CapabilitySubject, ResidentStatus
 from fieldteam.errors import field_error
 from fieldteam.models import Area, AuditEntry, Capability, Resident, Team, TrainingAttendance, TrainingSession, User
+from fieldteam.permissions import ensure_can_write
 from fieldteam.services.assistance import (
     CLOCK_SKEW_TOLERANCE,
     ItemInput,
     check_team_work,
     create_log,
-    ensure_may_write,
 )
 
 DIGITAL_SKILLS_CODE = "basic_digital_skills"
@@ -65,7 +65,7 @@ def _check_attendees(actor: User, team: Team, attendees: list[Resident]) -> None
         seen.add(resident.pk)
         if resident.status != ResidentStatus.ACTIVE:
             raise field_error(field, _("This resident no longer lives here."), code="inactive")
-        ensure_may_write(actor, resident.village, field=field)
+        ensure_can_write(actor, resident.village, field=field)
         if not any(resident.village.path.startswith(path) for path in team_paths):
             raise field_error(field, _("This person is outside the team's villages."), code="outside_team")
 
@@ -89,37 +89,10 @@ def record_training_session(
     ``capability`` defaults to basic digital skills. Each attendee gets an assistance log of the
     session and the adoption of the capability since the session's day; attending twice, or
     already holding it, counts once. ``session_id`` is the id the client made (offline sync). One
-    transaction; raises ``ValidationError`` naming the field (``attendees[2]`` for the third
-    attendee), and then nothing is saved.
+    transaction (a savepoint inside another; sync's item runs it in its own, without one: see
+    ``transactions.in_callers_transaction``); raises ``ValidationError`` naming the field
+    (``attendees[2]`` for the third attendee), and then nothing is saved.
     """
-    return record_training_session_within(
-        actor=actor,
-        team=team,
-        village=village,
-        topic=topic,
-        started_at=started_at,
-        attendees=attendees,
-        ended_at=ended_at,
-        capability=capability,
-        session_id=session_id,
-        content_hash=content_hash,
-    )
-
-
-def record_training_session_within(
-    *,
-    actor: User,
-    team: Team,
-    village: Area,
-    topic: str,
-    started_at: datetime,
-    attendees: list[Resident],
-    ended_at: datetime | None = None,
-    capability: Capability | None = None,
-    session_id: uuid.UUID | None = None,
-    content_hash: str = "",
-) -> TrainingSession:
-    """``record_training_session`` inside a transaction the caller holds and rolls back on any error."""
     check_team_work(
         actor=actor, team=team, place=village, place_field="village", when=started_at, when_field="started_at"
     )

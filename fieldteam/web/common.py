@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from functools import lru_cache, wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.template.loader import get_template
 from django.templatetags.static import static
@@ -38,12 +38,15 @@ def page_language(request: HttpRequest) -> str:
     return chosen if chosen in available else settings.LANGUAGE_CODE
 
 
-def vietnamese_by_default(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+_Response = TypeVar("_Response", bound=HttpResponseBase)
+
+
+def vietnamese_by_default(view: Callable[..., _Response]) -> Callable[..., _Response]:
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> _Response:
         language = page_language(request)
         translation.activate(language)
-        request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+        request.LANGUAGE_CODE = language
         response = view(request, *args, **kwargs)
         response.headers.setdefault("Content-Language", language)
         return response
@@ -74,7 +77,7 @@ def _asset_digest() -> str:
                 digest.update(handle.read())
     for name in VERSIONED_TEMPLATES:
         template = get_template(name)
-        digest.update(template.template.source.encode())  # type: ignore[attr-defined]
+        digest.update(template.template.source.encode())  # type: ignore[attr-defined]  # Django's backend template wraps the engine's, which has source
     return digest.hexdigest()[:12]
 
 

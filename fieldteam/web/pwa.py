@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from fieldteam.web import selectors
+from fieldteam.http import SignedInRequest
+from fieldteam.selectors import web as selectors
 from fieldteam.web.common import STATIC_ASSETS, asset_url, asset_version, vietnamese_by_default, web_page
 
 THEME_COLOR = "#0b6e4f"
@@ -40,7 +41,7 @@ def manifest(request: HttpRequest) -> HttpResponse:
         "name": _("Community digital-technology team"),
         "short_name": _("Digital team"),
         "description": _("Log the help you give residents, online or offline."),
-        "lang": request.LANGUAGE_CODE,  # type: ignore[attr-defined]
+        "lang": request.LANGUAGE_CODE,
         "start_url": reverse("web:home"),
         "scope": "/",
         "display": "standalone",
@@ -91,7 +92,7 @@ def service_worker(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @web_page
-def roster(request: HttpRequest) -> HttpResponse:
+def roster(request: SignedInRequest) -> HttpResponse:
     """The member's villages' people (masked identifiers only), cached by the service worker.
 
     Answered with an ETag of its content, so a phone that already holds the same list gets a

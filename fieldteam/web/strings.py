@@ -35,7 +35,8 @@ MESSAGES = {
     "retry_in": _("Could not reach the server. Trying again in %(s)s s."),
     "server_error": _("The server answered with an error (%(status)s)."),
     "logout_pending": _(
-        "Some work has not been sent yet. It stays on this phone and is sent when you sign in again. Log out?"
+        "These records have not been sent yet. Logging out removes the citizen IDs and phone numbers typed "
+        "into them from this phone; the rest stays here and is sent when you sign in again. Log out?"
     ),
     "other_user": _("%(n)s records saved by another user on this phone wait for them to sign in."),
     # Forms.

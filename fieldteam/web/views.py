@@ -1,4 +1,4 @@
-"""The mobile pages. They only read (through ``fieldteam.web.selectors``, scoped to the user).
+"""The mobile pages. They only read (through ``fieldteam.selectors.web``, scoped to the user).
 
 Every write — logs, households, residents, training sessions — is made by the page's JavaScript
 through the offline batch sync endpoint (``POST /api/v1/sync/``), online or offline alike, so
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
@@ -21,11 +21,12 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from fieldteam.choices import AssistanceChannel, CapabilitySubject, NotDoneReason, Sex
+from fieldteam.http import SignedInRequest
 from fieldteam.models import Area, Capability, User
 from fieldteam.periods import today
+from fieldteam.selectors import web as selectors
 from fieldteam.selectors.work_list import WorkListEntry, WorkListSection, work_list
 from fieldteam.services.consent import CURRENT_NOTICE_VERSION, NOTICES
-from fieldteam.web import selectors
 from fieldteam.web.common import asset_url, render_page, vietnamese_by_default, web_page
 
 TRAINING_CAPABILITY = "basic_digital_skills"
@@ -47,7 +48,7 @@ class LoginView(auth_views.LoginView):
 
     template_name = "registration/login.html"
     redirect_authenticated_user = True
-    next_page = reverse_lazy("web:home")
+    next_page = reverse_lazy("web:home")  # type: ignore[assignment]  # Django resolves lazy URLs; the stubs want str
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return {**super().get_context_data(**kwargs), "login_css": asset_url("web/app.css")}
@@ -55,7 +56,7 @@ class LoginView(auth_views.LoginView):
 
 @method_decorator(vietnamese_by_default, name="dispatch")
 class LogoutView(auth_views.LogoutView):
-    next_page = reverse_lazy("web:login")
+    next_page = reverse_lazy("web:login")  # type: ignore[assignment]  # Django resolves lazy URLs; the stubs want str
 
 
 HOME_WORK_ENTRIES = 5
@@ -84,7 +85,7 @@ def _work_groups(
 
 @require_GET
 @web_page
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: SignedInRequest) -> HttpResponse:
     """My village(s), my work today and this month, and the work list (closest to a target first)."""
     villages = [
         {
@@ -102,7 +103,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @web_page
-def work(request: HttpRequest, village_id: int, capability: str) -> HttpResponse:
+def work(request: SignedInRequest, village_id: int, capability: str) -> HttpResponse:
     """Everyone in one of the member's villages still lacking one capability."""
     place = selectors.visible_village(user=request.user, village_id=village_id)
     cap = get_object_or_404(Capability, code=capability, is_active=True)
@@ -120,34 +121,36 @@ def work(request: HttpRequest, village_id: int, capability: str) -> HttpResponse
 @sensitive_post_parameters("q")  # the query may be a CCCD or phone: never in an error report
 @web_page
 @sensitive_variables("query")
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: SignedInRequest) -> HttpResponse:
     """Residents by name or household; by phone or CCCD only through a POST (never in a URL)."""
     query = request.POST.get("q", "") if request.method == "POST" else request.GET.get("q", "")
     if request.method == "GET" and selectors.looks_like_identifier(query):
         query = ""  # an identifier that reached a URL is not searched (nor echoed back)
     results = selectors.search_residents(user=request.user, query=query) if query else []
+    # A number searched for is not written back into the page (nor into a cached copy of it).
+    shown = "" if selectors.looks_like_identifier(query) else query
     return render_page(
         request,
         "web/search.html",
-        {"query": query, "results": results, "searched": bool(query), "page": "search"},
+        {"query": shown, "results": results, "searched": bool(query), "page": "search"},
     )
 
 
 @require_GET
 @web_page
-def resident(request: HttpRequest, resident_id: int) -> HttpResponse:
+def resident(request: SignedInRequest, resident_id: int) -> HttpResponse:
     data = selectors.resident_page(user=request.user, resident_id=resident_id)
     return render_page(request, "web/resident.html", {"r": data, "page": "resident", **_form_choices()})
 
 
 @require_GET
 @web_page
-def household(request: HttpRequest, household_id: int) -> HttpResponse:
+def household(request: SignedInRequest, household_id: int) -> HttpResponse:
     data = selectors.household_page(user=request.user, household_id=household_id)
     return render_page(request, "web/household.html", {"h": data, "page": "household", **_form_choices()})
 
 
-def _shell_capabilities(request: HttpRequest, subject: str) -> list[selectors.HeldCapability]:
+def _shell_capabilities(request: SignedInRequest, subject: str) -> list[selectors.HeldCapability]:
     places = selectors.member_villages(user=request.user)
     province_id = places[0].village.province_id if places else None
     return [selectors.HeldCapability(c, None) for c in selectors.capabilities_for(subject, province_id)]
@@ -155,7 +158,7 @@ def _shell_capabilities(request: HttpRequest, subject: str) -> list[selectors.He
 
 @require_GET
 @web_page
-def resident_shell(request: HttpRequest) -> HttpResponse:
+def resident_shell(request: SignedInRequest) -> HttpResponse:
     """The resident page without a resident: filled in by JavaScript from the roster when offline."""
     return render_page(
         request,
@@ -171,7 +174,7 @@ def resident_shell(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @web_page
-def household_shell(request: HttpRequest) -> HttpResponse:
+def household_shell(request: SignedInRequest) -> HttpResponse:
     return render_page(
         request,
         "web/household.html",
@@ -186,7 +189,7 @@ def household_shell(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @web_page
-def register(request: HttpRequest) -> HttpResponse:
+def register(request: SignedInRequest) -> HttpResponse:
     """Register a household with its people (or, with ``?household=``, add people to one)."""
     existing = None
     if request.GET.get("household"):
@@ -212,7 +215,7 @@ def register(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @web_page
-def training(request: HttpRequest) -> HttpResponse:
+def training(request: SignedInRequest) -> HttpResponse:
     """Record a training session and tick its attendees (from the offline roster)."""
     places = selectors.member_villages(user=request.user)
     province_id = places[0].village.province_id if places else None
@@ -230,7 +233,7 @@ def training(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @web_page
-def history(request: HttpRequest) -> HttpResponse:
+def history(request: SignedInRequest) -> HttpResponse:
     """My history: the logs I made and the sessions I taught (plus, by JavaScript, what waits to be sent)."""
     logs = Paginator(selectors.my_logs(user=request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render_page(
@@ -246,13 +249,13 @@ def history(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @web_page
-def outbox(request: HttpRequest) -> HttpResponse:
+def outbox(request: SignedInRequest) -> HttpResponse:
     """What is saved on this phone and waiting to be sent, or was rejected (drawn by JavaScript)."""
     return render_page(request, "web/outbox.html", {"page": "outbox"})
 
 
 @require_GET
 @web_page
-def offline(request: HttpRequest) -> HttpResponse:
+def offline(request: SignedInRequest) -> HttpResponse:
     """Shown by the service worker for a page that is not on the phone while there is no connection."""
     return render_page(request, "web/offline.html", {"page": "offline"})

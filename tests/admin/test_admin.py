@@ -48,6 +48,8 @@ from fieldteam.models import (
     IndicatorValue,
     JobKind,
     Membership,
+    Plan,
+    PlanTarget,
     Resident,
     RollupState,
     SyncReceipt,
@@ -187,6 +189,10 @@ def world(area_tree: AreaTree, superuser: User) -> World:
         recorded_by=superuser,
     )
     target = TargetFactory(indicator=indicator, area=area_tree.province, year=2025, value=Decimal("80"))
+    plan = Plan.objects.create(
+        province=area_tree.province, document="1331/KH-UBND", name="Kế hoạch 1331", adopted_on=dt.date(2022, 6, 22)
+    )
+    PlanTarget.objects.create(plan=plan, indicator=indicator, year=2030, value=Decimal("95"))
     value = IndicatorValue.objects.create(
         province=area_tree.province,
         area=area_tree.province,
@@ -396,12 +402,33 @@ def test_autocomplete_finds_a_resident_by_citizen_id_without_showing_it(
 ) -> None:
     logged_in(client, superuser)
     params = {"app_label": "fieldteam", "model_name": "adoption", "field_name": "resident"}
-    response = client.get(reverse("admin:autocomplete"), {**params, "term": CCCD})
+    # The admin's pages post what is typed (admin/fieldteam/autocomplete-post.js): not in any URL.
+    response = client.post(reverse("admin:autocomplete"), {**params, "term": CCCD})
     data = json.loads(response.content)
     assert [r["id"] for r in data["results"]] == [str(world.resident.pk)]
     assert_no_identifiers(response.content.decode())
-    response = client.get(reverse("admin:autocomplete"), {**params, "term": CCCD[:8]})
+    response = client.post(reverse("admin:autocomplete"), {**params, "term": CCCD[:8]})
     assert json.loads(response.content)["results"] == []
+    # A number typed into the URL by hand is not searched.
+    response = client.get(reverse("admin:autocomplete"), {**params, "term": CCCD})
+    assert response.status_code == 200
+    assert json.loads(response.content)["results"] == []
+    # Names still work by GET (the stock widget outside the admin's pages).
+    response = client.get(reverse("admin:autocomplete"), {**params, "term": world.resident.full_name.split()[-1]})
+    assert str(world.resident.pk) in [r["id"] for r in json.loads(response.content)["results"]]
+
+
+def test_autocomplete_posted_without_the_csrf_token_is_refused(world: World, superuser: User) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(superuser)
+    params = {"app_label": "fieldteam", "model_name": "adoption", "field_name": "resident", "term": CCCD}
+    assert client.post(reverse("admin:autocomplete"), params).status_code == 403
+
+
+def test_every_admin_page_with_an_autocomplete_loads_the_posting_script(client: Client, superuser: User) -> None:
+    logged_in(client, superuser)
+    page = client.get(reverse("admin:fieldteam_adoption_add")).content.decode()
+    assert "admin/fieldteam/autocomplete-post.js" in page
 
 
 # --- resident form through the services -----------------------------------------------------------
@@ -464,7 +491,15 @@ def test_a_duplicate_citizen_id_is_refused_on_the_field(client: Client, world: W
     logged_in(client, superuser)
     response = client.post(
         url(Resident, "add"),
-        resident_post(world.tree.village2, full_name="Rơ Mah Trùng", sex=Sex.FEMALE, birth_year=1985, citizen_id=CCCD),
+        # With consent: the register is read only after the checks of the person's own data.
+        resident_post(
+            world.tree.village2,
+            full_name="Rơ Mah Trùng",
+            sex=Sex.FEMALE,
+            birth_year=1985,
+            citizen_id=CCCD,
+            consent_channel="paper",
+        ),
     )
     assert response.status_code == 200
     assert "citizen_id" in response.context["adminform"].form.errors
@@ -991,9 +1026,9 @@ def test_an_area_filter_out_of_scope_shows_nothing(client: Client, world: World,
 
 def test_a_superuser_recomputes_a_province_from_admin(admin_client, area_tree, django_capture_on_commit_callbacks):
     from fieldteam.models import RollupState
-    from fieldteam.services import rollup
+    from fieldteam.rollup import recompute
 
-    rollup.recompute_province(province_id=area_tree.province.pk)
+    recompute.recompute_province(province_id=area_tree.province.pk)
     RollupState.objects.filter(pk=area_tree.province.pk).update(last_recompute_at=None)
 
     with django_capture_on_commit_callbacks(execute=True):  # the task is queued after commit

@@ -32,7 +32,7 @@ from fieldteam.models import (
 )
 from fieldteam.periods import Period
 from fieldteam.services.assistance import ItemInput, log_assistance
-from fieldteam.services.rollup import report_indicator_value
+from fieldteam.services.indicators import report_indicator_value
 from fieldteam.services.training import record_training_session
 from tests.conftest import AreaTree
 from tests.factories import (

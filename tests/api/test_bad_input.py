@@ -26,7 +26,8 @@ from fieldteam.models import (
 from tests.api.conftest import World
 from tests.factories import MembershipFactory, make_citizen_id
 
-pytestmark = pytest.mark.django_db
+# Logging is held to the same assertions on the one-statement path and the ORM path.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("log_path")]
 
 ENDPOINTS = {
     "household": "/api/v1/households/",
@@ -211,9 +212,13 @@ RESIDENT_CASES: list[tuple[str, Callable[[dict[str, Any], World], None], str]] =
     ("a citizen ID of another birth year", _set("citizen_id", "001185000777"), "citizen_id"),
     ("a citizen ID of the other sex", _set("citizen_id", "001092000777"), "citizen_id"),
     (
+        # Held by the V1 resident the member sees (a number held only out of scope is accepted, as
+        # an unknown one is: tests/security/test_identifier_oracle.py); consent comes first.
         "a duplicate citizen ID",
         lambda data, world: data.update(
-            birth_year=1980, citizen_id=make_citizen_id(birth_year=1980, sex=Sex.FEMALE, serial=101)
+            birth_year=1980,
+            citizen_id=make_citizen_id(birth_year=1980, sex=Sex.FEMALE, serial=101),
+            consent={"channel": "in_person", "notice_version": "2026-01"},
         ),
         "citizen_id",
     ),
@@ -249,6 +254,7 @@ def test_a_bad_resident_is_refused_naming_the_field(world: World, client_for, vi
 def test_a_duplicate_citizen_id_has_its_own_code(world: World, client_for) -> None:
     data = {**resident_data(world), "citizen_id": make_citizen_id(birth_year=1980, sex=Sex.FEMALE, serial=101)}
     data["birth_year"] = 1980
+    data["consent"] = {"channel": "in_person", "notice_version": "2026-01"}
     response = client_for(world.member).post(ENDPOINTS["resident"], data, format="json")
     assert response.status_code == 400
     assert response.json()["codes"] == {"citizen_id": ["duplicate_citizen_id"]}

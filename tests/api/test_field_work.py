@@ -11,12 +11,13 @@ from django.utils import timezone
 
 from fieldteam.choices import AdoptionSource, AssistanceChannel
 from fieldteam.models import Adoption, AssistanceLog, Capability, Resident, SyncReceipt, TrainingSession, VillageCount
-from fieldteam.services import rollup
+from fieldteam.rollup import recompute
 from fieldteam.services.training import record_training_session
 from tests.api.conftest import World
 from tests.factories import ResidentFactory
 
-pytestmark = pytest.mark.django_db
+# Logging is held to the same assertions on the one-statement path and the ORM path.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("log_path")]
 
 LOGS = "/api/v1/assistance-logs/"
 SESSIONS = "/api/v1/training-sessions/"
@@ -59,7 +60,7 @@ def test_logging_online_sets_the_adoption_and_the_counts(world: World, client_fo
     assert Adoption.objects.get(resident=newcomer, capability=world.smartphone).assistance_log_id == uuid.UUID(
         log["id"]
     )
-    assert rollup.recompute_province(province_id=world.tree.province.pk).drift == []
+    assert recompute.recompute_province(province_id=world.tree.province.pk).drift == []
 
 
 def test_a_log_sent_again_with_its_id_counts_once_and_other_content_is_a_conflict(world: World, client_for) -> None:
@@ -146,7 +147,7 @@ def test_recording_a_session_counts_attendance_as_digital_skills_help(world: Wor
     assert client.post(SESSIONS, body, format="json").status_code == 200
     assert AssistanceLog.objects.filter(training_session_id=session_id).count() == 3
     assert SyncReceipt.objects.filter(pk=session_id).count() == 1
-    assert rollup.recompute_province(province_id=world.tree.province.pk).drift == []
+    assert recompute.recompute_province(province_id=world.tree.province.pk).drift == []
     # The leader sees the member's session; a member of another team does not
     assert client_for(world.users["leader"]).get(f"{SESSIONS}{session_id}/").status_code == 200
     assert client_for(world.users["outsider"]).get(f"{SESSIONS}{session_id}/").status_code == 404

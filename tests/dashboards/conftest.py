@@ -30,9 +30,10 @@ from fieldteam.choices import (
 )
 from fieldteam.models import Area, Indicator, Team, TrainingSession, User
 from fieldteam.periods import Period
+from fieldteam.rollup import recompute
 from fieldteam.services import adoption as adoption_services
-from fieldteam.services import rollup
 from fieldteam.services.assistance import ItemInput, log_assistance
+from fieldteam.services.indicators import report_indicator_value
 from tests.conftest import AreaTree
 from tests.factories import (
     AreaRoleFactory,
@@ -180,9 +181,9 @@ def build_scenario(tree: AreaTree) -> Scenario:
     )
 
     for month in CLOSED_MONTHS:
-        rollup.close_month(province_id=tree.province.pk, month=month)
-        rollup.close_month(province_id=tree.other_province.pk, month=month)
-    rollup.report_indicator_value(
+        recompute.close_month(province_id=tree.province.pk, month=month)
+        recompute.close_month(province_id=tree.other_province.pk, month=month)
+    report_indicator_value(
         actor=UserFactory(superuser=True),
         indicator=reported,
         area=tree.province,
@@ -223,6 +224,6 @@ def june() -> Period:
     return Period.parse("2026-06")
 
 
-def login(client, user: User):  # type: ignore[no-untyped-def]
+def login(client, user: User):
     client.force_login(user)
     return client

@@ -10,7 +10,7 @@ import pytest
 from django.utils import translation
 
 from fieldteam.dashboards import charts
-from fieldteam.dashboards.formatting import fmt, fmt_short, period_label
+from fieldteam.formatting import fmt, fmt_short, period_label, tone
 from fieldteam.periods import Period
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -32,7 +32,7 @@ def parse(svg: str) -> ET.Element:
     ],
 )
 def test_tone(value, gap, met, band):
-    assert charts.tone(value=value, gap=gap, met=met) == band
+    assert tone(value=value, gap=gap, met=met) == band
 
 
 def test_target_bar_marks_each_target():

@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 
 from fieldteam.models import AreaRole, BackgroundJob, JobStatus
 from fieldteam.periods import Period
+from fieldteam.selectors import reports as report_documents
 from fieldteam.selectors.activity import team_activity
 from fieldteam.selectors.indicators import area_indicator_values, child_indicator_values
 from fieldteam.selectors.work_list import work_list
@@ -66,13 +67,13 @@ def test_the_xlsx_report_has_the_expected_sheets_and_headers(scenario):
     book = workbook(report.content)
     assert report.filename.endswith(".xlsx")
     assert book.sheetnames == [
-        str(reports.SHEET_INDICATORS),
-        str(reports.SHEET_CHILDREN),
-        str(reports.SHEET_ACTIVITY),
-        str(reports.SHEET_WEEKS),
-        str(reports.SHEET_CHILD_ACTIVITY),
+        str(report_documents.SHEET_INDICATORS),
+        str(report_documents.SHEET_CHILDREN),
+        str(report_documents.SHEET_ACTIVITY),
+        str(report_documents.SHEET_WEEKS),
+        str(report_documents.SHEET_CHILD_ACTIVITY),
     ]
-    indicators = book[str(reports.SHEET_INDICATORS)]
+    indicators = book[str(report_documents.SHEET_INDICATORS)]
     assert scenario.tree.commune.name in indicators["A1"].value
     assert header(indicators)[:8] == [
         _("No."),
@@ -86,9 +87,9 @@ def test_the_xlsx_report_has_the_expected_sheets_and_headers(scenario):
     ]
     assert _("Target %(year)s") % {"year": 2025} in header(indicators)
     assert _("Target %(year)s") % {"year": 2030} in header(indicators)
-    assert header(book[str(reports.SHEET_CHILDREN)])[:4] == [_("Rank"), _("Code"), _("Area"), _("Mean gap (points)")]
-    assert header(book[str(reports.SHEET_ACTIVITY)])[:2] == [_("Member"), _("User name")]
-    assert header(book[str(reports.SHEET_WEEKS)]) == [_("Week from"), _("Week to"), _("Logs")]
+    assert header(book[str(report_documents.SHEET_CHILDREN)])[:4] == [_("Rank"), _("Code"), _("Area"), _("Mean gap (points)")]
+    assert header(book[str(report_documents.SHEET_ACTIVITY)])[:2] == [_("Member"), _("User name")]
+    assert header(book[str(report_documents.SHEET_WEEKS)]) == [_("Week from"), _("Week to"), _("Logs")]
 
 
 @pytest.mark.parametrize("period", ["2026-06", "2026-Q1", "2026-05"])
@@ -99,7 +100,7 @@ def test_the_numbers_in_the_xlsx_report_are_the_selectors(scenario, who, where, 
     book = workbook(reports.report_file(user=user, area=area, period=p, fmt="xlsx").content)
 
     readings = area_indicator_values(user=user, area=area, period=p)
-    sheet = book[str(reports.SHEET_INDICATORS)]
+    sheet = book[str(report_documents.SHEET_INDICATORS)]
     columns = header(sheet)
     gap = columns.index(_("Gap (points)"))
     target_2030 = columns.index(_("Target %(year)s") % {"year": 2030})
@@ -111,7 +112,7 @@ def test_the_numbers_in_the_xlsx_report_are_the_selectors(scenario, who, where, 
         expected_target = reading.targets.get(2030)
         assert row[target_2030] == (float(expected_target.value) if expected_target else None)
     children = child_indicator_values(user=user, area=area, period=p)
-    child_rows = rows(book[str(reports.SHEET_CHILDREN)])
+    child_rows = rows(book[str(report_documents.SHEET_CHILDREN)])
     assert [(r[1], r[3]) for r in child_rows] == [
         (c.area.code, float(c.gap_score) if c.gap_score is not None else None) for c in children
     ]
@@ -125,11 +126,11 @@ def test_the_numbers_in_the_xlsx_report_are_the_selectors(scenario, who, where, 
             float(reading.gap) if reading.gap is not None else None,
         ]
     activity = team_activity(user=user, area=area, period=p)
-    member_rows = rows(book[str(reports.SHEET_ACTIVITY)])
+    member_rows = rows(book[str(report_documents.SHEET_ACTIVITY)])
     assert [(r[1], r[4], r[5], r[6]) for r in member_rows] == [
         (m.username, m.logs, m.logs_in_month, m.sessions) for m in activity.members
     ]
-    assert [r[2] for r in rows(book[str(reports.SHEET_WEEKS)])] == activity.logs_per_week
+    assert [r[2] for r in rows(book[str(report_documents.SHEET_WEEKS)])] == activity.logs_per_week
 
 
 def test_the_csv_report_has_the_same_numbers(scenario):
@@ -160,15 +161,15 @@ def test_the_work_list_export_lists_the_selector_entries(scenario):
 
     xlsx = reports.work_list_file(user=scenario.leader, village=scenario.tree.village, fmt="xlsx")
     book = workbook(xlsx.content)
-    assert book.sheetnames == [str(reports.SHEET_WORK_SUMMARY), str(reports.SHEET_WORK_LIST)]
+    assert book.sheetnames == [str(report_documents.SHEET_WORK_SUMMARY), str(report_documents.SHEET_WORK_LIST)]
     sections = work_list(user=scenario.leader, village=scenario.tree.village)
-    listed = rows(book[str(reports.SHEET_WORK_LIST)])
+    listed = rows(book[str(report_documents.SHEET_WORK_LIST)])
     assert [(r[1], r[2]) for r in listed] == [
         (s.capability.name, e.household_code) for s in sections for e in s.entries
     ]
-    assert [r[7] for r in rows(book[str(reports.SHEET_WORK_SUMMARY)])] == [s.needed for s in sections]
+    assert [r[7] for r in rows(book[str(report_documents.SHEET_WORK_SUMMARY)])] == [s.needed for s in sections]
     # Text that looks like a formula stays text.
-    cells = [c for row in book[str(reports.SHEET_WORK_LIST)].iter_rows() for c in row if c.value == "=HYPERLINK(1)"]
+    cells = [c for row in book[str(report_documents.SHEET_WORK_LIST)].iter_rows() for c in row if c.value == "=HYPERLINK(1)"]
     assert cells and all(c.data_type == "s" for c in cells)
 
     content = reports.work_list_file(user=scenario.leader, village=scenario.tree.village, fmt="csv").content
@@ -190,7 +191,7 @@ def test_a_commune_report_is_made_in_the_request(client, scenario):
 
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment;")
-    assert workbook(response.content).sheetnames[0] == str(reports.SHEET_INDICATORS)
+    assert workbook(response.content).sheetnames[0] == str(report_documents.SHEET_INDICATORS)
     assert not BackgroundJob.objects.exists()
 
 
@@ -275,7 +276,7 @@ def test_the_work_list_download_for_the_team(client, scenario):
     response = login(client, scenario.member).get(own, {"capability": scenario.adults.capability.code})
 
     assert response.status_code == 200
-    listed = rows(workbook(response.content)[str(reports.SHEET_WORK_LIST)])
+    listed = rows(workbook(response.content)[str(report_documents.SHEET_WORK_LIST)])
     assert {r[1] for r in listed} == {scenario.adults.capability.name}
     assert client.get(own, {"capability": "no-such-thing"}).status_code == 404
     commune_list = reverse("dashboards:work_list", kwargs={"area_id": scenario.tree.commune.pk, "fmt": "xlsx"})

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from fieldteam.choices import AssistanceChannel, AssistanceOutcome
 from fieldteam.dashboards.data import MEMBER_LIMIT, trend_window
-from fieldteam.dashboards.formatting import fmt
+from fieldteam.formatting import fmt
 from fieldteam.models import User
 from fieldteam.periods import Period, month_start
 from fieldteam.selectors.activity import team_activity

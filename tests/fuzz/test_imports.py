@@ -18,10 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import Workbook
 
+from fieldteam.imports.base import ImportOptions, ImportResult
+from fieldteam.imports.engine import KINDS, import_file
 from fieldteam.models import User
-from fieldteam.services.imports import KINDS, ImportOptions, ImportResult, import_file
 from tests.fuzz.conftest import fuzz_settings
 from tests.imports.conftest import RESIDENT_HEADERS, resident_row
+from tests.spreadsheets import bombs
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
 
@@ -153,3 +155,38 @@ def test_a_damaged_spreadsheet_is_refused_or_read_never_raised(tmp_path, superus
                     target.writestr(member, data.draw(st.binary(max_size=400)))
         content = buffer.getvalue()
     _import(tmp_path, "people.xlsx", content, "residents", superuser)
+
+
+MB = 1024 * 1024
+
+
+@fuzz_settings
+@given(data=st.data())
+def test_a_spreadsheet_bomb_is_refused_never_parsed_or_raised(tmp_path, superuser, valid_xlsx, settings, data) -> None:
+    """Zip bombs, archives no spreadsheet program makes, too many rows, UTF-16: refused with a reason."""
+    settings.FIELDTEAM_SPREADSHEET_MAX_UNCOMPRESSED_BYTES = 2 * MB
+    settings.FIELDTEAM_SPREADSHEET_MAX_ROWS = 40
+    how = data.draw(st.sampled_from(["declared", "repeated", "members", "bzip2", "rows", "utf-16"]))
+    name = "people.xlsx"
+    if how == "declared":
+        content = bombs.declared_size(valid_xlsx, bombs.SHEET, data.draw(st.integers(3 * MB, 2**32 - 1)))
+    elif how == "repeated":
+        content = bombs.repeated_rows(valid_xlsx, data.draw(st.integers(3 * MB, 6 * MB)))
+    elif how == "members":
+        content = bombs.many_members(valid_xlsx, data.draw(st.integers(2001, 2050)))
+    elif how == "bzip2":
+        content = bombs.bzip2(valid_xlsx)
+    elif how == "rows":
+        rows = [["01", f"Người {n}"] for n in range(data.draw(st.integers(41, 80)))]
+        fmt = data.draw(st.sampled_from(["csv", "xlsx"]))
+        name = f"people.{fmt}"
+        content = _xlsx(RESIDENT_HEADERS, rows) if fmt == "xlsx" else _csv(RESIDENT_HEADERS, rows)
+    else:
+        name = "people.csv"
+        content = (
+            _csv(RESIDENT_HEADERS, [["01"]])
+            .decode("utf-8-sig")
+            .encode(data.draw(st.sampled_from(["utf-16", "utf-16-le", "utf-32"])))
+        )
+    result = _import(tmp_path, name, content, "residents", superuser)
+    assert result.report.refused and not result.report.written

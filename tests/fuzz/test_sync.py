@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from fieldteam.services import sync
+from fieldteam import sync
+from fieldteam.sync import envelope
 from tests.fuzz.conftest import fuzz_settings
 from tests.web.conftest import WebWorld, web_world  # noqa: F401 (fixture)
 
@@ -23,17 +24,42 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
 
 SYNC_URL = "/api/v1/sync/"
 
+# Control characters (NUL first: PostgreSQL refuses it in any text) and lone surrogates, which the
+# API's parsers refuse wherever they occur, in values and in keys; tab, LF and CR, which they keep.
+hostile_text = st.sampled_from(
+    ["\x00", "ab\x00cd", "\x1b[0m", "\x7f", "\x85", "\x9f", "\ud800", "a\udfffb", "\t\n\r"]
+) | st.text(alphabet=st.characters(categories=["Cc"]), min_size=1, max_size=5)
 json_scalars = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=30)
+    | hostile_text
 )
 any_json = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12) | hostile_text, children, max_size=5)
+    ),
     max_leaves=25,
+)
+
+
+def nested_body(depth: int, opener: str, closed: bool) -> str:
+    """``depth`` brackets (``[`` or ``{"a":``), closed into valid JSON or left open."""
+    if not closed:
+        return opener * depth
+    return opener * depth + "1" + ("]" if opener == "[" else "}") * depth
+
+
+# Depths around the parser's limit (32), past the interpreter's recursion limit, and 100 KB.
+nesting = st.fixed_dictionaries(
+    {
+        "depth": st.integers(min_value=1, max_value=3000) | st.sampled_from([31, 32, 33, 999, 1000, 1001, 100_000]),
+        "opener": st.sampled_from(["[", '{"a":', '{"items":']),
+        "closed": st.booleans(),
+    }
 )
 
 # Values that are nearly right: ids that exist or not, dates in odd forms, codes, numbers as text.
@@ -130,17 +156,17 @@ def hidden_crashes(monkeypatch) -> list[str]:
     def record(message: str, *args: Any, **kwargs: Any) -> None:
         crashes.append(message % args)
 
-    monkeypatch.setattr(sync.logger, "exception", record)
+    monkeypatch.setattr(envelope.logger, "exception", record)
     return crashes
 
 
-def _post(client: APIClient, body: bytes | str, content_type: str = "application/json"):  # type: ignore[no-untyped-def]
+def _post(client: APIClient, body: bytes | str, content_type: str = "application/json"):
     response = client.generic("POST", SYNC_URL, body, content_type=content_type)
     assert response.status_code < 500, response.content[:500]
     return response
 
 
-def _check_results(response, sent: object, crashes: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _check_results(response, sent: object, crashes: list[str]) -> None:
     assert crashes == []
     if response.status_code == 200:
         results = response.json()["results"]
@@ -178,6 +204,18 @@ def test_near_valid_items_get_a_result_each_and_never_a_server_error(
     payload = {"items": items}
     response = _post(member_api, json.dumps(payload))
     _check_results(response, payload, hidden_crashes)
+
+
+@fuzz_settings
+@given(shape=nesting, signed_in=st.booleans(), url=st.sampled_from([SYNC_URL, "/api/v1/auth/token/"]))
+def test_nested_json_of_any_depth_is_answered_without_a_server_error(
+    member_api, hidden_crashes, shape, signed_in, url
+) -> None:
+    client = member_api if signed_in else APIClient()
+    response = client.generic("POST", url, nested_body(**shape), content_type="application/json")
+    assert response.status_code < 500, response.content[:300]
+    assert hidden_crashes == []
+    assert response.status_code in (200, 400, 401, 429), response.status_code
 
 
 @fuzz_settings

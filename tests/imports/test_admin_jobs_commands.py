@@ -11,8 +11,8 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from fieldteam.choices import AreaRoleKind, Sex
+from fieldteam.imports.jobs import import_job_run, import_job_start
 from fieldteam.models import AuditEntry, BackgroundJob, JobKind, JobStatus, Resident
-from fieldteam.services.imports import import_job_run, import_job_start
 from tests.factories import AreaRoleFactory, HouseholdFactory, ResidentFactory
 from tests.imports.conftest import RESIDENT_HEADERS, resident_row, write_xlsx
 

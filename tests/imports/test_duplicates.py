@@ -11,8 +11,8 @@ from django.utils import timezone
 from fieldteam.choices import AdoptionSource, AssistanceChannel, AssistanceOutcome, ConsentChannel, ResidentStatus, Sex
 from fieldteam.models import Adoption, AssistanceLog, ConsentRecord, Resident, TrainingAttendance, TrainingSession
 from fieldteam.periods import today
+from fieldteam.rollup import recompute
 from fieldteam.selectors.duplicates import SAME_NAME_YEAR_HOUSEHOLD, likely_duplicate_residents
-from fieldteam.services import rollup
 from fieldteam.services.adoption import set_adoption
 from fieldteam.services.assistance import ItemInput, log_assistance
 from fieldteam.services.duplicates import merge_residents
@@ -91,7 +91,7 @@ def test_a_merge_keeps_both_histories_and_the_counts_right(area_tree, catalogue,
         given_at=timezone.now(),
         recorded_by=member,
     )
-    assert rollup.recompute_province(province_id=area_tree.province.pk).drift == []
+    assert recompute.recompute_province(province_id=area_tree.province.pk).drift == []
 
     kept = merge_residents(actor=None, keep=keep, duplicate=duplicate)
 
@@ -113,7 +113,7 @@ def test_a_merge_keeps_both_histories_and_the_counts_right(area_tree, catalogue,
     assert TrainingAttendance.objects.get(session=session).resident == kept
     assert TrainingAttendance.objects.get(session=session).completed
     assert set(ConsentRecord.objects.values_list("resident", flat=True)) == {kept.pk}
-    assert rollup.recompute_province(province_id=area_tree.province.pk).drift == []
+    assert recompute.recompute_province(province_id=area_tree.province.pk).drift == []
     assert likely_duplicate_residents(actor=member) == []
 
 

@@ -11,12 +11,13 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from fieldteam.choices import AssistanceChannel, AssistanceOutcome, NotDoneReason, Sex
+from fieldteam.exports import export_file, export_job_start
+from fieldteam.imports.engine import import_file
 from fieldteam.models import BackgroundJob, ConsentRecord, JobStatus, Resident
 from fieldteam.periods import Period
-from fieldteam.services import rollup
+from fieldteam.rollup import recompute
 from fieldteam.services.assistance import ItemInput, log_assistance
-from fieldteam.services.exports import export_file, export_job_start
-from fieldteam.services.imports import import_file
+from fieldteam.services.indicators import report_indicator_value
 from tests.factories import IndicatorFactory, make_citizen_id
 from tests.imports.conftest import CONSENT_ON, RESIDENT_HEADERS, resident_row, write_xlsx
 
@@ -68,7 +69,7 @@ def test_a_resident_export_streams_every_row_and_imports_back_unchanged(area_tre
     again = import_file(kind="residents", path=tmp_path / "out.xlsx", actor=None).report
     assert again.ok and again.counts["residents_new"] == 0 and again.counts["adoptions_new"] == 0
     assert Resident.objects.count() == 2105 and ConsentRecord.objects.count() == 2105
-    assert rollup.recompute_province(province_id=area_tree.province.pk).drift == []
+    assert recompute.recompute_province(province_id=area_tree.province.pk).drift == []
 
 
 def test_a_csv_export_has_vietnamese_dates_and_a_bom(area_tree, catalogue, tmp_path):
@@ -126,7 +127,7 @@ def test_assistance_logs_and_indicator_values_are_exported(
         resident=resident,
     )
     grdp = IndicatorFactory(reported=True)
-    rollup.report_indicator_value(
+    report_indicator_value(
         actor=province_officer,
         indicator=grdp,
         area=area_tree.province,

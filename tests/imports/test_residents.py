@@ -14,15 +14,17 @@ import pytest
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from bench.rowbyrow import RowByRowResidentResource
 from fieldteam import identifiers
 from fieldteam.choices import AdoptionSource, AreaRoleKind, ConsentChannel, ResidentStatus, Sex
+from fieldteam.imports.base import ImportOptions
+from fieldteam.imports.engine import import_file
 from fieldteam.models import Adoption, ConsentRecord, Household, Resident, VillageCount
 from fieldteam.periods import today
-from fieldteam.resources import ResidentResource
-from fieldteam.services import people, rollup
+from fieldteam.rollup import recompute
+from fieldteam.services import people
 from fieldteam.services.adoption import set_adoption
 from fieldteam.services.consent import CURRENT_NOTICE_VERSION, DEFAULT_PURPOSES, ConsentInput, withdraw_consent
-from fieldteam.services.imports import ImportOptions, import_file
 from tests.factories import AreaRoleFactory, HouseholdFactory, ResidentFactory, make_citizen_id
 from tests.imports.conftest import CONSENT_ON, RESIDENT_HEADERS, counts_of, resident_row, write_csv, write_xlsx
 
@@ -98,7 +100,7 @@ def village_counts(village) -> dict[int, tuple[int, int]]:
 
 
 def assert_no_drift(province) -> None:
-    assert rollup.recompute_province(province_id=province.pk).drift == []
+    assert recompute.recompute_province(province_id=province.pk).drift == []
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "csv", "csv;"])
@@ -503,13 +505,13 @@ def test_the_row_by_row_resource_import_gives_the_same_counts(area_tree, catalog
     path = write_xlsx(tmp_path / "f.xlsx", RESIDENT_HEADERS, good_rows(area_tree.village.code))
     dataset = XLSX().create_dataset(path.read_bytes())
 
-    result = ResidentResource().import_data(dataset, use_transactions=True, rollback_on_validation_errors=True)
+    result = RowByRowResidentResource().import_data(dataset, use_transactions=True, rollback_on_validation_errors=True)
 
     assert not result.has_errors() and not result.has_validation_errors()
     by_hand(area_tree.village2, catalogue)
     assert village_counts(area_tree.village) == village_counts(area_tree.village2)
     assert_no_drift(area_tree.province)
-    again = ResidentResource().import_data(XLSX().create_dataset(path.read_bytes()), use_transactions=True)
+    again = RowByRowResidentResource().import_data(XLSX().create_dataset(path.read_bytes()), use_transactions=True)
     assert not again.has_validation_errors() and Resident.objects.filter(village=area_tree.village).count() == 4
 
 
@@ -522,16 +524,16 @@ def test_the_row_by_row_resource_import_reports_bad_rows_by_column(area_tree, ca
     ]
     dataset = XLSX().create_dataset(write_xlsx(tmp_path / "f.xlsx", RESIDENT_HEADERS, rows).read_bytes())
 
-    result = ResidentResource().import_data(dataset, use_transactions=True, rollback_on_validation_errors=True)
+    result = RowByRowResidentResource().import_data(dataset, use_transactions=True, rollback_on_validation_errors=True)
 
     assert [(r.number, list(r.error_dict)) for r in result.invalid_rows] == [(5, ["Số điện thoại"])]
     assert not Resident.objects.exists()
 
 
 def test_without_calamine_openpyxl_reads_the_same_file(area_tree, catalogue, tmp_path, monkeypatch):
-    from fieldteam.services import imports
+    from fieldteam.spreadsheets import reading
 
-    monkeypatch.setattr(imports, "_xlsx_rows_calamine", lambda path: None)
+    monkeypatch.setattr(reading, "_xlsx_rows_calamine", lambda path, limits: None)
     path = write_xlsx(tmp_path / "f.xlsx", RESIDENT_HEADERS, good_rows(area_tree.village.code))
     report = import_file(kind="residents", path=path, actor=None).report
     assert report.ok and report.counts["residents_new"] == 4 and report.counts["adoptions_new"] == 5
@@ -731,7 +733,7 @@ def test_the_bulk_and_the_row_by_row_import_record_the_same_consents(area_tree, 
     report = import_file(kind="residents", path=bulk_file, actor=superuser).report
     bulk, bulk_count = consents(), ConsentRecord.objects.filter(resident__village=area_tree.village).count()
     ConsentRecord.objects.filter(resident__village=area_tree.village).delete()
-    result = ResidentResource(actor=superuser).import_data(
+    result = RowByRowResidentResource(actor=superuser).import_data(
         XLSX().create_dataset(row_file.read_bytes()), use_transactions=True, rollback_on_validation_errors=True
     )
 
@@ -768,7 +770,7 @@ def test_the_row_by_row_import_refuses_identifiers_without_a_consent_date(area_t
     rows = [*good_rows(area_tree.village.code), resident_row(area_tree.village.code, household="Z", consent_on=None)]
     dataset = XLSX().create_dataset(write_xlsx(tmp_path / "f.xlsx", RESIDENT_HEADERS, rows).read_bytes())
 
-    result = ResidentResource().import_data(dataset, use_transactions=True, rollback_on_validation_errors=True)
+    result = RowByRowResidentResource().import_data(dataset, use_transactions=True, rollback_on_validation_errors=True)
 
     assert [(r.number, list(r.error_dict)) for r in result.invalid_rows] == [(5, ["Ngày ký đồng ý"])]
     assert not Resident.objects.exists() and not ConsentRecord.objects.exists()

@@ -176,7 +176,8 @@ def test_postgresql_refuses_changes_to_the_trail_from_any_client(area_tree) -> N
 
 
 def test_a_bulk_import_records_each_new_resident(area_tree, province_officer) -> None:
-    from fieldteam.services.imports import RESIDENT_FIELDS, bulk_insert  # noqa: F401 - the bulk path itself
+    from fieldteam.imports.bulk import bulk_insert
+    from fieldteam.imports.kinds.people_bulk import RESIDENT_FIELDS  # noqa: F401 - the bulk path itself
 
     household = HouseholdFactory(village=area_tree.village)
     before = AuditEntry.objects.filter(content_type__model="resident", action=CREATE).count()
@@ -266,8 +267,9 @@ def test_a_merge_records_every_row_it_moves_and_leaves_no_identifier_on_the_merg
 
 
 def test_erasure_and_export_follow_records_merged_into_the_person(world) -> None:
+    from fieldteam.selectors.person_data import export_person_data
     from fieldteam.services.duplicates import merge_residents
-    from fieldteam.services.privacy import anonymise_resident, export_person_data
+    from fieldteam.services.privacy import anonymise_resident
 
     officer = world.users["commune_officer"]
     keep = world.places["V1"].resident

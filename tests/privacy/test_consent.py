@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from fieldteam.choices import Sex
 from fieldteam.models import AuditEntry, ConsentRecord, Resident, VillageCount
-from fieldteam.services import consent, people, rollup
+from fieldteam.rollup import recompute
+from fieldteam.services import consent, people
 from fieldteam.services.consent import ConsentInput
 from tests.factories import CapabilityFactory, HouseholdFactory, IndicatorFactory, ResidentFactory, make_citizen_id
 
@@ -111,7 +112,7 @@ def test_withdrawal_erases_identifiers_keeps_counts_and_is_in_the_trail(area_tre
         sorted(VillageCount.objects.values_list("village_id", "indicator_id", "numerator", "denominator"))
         == counts_before
     )
-    assert rollup.recompute_province(province_id=area_tree.province.pk).drift == []
+    assert recompute.recompute_province(province_id=area_tree.province.pk).drift == []
     erased = AuditEntry.objects.filter(object_pk=str(resident.pk), additional_data__event="identifiers_erased").get()
     assert erased.additional_data["reason"] == "consent_withdrawn"
     assert erased.area_id == area_tree.village.pk

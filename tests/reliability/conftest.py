@@ -71,16 +71,6 @@ class OwnRedis:
         self.process = None
 
 
-def wait_for(condition, seconds: float = 60) -> bool:  # type: ignore[no-untyped-def]
-    """Poll ``condition`` until it holds (True) or ``seconds`` pass (False)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def _answers_ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
@@ -137,7 +127,7 @@ def redis_runtime(own_redis: OwnRedis, settings) -> Iterator[OwnRedis]:
     app.conf.broker_url, app.conf.task_always_eager = saved
 
 
-def _reset_producers(app) -> None:  # type: ignore[no-untyped-def]
+def _reset_producers(app) -> None:
     # Connections are pooled per broker URL, process-wide: drop them all, so the next message
     # opens a connection to the URL now configured.
     kombu.pools.reset()

@@ -17,20 +17,23 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings.test")
 django.setup()
 
-from fieldteam.services import rollup  # noqa: E402 (after django.setup)
+from fieldteam.rollup import recompute  # noqa: E402 (after django.setup)
 
-_write_counts = rollup._write_counts
+_write_counts = recompute._write_counts
 
 
 def _write_counts_then_stop_the_first_time(province_id: int, changes: dict) -> None:
     _write_counts(province_id, changes)
     marker = Path(os.environ["FT_PAUSE_MARKER"])
     if not marker.exists():
-        marker.write_text(str(os.getpid()))
+        # Written whole (then renamed), so the test never reads a marker without its pid.
+        partial = marker.with_suffix(".partial")
+        partial.write_text(str(os.getpid()))
+        partial.replace(marker)
         time.sleep(600)
 
 
-rollup._write_counts = _write_counts_then_stop_the_first_time
+recompute._write_counts = _write_counts_then_stop_the_first_time
 
 if __name__ == "__main__":
     from backend.celery import app

@@ -15,7 +15,7 @@ def database_url(name: str | None = None) -> str:
     return f"postgres://{auth}@{host}:{settings['PORT'] or 5432}/{name or settings['NAME']}"
 
 
-def admin_connection():  # type: ignore[no-untyped-def]
+def admin_connection():
     """An autocommit connection to the ``postgres`` database, beside the one the test uses."""
     import psycopg
 

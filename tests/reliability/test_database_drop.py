@@ -7,7 +7,8 @@ import pytest
 from django.db import close_old_connections, connection
 
 from fieldteam.models import AssistanceLog, SyncReceipt
-from fieldteam.services import rollup, sync
+from fieldteam.rollup import recompute
+from fieldteam.sync import envelope
 from tests.reliability.conftest import SYNC
 from tests.reliability.pg import admin_connection
 
@@ -18,10 +19,10 @@ CUT_AT_ITEM = 8
 
 def test_a_batch_cut_by_a_dropped_connection_is_resent_and_stored_exactly_once(village, monkeypatch):
     batch = [village.sync_item(number) for number in range(20)]
-    receive = sync._receive  # each item, whichever way it is written (one statement or the ORM)
+    receive = envelope._receive  # each item, whichever way it is written (one statement or the ORM)
     applied = []
 
-    def cut_the_connection_at_item_n(batch_state, raw_id, kind, data):  # type: ignore[no-untyped-def]
+    def cut_the_connection_at_item_n(batch_state, raw_id, kind, data):
         applied.append(raw_id)
         if len(applied) == CUT_AT_ITEM:
             # From another connection, as a failover, a restart or a network cut would.
@@ -29,14 +30,14 @@ def test_a_batch_cut_by_a_dropped_connection_is_resent_and_stored_exactly_once(v
                 admin.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
         return receive(batch_state, raw_id, kind, data)
 
-    monkeypatch.setattr(sync, "_receive", cut_the_connection_at_item_n)
+    monkeypatch.setattr(envelope, "_receive", cut_the_connection_at_item_n)
     client = village.client()
     client.raise_request_exception = False
 
     cut = client.post(SYNC, {"items": batch}, format="json")
 
     assert cut.status_code == 500  # the phone keeps the batch and sends it again
-    monkeypatch.setattr(sync, "_receive", receive)
+    monkeypatch.setattr(envelope, "_receive", receive)
     close_old_connections()  # what the server does at the start of the next request
     resent = client.post(SYNC, {"items": batch}, format="json")
 
@@ -46,4 +47,4 @@ def test_a_batch_cut_by_a_dropped_connection_is_resent_and_stored_exactly_once(v
     ids = [item["client_id"] for item in batch]
     assert AssistanceLog.objects.filter(pk__in=ids).count() == len(batch)
     assert SyncReceipt.objects.filter(pk__in=ids).count() == len(batch)
-    assert rollup.recompute_province(province_id=village.province.pk).drift == []
+    assert recompute.recompute_province(province_id=village.province.pk).drift == []

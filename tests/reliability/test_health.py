@@ -8,8 +8,11 @@ import logging
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from fieldteam.health import run_checks
 from fieldteam.logging import JsonFormatter
 from fieldteam.tasks import BEAT_HEARTBEAT_KEY, beat_heartbeat
 
@@ -76,3 +79,35 @@ def test_json_logs_are_one_object_per_line_with_vietnamese_as_is():
         "abc",
     )
     assert dt.datetime.fromisoformat(fields["time"]).utcoffset() == dt.timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "check=database&" * 260,
+        "check=database&check=redis&check=beat&" * 90,
+        "check=nope&" * 260,
+        "",
+    ],
+    ids=["one check repeated", "every check repeated", "unknown checks repeated", "no query"],
+)
+def test_each_check_runs_once_per_request_whatever_the_query_string(client, settings, query):
+    """A repeated ``?check=`` is not a way to make one unauthenticated request cost hundreds of queries."""
+    settings.REDIS_URL = ""
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"{HEALTH}?{query}")
+
+    assert response.status_code == 200
+    assert len(queries) == 1  # the database check's SELECT 1, once
+    assert set(response.json()["checks"]) <= {"database", "redis", "beat"}
+
+
+def test_run_checks_runs_a_name_passed_twice_once(settings):
+    settings.REDIS_URL = ""
+
+    with CaptureQueriesContext(connection) as queries:
+        results = run_checks(["database", "database", "database"])
+
+    assert list(results) == ["database"]
+    assert len(queries) == 1

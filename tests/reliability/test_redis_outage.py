@@ -15,10 +15,12 @@ from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
 
 from backend.celery import app
+from fieldteam import exports
 from fieldteam.models import AssistanceLog, BackgroundJob, JobStatus, RollupState, VillageCount
-from fieldteam.services import exports, rollup
+from fieldteam.rollup import recompute
 from fieldteam.tasks import recompute_province, requeue_pending_jobs
-from tests.reliability.conftest import LOGS, SYNC, wait_for
+from tests.reliability.conftest import LOGS, SYNC
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
@@ -74,7 +76,7 @@ def test_a_burst_of_logging_goes_on_while_redis_is_down_and_deferred_work_runs_a
     for indicator in (village.smartphone_indicator, village.skills_indicator):
         count = VillageCount.objects.get(village=village.tree.village, indicator=indicator)
         assert (count.numerator, count.denominator) == everyone
-    assert rollup.recompute_province(province_id=village.province.pk).drift == []
+    assert recompute.recompute_province(province_id=village.province.pk).drift == []
 
 
 def test_a_job_whose_message_reached_redis_is_not_sent_again(village, redis_runtime, superuser):

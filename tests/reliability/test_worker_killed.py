@@ -7,17 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from fieldteam.models import RollupState, VillageCount
-from fieldteam.services import rollup
+from fieldteam.rollup import recompute
 from fieldteam.tasks import recompute_province
-from tests.reliability.conftest import wait_for
 from tests.reliability.pg import database_url
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
@@ -44,9 +43,11 @@ def test_a_worker_killed_in_the_middle_of_a_recompute_leaves_no_drift_after_the_
     )
     try:
         recompute_province.delay(village.province.pk)
-        assert wait_for(marker.exists), "the recompute never reached the pause"
-        time.sleep(0.2)  # the pid is written
-        os.kill(int(marker.read_text()), signal.SIGKILL)  # the pool process running the task
+        # The marker holds the pid of the pool process running the task once it is paused.
+        assert wait_for(lambda: marker.exists() and marker.read_text().strip().isdigit()), (
+            "the recompute never reached the pause"
+        )
+        os.kill(int(marker.read_text()), signal.SIGKILL)
 
         # Rejected on the worker's loss, the message is delivered again to a new pool process.
         assert wait_for(lambda: RollupState.objects.filter(pk=village.province.pk, last_recompute_at__isnull=False))
@@ -60,4 +61,4 @@ def test_a_worker_killed_in_the_middle_of_a_recompute_leaves_no_drift_after_the_
     state = RollupState.objects.get(pk=village.province.pk)
     assert state.last_drift_rows == 1  # the rerun corrected the drift: the killed run left nothing
     assert counts.get().denominator == len(village.residents)
-    assert rollup.recompute_province(province_id=village.province.pk).drift == []
+    assert recompute.recompute_province(province_id=village.province.pk).drift == []

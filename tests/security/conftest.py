@@ -58,7 +58,7 @@ class LeakWorld:
         return self.world.users
 
     @property
-    def places(self):  # type: ignore[no-untyped-def]
+    def places(self):
         return self.world.places
 
     def names_of(self, place: str) -> list[str]:

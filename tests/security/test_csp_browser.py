@@ -33,12 +33,12 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-def _watch(context) -> list[str]:  # type: ignore[no-untyped-def]
+def _watch(context) -> list[str]:
     """Collect the CSP violations of every page of ``context`` (and of its service worker's pages)."""
     violations: list[str] = []
     context.add_init_script(REPORT_VIOLATIONS)
 
-    def on_console(message) -> None:  # type: ignore[no-untyped-def]
+    def on_console(message) -> None:
         text = message.text
         if "Content Security Policy" in text or text.startswith("CSP violation"):
             violations.append(f"{message.location.get('url', '')}: {text}")
@@ -57,7 +57,7 @@ WAIT_FOR_SERVICE_WORKER = """async () => {
 }"""
 
 
-def sign_in(page, base_url: str, username: str) -> None:  # type: ignore[no-untyped-def]
+def sign_in(page, base_url: str, username: str) -> None:
     page.goto(f"{base_url}/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", TEST_PASSWORD)

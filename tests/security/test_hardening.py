@@ -75,7 +75,7 @@ def test_the_production_settings_refuse_to_start_without_a_secret(missing: str) 
 # --- the Content-Security-Policy header -----------------------------------------------------------
 
 
-def _policy(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+def _policy(response) -> dict[str, list[str]]:
     header = response["Content-Security-Policy"]
     return {part.split()[0]: part.split()[1:] for part in header.split(";") if part.strip()}
 

@@ -116,7 +116,7 @@ def test_admin_change_and_history_views_show_no_raw_identifier(leak_world: LeakW
 def _autocomplete_fields() -> list[tuple[Any, str]]:
     found = []
     for _info, model_admin in _registry():
-        for field_name in model_admin.get_autocomplete_fields(None):  # type: ignore[arg-type]
+        for field_name in model_admin.get_autocomplete_fields(None):
             found.append((model_admin.model, field_name))
         for inline in model_admin.inlines:
             for field_name in getattr(inline, "autocomplete_fields", ()):

@@ -48,7 +48,7 @@ def api_routes() -> dict[str, URLPattern]:
     return {
         name: pattern
         for name, pattern in walk(get_resolver().url_patterns)
-        if name.startswith(("api:", "reports_api:"))
+        if name.startswith("api:")
     }
 
 
@@ -62,7 +62,7 @@ OBJECTS: dict[str, tuple[Callable[[LeakWorld, str], object], object]] = {
     "training-session": (lambda lw, p: lw.places[p].session.pk, uuid.UUID(int=7)),
     "reported-value": (lambda lw, p: lw.world.reported[p].pk, MISSING_INT),
 }
-LISTS = [f"api:{basename}-list" for basename in OBJECTS] + ["reports_api:list"]
+LISTS = [f"api:{basename}-list" for basename in OBJECTS] + ["api:report-list"]
 # Routes tried elsewhere (POST-only, no data of anyone, or jobs: ``test_leaks_files``).
 ELSEWHERE = {
     "api:me",  # the caller's own roles and teams; tried for identifiers below
@@ -71,8 +71,8 @@ ELSEWHERE = {
     "api:token",  # sign-in: no data
     "api:schema",  # the OpenAPI document: no data
     "api:docs",
-    "reports_api:detail",  # a job of someone else: test_leaks_files
-    "reports_api:download",
+    "api:report-detail",  # a job of someone else: test_leaks_files
+    "api:report-download",
 }
 
 
@@ -394,7 +394,9 @@ def test_no_api_answer_carries_a_raw_identifier(leak_world: LeakWorld, client_fo
 def test_a_write_that_fails_on_an_identifier_does_not_echo_it(leak_world: LeakWorld, client_for) -> None:
     client = client_for(leak_world.users["member"])
     own = leak_world.places["V1"]
-    taken = leak_world.citizen_ids["V2"]  # another person's CCCD, typed by mistake
+    # Another person's CCCD typed by mistake: one the member can see (a number held only outside
+    # their areas is accepted like a new one, disputed: tests/security/test_identifier_oracle.py).
+    taken = leak_world.citizen_ids["V1"]
     wrong_year = leak_world.citizen_ids["V1"]  # encodes 1980, given as 1995
     person = {"household": own.household.pk, "full_name": "A", "sex": "female", "consent": {"channel": "in_person"}}
     bodies = [
@@ -412,7 +414,7 @@ def test_a_write_that_fails_on_an_identifier_does_not_echo_it(leak_world: LeakWo
 @pytest.mark.parametrize(
     "changes",
     [
-        {"birth_year": 1980, "citizen_id": "V2"},  # another person's CCCD (in another village)
+        {"birth_year": 1980, "citizen_id": "V1"},  # another person's CCCD (one the member can see)
         {"birth_year": 1995, "citizen_id": "V1"},  # encodes another birth year
         {"birth_year": 1980, "phone": "VF+"},  # not a phone number
     ],

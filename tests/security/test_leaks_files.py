@@ -15,11 +15,12 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from openpyxl import load_workbook
 
+from fieldteam import exports
 from fieldteam.models import Area, BackgroundJob, JobStatus
 from fieldteam.periods import Period
+from fieldteam.permissions import scope_for
 from fieldteam.selectors.indicators import OutOfScope
-from fieldteam.selectors.scope import scope_for
-from fieldteam.services import exports, reports
+from fieldteam.services import reports
 from tests.api.conftest import SEES
 from tests.security.conftest import (
     ROLES,
@@ -149,7 +150,7 @@ def test_the_officer_own_files_hold_no_raw_identifier(leak_world: LeakWorld, job
         job = jobs[name]
         for response in (
             web.get(reverse("dashboards:job_download", args=[job.pk])),
-            api.get(reverse("reports_api:download", args=[job.pk])),
+            api.get(reverse("api:report-download", args=[job.pk])),
         ):
             assert response.status_code == 200, name
             body = b"".join(response.streaming_content)
@@ -170,14 +171,14 @@ def test_a_job_of_someone_else_is_404_on_every_path(leak_world: LeakWorld, jobs,
         for url in (
             reverse("dashboards:job", args=[job.pk]),
             reverse("dashboards:job_download", args=[job.pk]),
-            reverse("reports_api:detail", args=[job.pk]),
-            reverse("reports_api:download", args=[job.pk]),
+            reverse("api:report-detail", args=[job.pk]),
+            reverse("api:report-download", args=[job.pk]),
         ):
             client = api if url.startswith("/api/") else web
             response = client.get(url)
             assert response.status_code == 404, (role, name, url, response.status_code)
             assert_nothing_of(leak_world, ["V1"], response.content, (role, url))
-        listed = api.get(reverse("reports_api:list")).json()
+        listed = api.get(reverse("api:report-list")).json()
         assert str(job.pk) not in {row["id"] for row in listed["results"]}
         assert listed["count"] == len(listed["results"])
 

@@ -11,7 +11,7 @@ import pytest
 from django.urls import get_resolver, reverse
 
 from fieldteam.models import Area
-from fieldteam.selectors.scope import scope_for
+from fieldteam.permissions import scope_for
 from tests.api.conftest import PLACES, SEES
 from tests.security.conftest import (
     NOBODYS_CCCD,
@@ -74,7 +74,7 @@ def _hidden_areas(lw: LeakWorld, role: str) -> list[Area]:
     return [a for a in vars(lw.world.tree).values() if not scope.contains(a)]
 
 
-def _as_missing(response, url: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+def _as_missing(response, url: str) -> tuple[int, str]:
     """Status and body, the page's own address (a 404 page may show it) replaced."""
     return response.status_code, response.content.decode().replace(url, "<url>")
 

@@ -153,7 +153,7 @@ def test_a_commune_missing_between_others_is_inserted_in_order_and_villages_move
     son_la = Area.objects.get(code=SON_LA)
     communes = list(Area.objects.get_children(son_la))
     missing, later = communes[10], communes[20]
-    village = create_village(commune=later, code="SL-V1", name="Bản Mòng", kind=AreaKind.BAN)
+    village = create_village(actor=None, commune=later, code="SL-V1", name="Bản Mòng", kind=AreaKind.BAN)
     Area.objects.filter(pk=missing.pk).delete()
 
     result = load_admin_units(province_codes=[SON_LA])
@@ -178,7 +178,7 @@ def test_unknown_province_code_saves_nothing():
 def test_an_official_code_used_by_another_kind_of_area_is_an_error_and_saves_nothing():
     load_admin_units(province_codes=[SON_LA])
     commune = Area.objects.filter(province__code=SON_LA, kind=AreaKind.COMMUNE).first()
-    create_village(commune=commune, code="00070", name="Thôn trùng mã", kind=AreaKind.THON)
+    create_village(actor=None, commune=commune, code="00070", name="Thôn trùng mã", kind=AreaKind.THON)
     before = Area.objects.count()
 
     with pytest.raises(ValidationError) as caught:
@@ -208,7 +208,7 @@ def commune(db) -> Area:
 
 
 def test_create_village_under_a_commune(commune: Area):
-    village = create_village(commune=commune, code=" SL-001 ", name=" Bản Lướt ", kind=AreaKind.BAN)
+    village = create_village(actor=None, commune=commune, code=" SL-001 ", name=" Bản Lướt ", kind=AreaKind.BAN)
 
     village.refresh_from_db()
     commune.refresh_from_db()
@@ -231,11 +231,11 @@ def test_create_village_under_a_commune(commune: Area):
     ],
 )
 def test_create_village_errors_name_the_field_and_save_nothing(commune: Area, kwargs: dict, field: str):
-    create_village(commune=commune, code="SL-001", name="Bản Lướt", kind=AreaKind.BAN)
+    create_village(actor=None, commune=commune, code="SL-001", name="Bản Lướt", kind=AreaKind.BAN)
     before = _tree_state()
 
     with pytest.raises(ValidationError) as caught:
-        create_village(commune=commune, **{"code": "SL-002", "name": "Bản Mới", "kind": AreaKind.BAN, **kwargs})
+        create_village(actor=None, commune=commune, **{"code": "SL-002", "name": "Bản Mới", "kind": AreaKind.BAN, **kwargs})
 
     assert list(caught.value.message_dict) == [field]
     assert _tree_state() == before

@@ -1,4 +1,4 @@
-"""The one-statement log (``fieldteam.services.log_statement``) writes what the ORM path writes.
+"""The one-statement log (``fieldteam.rollup.fastlog``) writes what the ORM path writes.
 
 Each case logs the same help for two twins of the same village, one through the ORM path (turned
 off) and one through the statement (on), and compares everything the two leave behind: the log,
@@ -20,7 +20,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from fieldteam import audit
+from fieldteam import audit, sync
 from fieldteam.choices import MembershipRole, Sex
 from fieldteam.models import (
     Adoption,
@@ -32,7 +32,8 @@ from fieldteam.models import (
     Resident,
     SyncReceipt,
 )
-from fieldteam.services import counting, log_statement, people, rollup, sync
+from fieldteam.rollup import fastlog, recompute, rules
+from fieldteam.services import people
 from fieldteam.services.adoption import set_adoption
 from fieldteam.services.reference import load_reference
 from tests.conftest import AreaTree
@@ -42,10 +43,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only
 
 
 @pytest.fixture
-def place(area_tree: AreaTree, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    # What earlier tests left in this process's caches names rows of their own databases.
-    monkeypatch.setattr(counting, "_LATEST", None)
-    monkeypatch.setattr(log_statement, "_catalogue", None)
+def place(area_tree: AreaTree) -> dict[str, Any]:
+    # The process-wide caches are emptied for every test (tests/conftest.py).
     load_reference()
     team = TeamFactory(village=area_tree.village, founded_on=dt.date(2024, 1, 1))
     member = MembershipFactory(team=team, role=MembershipRole.MEMBER).user
@@ -56,20 +55,20 @@ def place(area_tree: AreaTree, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
 def statement_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The rows the statement answered (``None``: it wrote nothing and left the item to the ORM path)."""
     answers: list[object] = []
-    execute = log_statement._execute
+    execute = fastlog._execute
 
     def spy(statement: object, params: dict[str, object]) -> tuple | None:
         row = execute(statement, params)
         answers.append(row)
         return row
 
-    monkeypatch.setattr(log_statement, "_execute", spy)
+    monkeypatch.setattr(fastlog, "_execute", spy)
     return answers
 
 
 def _twins(village, *, birth_year: int, sex: str) -> tuple[Resident, Resident]:
     household = people.register_household(actor=None, village=village)
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         people.register_resident(
             actor=None, household=household, full_name=f"Người {n}", sex=sex, birth_year=birth_year
         )
@@ -190,7 +189,7 @@ def test_the_statement_writes_what_the_orm_path_writes(place, statement_calls, s
     moved_by_orm = {k: (v[0] - before.get(k, (0, 0))[0], v[1] - before.get(k, (0, 0))[1]) for k, v in after_orm.items()}
     moved_by_fast = {k: (v[0] - after_orm[k][0], v[1] - after_orm[k][1]) for k, v in after_fast.items()}
     assert moved_by_fast == moved_by_orm
-    assert rollup.recompute_province(province_id=village.province_id).drift == []
+    assert recompute.recompute_province(province_id=village.province_id).drift == []
 
 
 def test_an_earlier_date_moves_an_open_adoption_back_as_the_orm_path_does(place, statement_calls, settings):
@@ -209,7 +208,7 @@ def test_an_earlier_date_moves_an_open_adoption_back_as_the_orm_path_does(place,
     assert _written(fast.id, by_statement) == _written(orm.id, by_orm)
     moved = Adoption.objects.get(resident=by_statement, capability=smartphone)
     assert moved.since == timezone.localdate(when)
-    assert rollup.recompute_province(province_id=village.province_id).drift == []
+    assert recompute.recompute_province(province_id=village.province_id).drift == []
 
 
 def test_a_household_log_writes_what_the_orm_path_writes(place, statement_calls, settings):
@@ -223,7 +222,7 @@ def test_a_household_log_writes_what_the_orm_path_writes(place, statement_calls,
 
     assert statement_calls[-1] is not None
     assert _written(fast.id, second) == _written(orm.id, first)
-    assert rollup.recompute_province(province_id=village.province_id).drift == []
+    assert recompute.recompute_province(province_id=village.province_id).drift == []
 
 
 def test_a_resident_outside_the_teams_villages_gets_the_orm_paths_error_and_nothing_is_written(
@@ -256,19 +255,20 @@ def test_a_departed_resident_is_refused_as_before(place, statement_calls, settin
     assert result.status == sync.REJECTED and "resident" in result.errors
 
 
+@pytest.mark.log_fallback("rules out of date are the fallback under test")
 def test_rules_out_of_date_leave_the_log_to_the_orm_path_and_are_read_again(place, statement_calls, settings):
     first, second = _twins(place["village"], birth_year=1985, sex=Sex.MALE)
     items = [{"capability": "smartphone", "outcome": "done"}]
-    latest = counting.latest_rules()
+    latest = rules.latest_rules()
     assert latest is not None
-    counting._LATEST = (latest[0] - dt.timedelta(days=31), latest[1], latest[2])  # a month behind
+    rules._LATEST[rules._database()] = (latest[0] - dt.timedelta(days=31), latest[1], latest[2])  # a month behind
 
     stale = _send(place["member"], _log_data(place, first, items), statement=True, settings=settings)
     fresh = _send(place["member"], _log_data(place, second, items), statement=True, settings=settings)
 
     assert stale.status == fresh.status == sync.CREATED
     assert statement_calls[0] is None and statement_calls[-1] is not None
-    assert rollup.recompute_province(province_id=place["village"].province_id).drift == []
+    assert recompute.recompute_province(province_id=place["village"].province_id).drift == []
 
 
 def test_a_resend_is_recognised_and_a_reused_id_with_other_content_is_a_conflict(place, statement_calls, settings):
@@ -283,7 +283,7 @@ def test_a_resend_is_recognised_and_a_reused_id_with_other_content_is_a_conflict
     assert (first.status, again.status, other.status) == (sync.CREATED, sync.ALREADY_RECEIVED, sync.CONFLICT)
     assert AssistanceLog.objects.filter(resident=resident).count() == 1
     assert Adoption.objects.filter(resident=resident).count() == 1
-    assert rollup.recompute_province(province_id=place["village"].province_id).drift == []
+    assert recompute.recompute_province(province_id=place["village"].province_id).drift == []
 
 
 def test_inside_an_open_transaction_a_failed_statement_leaves_the_transaction_usable(place, settings):
@@ -300,17 +300,38 @@ def test_inside_an_open_transaction_a_failed_statement_leaves_the_transaction_us
         assert connection.is_usable() and Resident.objects.filter(pk=resident.pk).exists()
 
 
-def test_a_session_that_forgot_the_prepared_statement_prepares_it_again(place, statement_calls, settings):
+def test_a_session_reset_by_a_pooler_still_writes_in_one_statement(place, statement_calls, settings):
     first, second = _twins(place["village"], birth_year=1990, sex=Sex.FEMALE)
     items = [{"capability": "smartphone", "outcome": "done"}]
     _send(place["member"], _log_data(place, first, items), statement=True, settings=settings)
     with connection.cursor() as cursor:
-        cursor.execute("DEALLOCATE ALL")  # as a connection pooler resetting the session would
+        cursor.execute("DISCARD ALL")  # as pgbouncer resets a server connection between clients
 
     result = _send(place["member"], _log_data(place, second, items), statement=True, settings=settings)
 
     assert result.status == sync.CREATED
     assert statement_calls[-1] is not None
+
+
+def test_the_migrations_install_the_function_of_this_code():
+    """A changed statement (or member or population rule) needs a migration installing it (see 0016)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proname FROM pg_proc WHERE proname LIKE 'fieldteam\\_log\\_%%'")
+        installed = {name for (name,) in cursor.fetchall()}
+    assert installed == {function.name for function in fastlog.FUNCTIONS.values()}
+
+
+def test_a_function_not_installed_leaves_logs_to_the_orm_path(place, statement_calls, settings, monkeypatch):
+    resident, _twin = _twins(place["village"], birth_year=1990, sex=Sex.FEMALE)
+    gone = fastlog._Function.of("resident", "SELECT 1")
+    monkeypatch.setitem(fastlog.FUNCTIONS, "resident", gone)
+    items = [{"capability": "smartphone", "outcome": "done"}]
+
+    result = _send(place["member"], _log_data(place, resident, items), statement=True, settings=settings)
+
+    assert result.status == sync.CREATED and statement_calls == [None]
+    assert fastlog.USE.missing == 1 and fastlog.USE.by_orm == 1
+    fastlog.USE.reset()  # the fallback is what this test is about
 
 
 def _rules_version() -> int:
@@ -346,12 +367,105 @@ def test_a_write_after_an_indicator_changed_counts_with_the_new_rules(place):
 
     province_id = place["village"].province_id
     _twins(place["village"], birth_year=1990, sex=Sex.FEMALE)  # the province has counts and rules in use
-    before = counting.rules_for_writes(province_id)
+    before = rules.rules_for_writes(province_id)
     indicator = Indicator.objects.filter(pk__in=[rule.indicator_id for rule in before.residents]).first()
     Indicator.objects.filter(pk=indicator.pk).update(min_age=(indicator.min_age or 0) + 5)
 
-    after = counting.rules_for_writes(province_id)
+    after = rules.rules_for_writes(province_id)
 
     changed = {rule.indicator_id: rule.high_bmi for rule in after.residents}
     was = {rule.indicator_id: rule.high_bmi for rule in before.residents}
     assert changed[indicator.pk] == was[indicator.pk] - 60
+
+
+# The member rule (``permissions.member_may_work_sql``): each way a member may not log for a team, made
+# true of the fixture's member and team, and the code the ORM path refuses it with.
+def _membership_ended(place: dict[str, Any]) -> None:
+    from fieldteam.models import Membership
+
+    Membership.objects.filter(user=place["member"]).update(ended_on=timezone.localdate() - dt.timedelta(days=1))
+
+
+def _team_deactivated(place: dict[str, Any]) -> None:
+    from fieldteam.models import Team
+
+    Team.objects.filter(pk=place["team"].pk).update(is_active=False)
+
+
+def _team_founded_after_the_work(place: dict[str, Any]) -> None:
+    from fieldteam.models import Team
+
+    Team.objects.filter(pk=place["team"].pk).update(founded_on=timezone.localdate(WHEN) + dt.timedelta(days=1))
+
+
+REFUSALS = {
+    "membership ended": (_membership_ended, {"team": ["does_not_exist"]}),
+    "team deactivated": (_team_deactivated, {"team": ["does_not_exist"]}),
+    "team founded after the work": (_team_founded_after_the_work, {"occurred_at": ["before_team"]}),
+}
+
+
+@pytest.mark.parametrize("refusal", list(REFUSALS))
+@pytest.mark.parametrize("statement", [True, False], ids=["one_statement", "orm"])
+def test_the_member_rule_refuses_the_same_on_both_paths(place, statement_calls, settings, refusal, statement):
+    resident, _twin = _twins(place["village"], birth_year=1990, sex=Sex.FEMALE)
+    make_it_so, codes = REFUSALS[refusal]
+    make_it_so(place)
+
+    result = _send(place["member"], _log_data(place, resident, CASES["nothing done"]), statement=statement, settings=settings)
+
+    assert (result.status, result.codes) == (sync.REJECTED, codes)
+    assert statement_calls == ([None] if statement else [])
+    assert not AssistanceLog.objects.filter(resident=resident).exists()
+
+
+# Each part of the member rule taken out of the installed function, one at a time: the refusal of
+# the test above must then no longer hold (the statement writes the log), which shows that test
+# would catch the SQL drifting from the rule.
+MUTATIONS = {
+    "membership ended": (r"m\.ended_on IS NULL AND ", ""),
+    "team deactivated": (r"\bt\.is_active\b", "true"),
+    "team founded after the work": (r"t\.founded_on <= \$\d+::date", "true"),
+}
+
+
+@pytest.mark.parametrize("refusal", list(MUTATIONS))
+def test_each_part_of_the_member_rule_taken_out_of_the_statement_is_caught(place, settings, refusal):
+    function = fastlog.FUNCTIONS["resident"]
+    pattern, replacement = MUTATIONS[refusal]
+    mutated, found = re.subn(pattern, replacement, function.create_sql)
+    assert found == 1, "the member rule's SQL changed: update the mutations"
+    resident, _twin = _twins(place["village"], birth_year=1990, sex=Sex.FEMALE)
+    REFUSALS[refusal][0](place)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(mutated)
+        result = _send(
+            place["member"], _log_data(place, resident, CASES["nothing done"]), statement=True, settings=settings
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(function.create_sql)
+
+    assert result.status == sync.CREATED  # the mutant writes what the rule refuses
+
+
+def test_the_population_rule_in_sql_is_the_python_rule(place):
+    """``rules.IN_POPULATION_SQL`` against ``ResidentRule.in_population``, for every rule and age around its bounds."""
+    import json
+
+    in_use = rules.load_rules(rules.counting_month(place["village"].province_id))
+    condition = rules.IN_POPULATION_SQL.format(bmi="t.bmi", sex="t.sex", rule="r")
+    cases = []
+    for rule in in_use.residents:
+        bounds = [rule.high_bmi, *(b for b in rule.low_bmi.values() if b is not None)]
+        for bmi in {b + d for b in bounds for d in (-1, 0, 1)}:
+            cases += [(rule, bmi, sex) for sex in Sex.values]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {condition} FROM jsonb_to_recordset(%s::jsonb) AS t(bmi integer, sex text, record jsonb, n integer), "  # noqa: S608
+            "jsonb_to_record(t.record) AS r(high integer, low jsonb) ORDER BY t.n",
+            [json.dumps([{"bmi": b, "sex": s, "record": r.record(), "n": n} for n, (r, b, s) in enumerate(cases)])],
+        )
+        in_sql = [row[0] for row in cursor.fetchall()]
+    assert in_sql == [rule.in_population(bmi, sex) for rule, bmi, sex in cases]

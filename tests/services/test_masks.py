@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from fieldteam.models import Household, Resident, VillageCount
-from fieldteam.services import masks
+from fieldteam.rollup import masks
 from fieldteam.services.adoption import set_adoption
 from fieldteam.tasks import check_capability_masks
 from tests.factories import CapabilityFactory, HouseholdFactory, IndicatorFactory, ResidentFactory

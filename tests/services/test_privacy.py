@@ -25,7 +25,9 @@ from fieldteam.models import (
     User,
     VillageCount,
 )
-from fieldteam.services import people, privacy, rollup
+from fieldteam.rollup import recompute
+from fieldteam.selectors import person_data
+from fieldteam.services import people, privacy
 from fieldteam.services.assistance import ItemInput, log_assistance
 from fieldteam.services.training import record_training_session
 from fieldteam.tasks import purge_expired_personal_data
@@ -47,6 +49,8 @@ SECTIONS = (
     "consents",
     "adoptions",
     "assistance_logs",
+    "household_assistance_logs",
+    "sync_receipts",
     "training_attendance",
     "audit_trail",
 )
@@ -120,7 +124,7 @@ def _counts() -> list[tuple[int, int, int, int]]:
 
 
 def test_the_export_holds_every_section_and_the_identifiers_in_clear(person: Person, commune_officer: User):
-    data = privacy.export_person_data(actor=commune_officer, resident=person.resident)
+    data = person_data.export_person_data(actor=commune_officer, resident=person.resident)
 
     assert set(SECTIONS) <= set(data)
     assert data["resident"]["full_name"] == "Rơ Châm H'Lan"
@@ -141,7 +145,7 @@ def test_the_export_holds_every_section_and_the_identifiers_in_clear(person: Per
 
 
 def test_the_export_is_recorded_in_the_trail(person: Person, commune_officer: User):
-    privacy.export_person_data(actor=commune_officer, resident=person.resident)
+    person_data.export_person_data(actor=commune_officer, resident=person.resident)
 
     [entry] = _events(person.resident, "personal_data_exported")
     assert entry.action == AuditEntry.Action.ACCESS
@@ -150,7 +154,7 @@ def test_the_export_is_recorded_in_the_trail(person: Person, commune_officer: Us
 
 
 def test_the_workbook_has_a_sheet_per_section_with_the_data(person: Person, superuser: User):
-    data = privacy.export_person_data(actor=superuser, resident=person.resident)
+    data = person_data.export_person_data(actor=superuser, resident=person.resident)
 
     workbook = load_workbook(io.BytesIO(privacy.person_data_xlsx(data)))
 
@@ -162,7 +166,7 @@ def test_the_workbook_has_a_sheet_per_section_with_the_data(person: Person, supe
 
 
 def test_text_that_looks_like_a_formula_stays_text_in_the_workbook(person: Person, superuser: User):
-    data = privacy.export_person_data(actor=superuser, resident=person.resident)
+    data = person_data.export_person_data(actor=superuser, resident=person.resident)
     data["assistance_logs"][0]["note"] = '=HYPERLINK("http://example.com")'
 
     workbook = load_workbook(io.BytesIO(privacy.person_data_xlsx(data)))
@@ -173,7 +177,7 @@ def test_text_that_looks_like_a_formula_stays_text_in_the_workbook(person: Perso
 
 def _handle(service: str, actor: User, resident: Resident) -> None:
     if service == "export":
-        privacy.export_person_data(actor=actor, resident=resident)
+        person_data.export_person_data(actor=actor, resident=resident)
     else:
         privacy.anonymise_resident(actor=actor, resident=resident, reason="request")
 
@@ -194,7 +198,7 @@ def test_an_officer_of_another_commune_is_out_of_scope(person: Person, area_tree
     officer = AreaRoleFactory(area=area_tree.other_commune, role="commune_officer").user
 
     with pytest.raises(ValidationError) as refused:
-        privacy.export_person_data(actor=officer, resident=person.resident)
+        person_data.export_person_data(actor=officer, resident=person.resident)
 
     assert refused.value.error_dict["resident"][0].code == "out_of_scope"
 
@@ -204,14 +208,14 @@ def test_an_officer_of_another_commune_is_out_of_scope(person: Person, area_tree
 
 def test_anonymising_keeps_every_count_and_a_recompute_finds_no_drift(person: Person, commune_officer: User):
     province_id = person.resident.province_id
-    assert rollup.recompute_province(province_id=province_id).drift == []
+    assert recompute.recompute_province(province_id=province_id).drift == []
     before = _counts()
     assert any(numerator for _v, _i, numerator, _d in before)  # the adoption is counted
 
     privacy.anonymise_resident(actor=commune_officer, resident=person.resident, reason="erasure request by phone")
 
     assert _counts() == before
-    assert rollup.recompute_province(province_id=province_id).drift == []
+    assert recompute.recompute_province(province_id=province_id).drift == []
     assert _counts() == before
 
 

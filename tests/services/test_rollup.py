@@ -14,8 +14,10 @@ from freezegun import freeze_time
 from fieldteam.choices import AdoptionSource, ResidentStatus, Sex
 from fieldteam.models import IndicatorValue, RollupState, VillageCount
 from fieldteam.periods import Period, today
+from fieldteam.rollup import recompute
 from fieldteam.services import adoption as adoption_services
-from fieldteam.services import people, rollup
+from fieldteam.services import people
+from fieldteam.services.indicators import report_indicator_value
 from tests.factories import CapabilityFactory, HouseholdFactory, IndicatorFactory, ResidentFactory
 
 
@@ -118,13 +120,13 @@ def test_recompute_reports_and_corrects_drift(area_tree, smartphone_indicator):
     # A write that bypassed the services:
     VillageCount.objects.filter(village=area_tree.village).update(denominator=7)
 
-    result = rollup.recompute_province(province_id=area_tree.province.pk)
+    result = recompute.recompute_province(province_id=area_tree.province.pk)
 
     assert [(v, i, before, after) for v, i, before, after in result.drift] == [
         (area_tree.village.pk, smartphone_indicator.pk, (0, 7), (0, 1))
     ]
     assert count(area_tree.village, smartphone_indicator) == (0, 1)
-    assert rollup.recompute_province(province_id=area_tree.province.pk).drift == []
+    assert recompute.recompute_province(province_id=area_tree.province.pk).drift == []
     assert RollupState.objects.get(pk=area_tree.province.pk).last_drift_rows == 0
 
 
@@ -140,7 +142,7 @@ def test_closing_a_month_freezes_every_level_of_the_tree(area_tree, smartphone_i
             resident=resident,
         )
     with freeze_time("2026-04-01"):
-        closed = rollup.roll_month_forward(province_id=area_tree.province.pk)
+        closed = recompute.roll_month_forward(province_id=area_tree.province.pk)
 
     assert closed == [dt.date(2026, 3, 1)]
     frozen = {
@@ -158,7 +160,7 @@ def test_closing_a_month_freezes_every_level_of_the_tree(area_tree, smartphone_i
 
 def test_reported_value_records_who_and_when(area_tree, province_officer):
     indicator = IndicatorFactory(reported=True)
-    row = rollup.report_indicator_value(
+    row = report_indicator_value(
         actor=province_officer,
         indicator=indicator,
         area=area_tree.province,
@@ -185,14 +187,14 @@ def test_reported_value_rejects_bad_input(area_tree, province_officer, field, kw
         arguments["area"] = getattr(area_tree, kwargs.pop("area_name"))
     arguments.update(kwargs)
     with pytest.raises(ValidationError) as error:
-        rollup.report_indicator_value(actor=province_officer, indicator=indicator, **arguments)
+        report_indicator_value(actor=province_officer, indicator=indicator, **arguments)
     assert field in error.value.message_dict
     assert not IndicatorValue.objects.exists()
 
 
 def test_a_computed_indicator_cannot_be_reported(area_tree, province_officer, smartphone_indicator):
     with pytest.raises(ValidationError) as error:
-        rollup.report_indicator_value(
+        report_indicator_value(
             actor=province_officer,
             indicator=smartphone_indicator,
             area=area_tree.province,
@@ -250,7 +252,7 @@ def test_concurrent_logging_in_one_village_loses_nothing(area_tree, smartphone_i
 
     assert errors == []
     assert count(area_tree.village, smartphone_indicator) == (12, 12)
-    assert rollup.recompute_province(province_id=area_tree.province.pk).drift == []
+    assert recompute.recompute_province(province_id=area_tree.province.pk).drift == []
 
 
 @pytest.mark.postgres_only
@@ -259,10 +261,10 @@ def test_recompute_and_concurrent_writes_agree(area_tree, smartphone_indicator):
     household = HouseholdFactory(village=area_tree.village)
     residents = [ResidentFactory(household=household, birth_year=1980) for _ in range(10)]
     calls = [logging_of(r, smartphone_indicator) for r in residents]
-    calls.insert(5, lambda: rollup.recompute_province(province_id=area_tree.province.pk))
+    calls.insert(5, lambda: recompute.recompute_province(province_id=area_tree.province.pk))
 
     errors = run_concurrently(calls)
 
     assert errors == []
     assert count(area_tree.village, smartphone_indicator) == (10, 10)
-    assert rollup.recompute_province(province_id=area_tree.province.pk).drift == []
+    assert recompute.recompute_province(province_id=area_tree.province.pk).drift == []

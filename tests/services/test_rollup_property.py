@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 from fieldteam.choices import AdoptionSource, PeriodKind, PopulationKind, ResidentStatus, Sex
 from fieldteam.models import Adoption, Household, Indicator, IndicatorValue, Resident, RetirementAge, RollupState
 from fieldteam.periods import month_end, month_index
+from fieldteam.rollup import recompute
+from fieldteam.rollup.rules import load_rules
 from fieldteam.services import adoption as adoption_services
-from fieldteam.services import people, rollup
-from fieldteam.services.counting import load_rules
+from fieldteam.services import people
 from tests.factories import CapabilityFactory, CommuneFactory, IndicatorFactory, ProvinceFactory, VillageFactory
 
 START = dt.date(2025, 1, 15)
@@ -143,7 +144,7 @@ class Run:
         self.world, self.clock, self.today = world, clock, START
         self.province = world["province"]
         # The province is in operation: its counts are based on the starting month.
-        rollup.recompute_province(province_id=self.province.pk)
+        recompute.recompute_province(province_id=self.province.pk)
 
     @property
     def residents(self):
@@ -212,7 +213,7 @@ class Run:
             self.advance((month_end(month_index(self.today)) - self.today).days)
         elif kind == "recompute":
             state = RollupState.objects.filter(pk=self.province.pk).first()
-            result = rollup.recompute_province(province_id=self.province.pk, month=state.month if state else None)
+            result = recompute.recompute_province(province_id=self.province.pk, month=state.month if state else None)
             assert result.drift == [], "incremental counts drifted from the recompute"
 
     def advance(self, days: int) -> None:
@@ -224,7 +225,7 @@ class Run:
         expected = {
             m: brute_force(self.province, month=m, as_of=month_end(m)) for m in range(before, month_index(self.today))
         }
-        closed = rollup.roll_month_forward(province_id=self.province.pk)
+        closed = recompute.roll_month_forward(province_id=self.province.pk)
         assert [month_index(m) for m in closed] == list(expected)
         for m, counts in expected.items():
             frozen = {
@@ -241,8 +242,8 @@ class Run:
     def check(self) -> None:
         state = RollupState.objects.filter(pk=self.province.pk).first()
         month = month_index(state.month) if state else month_index(self.today)
-        stored = rollup.stored_counts(self.province.pk)
-        recomputed = rollup.compute_counts(load_rules(month), self.province.pk)
+        stored = recompute.stored_counts(self.province.pk)
+        recomputed = recompute.compute_counts(load_rules(month), self.province.pk)
         assert stored == recomputed, "incremental counts differ from the full recompute"
         assert recomputed == brute_force(self.province, month=month), "recompute differs from the brute force"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from celery.contrib.testing.worker import start_worker
 
@@ -11,6 +9,7 @@ from backend.celery import app
 from fieldteam.models import RollupState, VillageCount
 from fieldteam.tasks import recompute_province
 from tests.factories import HouseholdFactory, IndicatorFactory, ResidentFactory
+from tests.waiting import wait_for
 
 
 @pytest.mark.celery_worker
@@ -22,12 +21,10 @@ def test_a_worker_recomputes_a_province_and_corrects_drift(area_tree):
 
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         recompute_province.delay(area_tree.province.pk)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            state = RollupState.objects.filter(pk=area_tree.province.pk).first()
-            if state and state.last_recompute_at:
-                break
-            time.sleep(0.2)
+        assert wait_for(
+            lambda: RollupState.objects.filter(pk=area_tree.province.pk, last_recompute_at__isnull=False).exists(),
+            seconds=30,
+        ), "the worker never finished the recompute"
 
     state = RollupState.objects.get(pk=area_tree.province.pk)
     assert state.last_drift_rows == 1

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from fieldteam.exports import export_job_run
 from fieldteam.models import BackgroundJob, JobStatus
 from fieldteam.services import jobs
-from fieldteam.services.exports import export_job_run
 from fieldteam.tasks import requeue_pending_jobs
 from tests.factories import ResidentFactory
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
-from fieldteam import chromium
 from fieldteam.choices import Sex
 from fieldteam.models import Area, Capability, Household, Indicator, Resident, Team, User
 from tests.conftest import AreaTree
@@ -32,6 +31,7 @@ from tests.factories import (
     TargetFactory,
     make_citizen_id,
 )
+from tools import chromium
 
 PHONE = {"width": 360, "height": 740}
 
@@ -119,13 +119,13 @@ def playwright_instance(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 
 @pytest.fixture
-def browser(playwright_instance):  # type: ignore[no-untyped-def]
+def browser(playwright_instance):
     browser = playwright_instance.chromium.launch(executable_path=str(chromium.EXECUTABLE), args=chromium.ARGS)
     yield browser
     browser.close()
 
 
-def launch_persistent(playwright_instance, user_data_dir: Path):  # type: ignore[no-untyped-def]
+def launch_persistent(playwright_instance, user_data_dir: Path):
     """A browser with a profile on disk: closing it and launching again is a phone's browser restarted."""
     return playwright_instance.chromium.launch_persistent_context(
         str(user_data_dir), executable_path=str(chromium.EXECUTABLE), args=chromium.ARGS, viewport=PHONE
@@ -133,7 +133,7 @@ def launch_persistent(playwright_instance, user_data_dir: Path):  # type: ignore
 
 
 @pytest.fixture
-def phone(browser):  # type: ignore[no-untyped-def]
+def phone(browser):
     """A browser context the size of a cheap phone's screen (no locale set: Vietnamese is the default)."""
     context = browser.new_context(viewport=PHONE)
     context.set_default_timeout(int(os.environ.get("BROWSER_TIMEOUT_MS", "45000")))
@@ -141,7 +141,7 @@ def phone(browser):  # type: ignore[no-untyped-def]
     context.close()
 
 
-def sign_in(page, base_url: str, username: str, password: str = TEST_PASSWORD) -> None:  # type: ignore[no-untyped-def]
+def sign_in(page, base_url: str, username: str, password: str = TEST_PASSWORD) -> None:
     """Sign in through the login page and wait until the service worker controls the home page."""
     page.goto(f"{base_url}/login/")
     page.fill("input[name=username]", username)
@@ -162,5 +162,5 @@ WAIT_FOR_SERVICE_WORKER = """async () => {
 }"""
 
 
-def wait_for_service_worker(page) -> None:  # type: ignore[no-untyped-def]
+def wait_for_service_worker(page) -> None:
     page.evaluate(WAIT_FOR_SERVICE_WORKER)

@@ -28,19 +28,19 @@ def vi(message: str) -> str:
         return translation.gettext(message)
 
 
-def smartphone_count(page, world: WebWorld) -> int:  # type: ignore[no-untyped-def]
+def smartphone_count(page, world: WebWorld) -> int:
     selector = f'[data-village="{world.village.pk}"] [data-indicator="adults_smartphone"] .num'
     return int(page.text_content(selector) or "")  # inside a closed <details>: text, not rendered
 
 
-def log_done(page, capability: str = "smartphone") -> None:  # type: ignore[no-untyped-def]
+def log_done(page, capability: str = "smartphone") -> None:
     """The taps of a log from a resident's page: the capability's "done", then "save" (two taps)."""
     page.click(f'#log-form .cap[data-code="{capability}"] button[data-o="done"]')
     page.click("#log-form button[type=submit]")
     page.wait_for_selector("#toast:not([hidden])")
 
 
-def outbox_client_ids(page) -> list[str]:  # type: ignore[no-untyped-def]
+def outbox_client_ids(page) -> list[str]:
     return page.evaluate("fieldteam.outbox.all().then(items => items.map(i => i.client_id))")
 
 
@@ -287,7 +287,7 @@ def test_first_load_of_the_home_page_is_light_and_later_loads_come_from_the_cach
     page.fill("input[name=password]", TEST_PASSWORD)
     transferred: list[tuple[str, int]] = []
 
-    def count(response) -> None:  # type: ignore[no-untyped-def]
+    def count(response) -> None:
         if response.from_service_worker:
             return  # answered by the worker: counted when (and if) the worker itself fetched it
         sizes = response.request.sizes()
@@ -323,7 +323,7 @@ def test_a_queued_item_reuses_its_client_id_when_resent(live_server, phone, web_
     # Drop the first answer of the sync endpoint after the server has applied the batch.
     dropped = {"n": 0}
 
-    def lose_answer(route) -> None:  # type: ignore[no-untyped-def]
+    def lose_answer(route) -> None:
         if dropped["n"] == 0:
             dropped["n"] += 1
             route.fetch()  # reaches the server

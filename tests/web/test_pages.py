@@ -94,7 +94,7 @@ def test_login_and_logout(web_world: WebWorld) -> None:
     assert client.get(reverse("web:home")).status_code == 302
 
 
-def test_login_is_locked_after_repeated_failures(web_world: WebWorld, settings) -> None:  # type: ignore[no-untyped-def]
+def test_login_is_locked_after_repeated_failures(web_world: WebWorld, settings) -> None:
     settings.AXES_ENABLED = True
     client = Client(REMOTE_ADDR="10.1.2.3")
     for _ in range(settings.AXES_FAILURE_LIMIT):

@@ -1,6 +1,6 @@
 """Assistance logs and training sessions: list the team activity you may see, record new work.
 
-The single-item POSTs go through the same path as offline sync (``fieldteam.services.sync``), so
+The single-item POSTs go through the same path as offline sync (``fieldteam.sync``), so
 an item behaves the same online and offline: the same checks and messages, and a resend with the
 same ``id`` is recognised (200, nothing happens twice) instead of being counted again.
 """
@@ -13,15 +13,17 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from fieldteam import sync
 from fieldteam.api.exceptions import READ_ONLY_CODE, error_body
+from fieldteam.api.inputs import AssistanceLogInput, TrainingSessionInput
 from fieldteam.api.serializers import AssistanceLogSerializer, TrainingSessionSerializer
 from fieldteam.api.views.base import IdFilter, InstantFilter, ScopedViewSet, acting_user
-from fieldteam.choices import AssistanceChannel, AssistanceOutcome, NotDoneReason
+from fieldteam.choices import AssistanceChannel
 from fieldteam.errors import field_error
 from fieldteam.models import AssistanceLog, TrainingSession, User
 from fieldteam.selectors.field_work import (
@@ -30,45 +32,11 @@ from fieldteam.selectors.field_work import (
     training_session_get,
     training_sessions_visible,
 )
-from fieldteam.services import sync
-
-
-@extend_schema_field({"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "format": "uuid"}]})
-class ReferenceField(serializers.Field):
-    """A server id, or the client id of an item sent earlier (documentation only)."""
 
 
 class ErrorSerializer(serializers.Serializer):
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
     codes = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
-class AssistanceItemInput(serializers.Serializer):
-    capability = serializers.CharField(help_text="A capability code, e.g. smartphone.")
-    outcome = serializers.ChoiceField(choices=AssistanceOutcome.choices)
-    reason = serializers.ChoiceField(choices=NotDoneReason.choices, required=False, help_text="Only when not done.")
-
-
-class AssistanceLogInput(serializers.Serializer):
-    id = serializers.UUIDField(required=False, help_text="The client-made id; a resend with it is recognised.")
-    team = serializers.IntegerField(min_value=1)
-    resident = ReferenceField(required=False)
-    household = ReferenceField(required=False)
-    occurred_at = serializers.DateTimeField()
-    channel = serializers.ChoiceField(choices=AssistanceChannel.choices)
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    items = AssistanceItemInput(many=True)
-
-
-class TrainingSessionInput(serializers.Serializer):
-    id = serializers.UUIDField(required=False, help_text="The client-made id; a resend with it is recognised.")
-    team = serializers.IntegerField(min_value=1)
-    village = serializers.IntegerField(min_value=1)
-    topic = serializers.CharField(max_length=200)
-    started_at = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField(required=False)
-    capability = serializers.CharField(required=False, help_text="Default: basic_digital_skills.")
-    attendees = serializers.ListField(child=ReferenceField())
 
 
 def _receive_one(request: Request, kind: str) -> tuple[sync.ItemResult, Response | None]:

@@ -10,7 +10,6 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
@@ -20,12 +19,11 @@ from fieldteam.api.serializers import ReportedValueSerializer
 from fieldteam.api.views.base import IdFilter, ScopedViewSet, acting_user, parse_period
 from fieldteam.api.views.people import ScopedPrimaryKeyField
 from fieldteam.choices import IndicatorKind, PeriodKind
-from fieldteam.errors import field_error
 from fieldteam.models import Indicator, IndicatorValue, User
+from fieldteam.permissions import scope_for
 from fieldteam.selectors.field_work import areas_visible, int_pk
 from fieldteam.selectors.indicators import OutOfScope
-from fieldteam.selectors.scope import scope_for
-from fieldteam.services.rollup import report_indicator_value
+from fieldteam.services.indicators import report_indicator_value
 
 
 def reported_values_visible(user: User) -> QuerySet[IndicatorValue]:
@@ -83,10 +81,6 @@ class ReportedValueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Sco
         values = data.validated_data
         period = parse_period(values["period"])
         area = values["area"]
-        if not scope_for(user).can_edit_area(area):
-            raise field_error("area", _("Your role may only view."), code="read_only")
-        if not scope_for(user).is_officer_of(area):
-            raise field_error("area", _("Only officers report indicator values."), code="read_only")
         row = report_indicator_value(
             actor=user,
             indicator=values["indicator"],

@@ -10,9 +10,9 @@ from rest_framework.views import APIView
 
 from fieldteam.api.serializers import AreaBriefSerializer
 from fieldteam.api.views.base import acting_user
-from fieldteam.models import AreaRole, Membership
+from fieldteam.models import Area, AreaRole, Membership
+from fieldteam.permissions import scope_for
 from fieldteam.selectors.field_work import scope_roots
-from fieldteam.selectors.scope import scope_for
 
 
 class MeAreaSerializer(AreaBriefSerializer):
@@ -21,7 +21,7 @@ class MeAreaSerializer(AreaBriefSerializer):
     class Meta(AreaBriefSerializer.Meta):
         fields = [*AreaBriefSerializer.Meta.fields, "can_edit"]
 
-    def get_can_edit(self, obj) -> bool:  # type: ignore[no-untyped-def]
+    def get_can_edit(self, obj: Area) -> bool:
         return scope_for(self.context["request"].user).can_edit_area(obj)
 
 

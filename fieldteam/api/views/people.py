@@ -20,8 +20,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 
 from fieldteam import identifiers
 from fieldteam.api.serializers import HouseholdSerializer, ResidentSerializer
@@ -29,16 +31,18 @@ from fieldteam.api.views.base import IdFilter, ScopedViewSet, acting_user
 from fieldteam.choices import ConsentChannel, ConsentPurpose, ResidentStatus, Sex
 from fieldteam.errors import field_error
 from fieldteam.models import Capability, Household, Resident, User
+from fieldteam.names import normalise_name
 from fieldteam.selectors.field_work import areas_visible
 from fieldteam.selectors.people import (
     household_get,
     households_visible,
+    name_matches,
     resident_get,
     residents_by_identifier,
     residents_visible,
 )
+from fieldteam.selectors.person_data import export_person_data
 from fieldteam.services import people, privacy
-from fieldteam.services.assistance import ensure_may_write
 from fieldteam.services.consent import CURRENT_NOTICE_VERSION, DEFAULT_PURPOSES, ConsentInput
 
 
@@ -81,7 +85,7 @@ class HouseholdFilter(django_filters.FilterSet):
         fields = ["village", "code", "is_active", "q"]
 
     def filter_q(self, queryset: QuerySet[Household], name: str, value: str) -> QuerySet[Household]:
-        return queryset.filter(Q(head_name__icontains=value) | Q(code__icontains=value))
+        return queryset.filter(Q(head_name__icontains=normalise_name(value)) | Q(code__icontains=value))
 
 
 class HouseholdInput(serializers.Serializer):
@@ -110,7 +114,6 @@ class HouseholdViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
         data = HouseholdInput(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        ensure_may_write(user, values["village"], field="village")
         household = people.register_household(
             actor=user,
             village=values["village"],
@@ -125,7 +128,7 @@ class HouseholdViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
 
 
 class ResidentFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(field_name="full_name", lookup_expr="icontains", label="Name contains")
+    q = django_filters.CharFilter(method="filter_q", label="Name contains (any case, accents optional)")
     household = IdFilter(field_name="household_id")
     village = IdFilter(field_name="village_id")
     status = django_filters.ChoiceFilter(choices=ResidentStatus.choices)
@@ -136,6 +139,9 @@ class ResidentFilter(django_filters.FilterSet):
     class Meta:
         model = Resident
         fields = ["q", "household", "village", "status", "sex", "lacks", "holds"]
+
+    def filter_q(self, queryset: QuerySet[Resident], name: str, value: str) -> QuerySet[Resident]:
+        return queryset.filter(name_matches(value))
 
     def _mask(self, code: str) -> int | None:
         bit = Capability.objects.filter(code=code).values_list("bit", flat=True).first()
@@ -229,7 +235,7 @@ class ResidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
     serializer_class = ResidentSerializer
     filterset_class = ResidentFilter
 
-    def get_throttles(self):  # type: ignore[no-untyped-def]
+    def get_throttles(self) -> list[BaseThrottle]:
         if self.action == "search":
             self.throttle_scope = "identifier_search"
         return super().get_throttles()
@@ -240,7 +246,7 @@ class ResidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
     def get_object(self) -> Resident:
         return resident_get(user=acting_user(self.request), resident_id=self.kwargs["pk"])
 
-    def perform_content_negotiation(self, request: Request, force: bool = False):  # type: ignore[no-untyped-def]
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:
         # ``?format=xlsx`` names the personal-data file, not a renderer: the action checks it (a 400).
         return super().perform_content_negotiation(request, force=force or self.action == "personal_data")
 
@@ -260,7 +266,7 @@ class ResidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
         if fmt not in PERSONAL_DATA_FORMATS:
             raise field_error("format", _("Choose json or xlsx."), code="invalid_choice")
         resident = self.get_object()
-        data = privacy.export_person_data(actor=acting_user(request), resident=resident)
+        data = export_person_data(actor=acting_user(request), resident=resident)
         if fmt == "json":
             return Response(data)
         response = HttpResponse(privacy.person_data_xlsx(data), content_type=XLSX_TYPE)
@@ -287,7 +293,6 @@ class ResidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         household = values.pop("household")
-        ensure_may_write(user, household.village, field="household")
         resident = people.register_resident(
             actor=user,
             household=household,
@@ -311,7 +316,6 @@ class ResidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
         for name in ("citizen_id", "phone"):
             if name in changes and changes[name] is None:
                 changes[name] = ""
-        ensure_may_write(user, resident.village, field="resident")
         consent = consent_input(changes.pop("consent", None))
         resident = people.update_resident(actor=user, resident=resident, consent=consent, **changes)
         return Response(self.get_serializer(resident).data)

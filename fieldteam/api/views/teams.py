@@ -31,7 +31,7 @@ class TeamFilter(django_filters.FilterSet):
         path = Area.objects.filter(pk=value).values_list("path", flat=True).first()
         if path is None:
             return queryset.none()
-        ancestors = [path[:end] for end in range(Area.steplen, len(path) + 1, Area.steplen)]
+        ancestors = Area.ancestor_paths(path)
         # Serving the area itself, one of its ancestors (a commune-level team) or an area under it.
         served = Team.areas.through.objects.filter(Q(area__path__in=ancestors) | Q(area__path__startswith=path))
         return queryset.filter(pk__in=served.values("team_id"))

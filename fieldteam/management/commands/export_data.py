@@ -14,8 +14,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
+from fieldteam.exports import EXPORT_KINDS, export_file
 from fieldteam.models import Area, User
-from fieldteam.services.exports import EXPORT_KINDS, export_file
 
 
 class ExportCommand(BaseCommand):

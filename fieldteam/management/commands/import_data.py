@@ -21,8 +21,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
+from fieldteam.imports.base import ImportOptions
+from fieldteam.imports.engine import KINDS, import_file
 from fieldteam.models import Area, User
-from fieldteam.services.imports import KINDS, ImportOptions, import_file
+from fieldteam.services.areas import commune_code
 
 SHOWN_ERRORS = 50
 
@@ -99,8 +101,6 @@ class ImportCommand(BaseCommand):
         if not code:
             return None
         if pad and code.isdigit():
-            from fieldteam.services.areas import commune_code
-
             code = commune_code(code)
         area = Area.objects.filter(code=code).first()
         if area is None:

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from fieldteam.choices import PROVINCE_KINDS
 from fieldteam.locks import AlreadyRunning, recompute_guard
 from fieldteam.models import Area
-from fieldteam.services import rollup
+from fieldteam.rollup import recompute
 
 
 class Command(BaseCommand):
@@ -33,12 +33,12 @@ class Command(BaseCommand):
             try:
                 with recompute_guard(province.pk):
                     if options["close_months"]:
-                        closed = rollup.roll_month_forward(province_id=province.pk)
+                        closed = recompute.roll_month_forward(province_id=province.pk)
                         for month in closed:
                             self.stdout.write(
                                 _("%(province)s: closed %(month)s") % {"province": province, "month": f"{month:%Y-%m}"}
                             )
-                    result = rollup.recompute_province(province_id=province.pk)
+                    result = recompute.recompute_province(province_id=province.pk)
             except AlreadyRunning:
                 self.stderr.write(_("%(province)s: a recompute is already running; skipped.") % {"province": province})
                 continue

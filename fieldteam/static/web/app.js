@@ -134,6 +134,32 @@
       }
     }),
   };
+  // A shared phone: whoever signs in next must not find a CCCD or phone number typed by someone
+  // else. Sign-out removes them from every entry (refused ones too); so does a page opened by
+  // another user (a session that ended without the sign-out button). The rest is still sent.
+  const IDENTIFIER_KEYS = ["citizen_id", "phone"];
+  function withoutIdentifiers(value) {
+    if (Array.isArray(value)) return value.map(withoutIdentifiers);
+    if (!value || typeof value !== "object") return value;
+    const copy = {};
+    for (const [key, v] of Object.entries(value)) if (!IDENTIFIER_KEYS.includes(key)) copy[key] = withoutIdentifiers(v);
+    return copy;
+  }
+  function holdsIdentifier(value) {
+    return JSON.stringify(withoutIdentifiers(value)) !== JSON.stringify(value);
+  }
+  function forgetIdentifiers(which) {
+    return tx(["outbox"], "readwrite", (t) => {
+      const store = t.objectStore("outbox");
+      store.getAll().onsuccess = (e) => {
+        for (const item of e.target.result) {
+          // ``data`` as typed and ``payload`` as frozen for sending; the server's reasons hold no number.
+          if (!which(item) || !holdsIdentifier([item.data, item.payload])) continue;
+          store.put(Object.assign({}, item, {data: withoutIdentifiers(item.data), payload: withoutIdentifiers(item.payload), identifiers_removed: true}));
+        }
+      };
+    });
+  }
   async function pruneSent() {
     // Server ids of received items are kept a month: long enough for anything still queued to refer to.
     const limit = Date.now() - 30 * 24 * 3600 * 1000;
@@ -990,7 +1016,10 @@
     logout.addEventListener("submit", async (event) => {
       event.preventDefault();
       const mine = await outbox.mine().catch(() => []);
-      if (mine.length && !window.confirm(M.logout_pending)) return;
+      // Say what is lost: each record not yet sent loses its CCCD and phone; the rest is sent later.
+      const lines = mine.map((i) => `• ${(i.label && i.label.title) || i.kind}${i.status === "rejected" ? ` (${M.rejected})` : ""}`);
+      if (mine.length && !window.confirm(`${M.logout_pending}\n\n${lines.join("\n")}`)) return;
+      await forgetIdentifiers(() => true);
       // The pages and the roster hold this user's villages: they go; the outbox stays for them.
       if (window.caches) {
         for (const key of await caches.keys()) {
@@ -1023,8 +1052,8 @@
   if ("serviceWorker" in navigator && body.dataset.sw) {
     navigator.serviceWorker.register(body.dataset.sw, {scope: "/"}).catch(() => null);
   }
-  refreshStatus().then(sync);
+  forgetIdentifiers((item) => item.user !== USER).catch(() => null).then(refreshStatus).then(sync);
   pruneSent().catch(() => null);
 
-  window.fieldteam = {sync: sync, outbox: outbox, refreshStatus: refreshStatus}; // for the browser tests
+  window.fieldteam = {sync: sync, outbox: outbox, refreshStatus: refreshStatus, forgetIdentifiers: forgetIdentifiers}; // for the browser tests
 })();

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fieldteam import chromium
+from tools import chromium
 
 PHONE = {"width": 360, "height": 740}
 
@@ -15,7 +15,7 @@ def _frozen_today() -> None:
 
 
 @pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def browser(monkeypatch: pytest.MonkeyPatch):
     """Chromium through Playwright's sync API. Ask for it after the fixtures that write data: once it
     runs, code in this thread runs in another greenlet, whose new database connection nobody closes."""
     if not chromium.EXECUTABLE.exists():

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def people(area_tree):  # type: ignore[no-untyped-def]
+def people(area_tree):
     indicator = IndicatorFactory(name="Tỷ lệ dân số trưởng thành có điện thoại thông minh")
     TargetFactory(indicator=indicator, area=area_tree.province, year=2025, value=Decimal(80))
     TargetFactory(indicator=indicator, area=area_tree.province, year=2030, value=Decimal(95))
@@ -49,7 +49,7 @@ def people(area_tree):  # type: ignore[no-untyped-def]
     return leader, officer
 
 
-def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
+def sign_in(page, base: str, username: str) -> None:
     page.goto(f"{base}{reverse('dashboards:login')}")
     page.fill("#id_username", username)
     page.fill("#id_password", TEST_PASSWORD)

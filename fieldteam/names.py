@@ -1,0 +1,38 @@
+"""People's names: one stored form, and one folded form that search and duplicate detection compare.
+
+A name reaches the server composed (NFC) from one keyboard and decomposed (NFD) from another, with
+zero-width or bidirectional-control characters pasted along. Stored as typed, "Nguyễn" in NFC and in
+NFD would be two people to duplicate detection and one would not find the other. So:
+
+- ``normalise_name``: what every writer of a name stores (residents, heads of household): NFC,
+  without invisible format characters (zero-width, bidi controls, soft hyphen: Unicode category
+  ``Cf``) or control characters, spaces collapsed.
+- ``fold_name``: what search and duplicate detection compare, computed in Python the same way for
+  the stored column (``Resident.search_name``) and for the query, so both databases (SQLite's
+  ``LIKE`` folds only ASCII case) answer alike: lower case, no diacritics, ``đ`` → ``d``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def _visible(ch: str) -> bool:
+    # Cf: zero-width space/joiners, bidi embeddings, overrides and isolates, BOM, soft hyphen.
+    # Cc: controls (tabs and newlines are whitespace and were already collapsed).
+    return unicodedata.category(ch) not in ("Cf", "Cc")
+
+
+def normalise_name(text: str | None) -> str:
+    """The stored form of a name: NFC, invisible and control characters removed, spaces collapsed."""
+    if not text:
+        return ""
+    composed = unicodedata.normalize("NFC", str(text))
+    return " ".join("".join(ch for ch in composed if _visible(ch) or ch.isspace()).split())
+
+
+def fold_name(text: str | None) -> str:
+    """The form names are compared in: ``"  NGUYỄN  Đức"`` (NFC or NFD) → ``"nguyen duc"``."""
+    value = normalise_name(text).replace("đ", "d").replace("Đ", "D")
+    decomposed = unicodedata.normalize("NFD", value)
+    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch))).casefold()

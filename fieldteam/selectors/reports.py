@@ -1,0 +1,391 @@
+"""The reports' contents: the periodic report of an area and period, and a village's work list.
+
+Reads only. Every number comes from the selectors (``area_indicator_values``,
+``child_indicator_values``, ``team_activity``, ``work_list``) called as the user who asked, so a
+report shows exactly what the dashboards show that user, scoped the same way (``OutOfScope``
+for an area they may not see). A report is built as a ``ReportDocument`` (tables of typed
+cells); ``fieldteam.services.reports`` writes it as a file (XLSX or CSV) and runs report jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from fieldteam.choices import CapabilitySubject, IndicatorGroup, MembershipRole, Sex
+from fieldteam.formatting import period_label, tone, yes_no
+from fieldteam.models import Area, Capability, User
+from fieldteam.periods import Period, today
+from fieldteam.selectors.activity import team_activity
+from fieldteam.selectors.indicators import area_indicator_values, child_indicator_values
+from fieldteam.selectors.work_list import work_list
+
+PERIODIC = "periodic"
+WORK_LIST = "work_list"
+REPORTS = (PERIODIC, WORK_LIST)
+# The names of their background jobs (``BackgroundJob.name``; both are REPORT jobs).
+JOB_NAMES = {PERIODIC: "periodic-report", WORK_LIST: "work-list"}
+TARGET_YEARS = (2025, 2030)
+
+# Sheet names (at most 31 characters once translated, none of []:*?/\).
+SHEET_INDICATORS = gettext_lazy("Indicators")
+SHEET_CHILDREN = gettext_lazy("Child areas")
+SHEET_ACTIVITY = gettext_lazy("Team activity")
+SHEET_WEEKS = gettext_lazy("Activity by week")
+SHEET_CHILD_ACTIVITY = gettext_lazy("Activity by area")
+SHEET_WORK_SUMMARY = gettext_lazy("Summary")
+SHEET_WORK_LIST = gettext_lazy("Work list")
+
+
+Cell = str | int | Decimal | date | datetime | None
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    kind: str = "text"  # text, int, number, date, datetime
+    width: int = 14
+
+
+@dataclass
+class Table:
+    """One sheet of the XLSX file and one section of the CSV file."""
+
+    sheet: str
+    title: str
+    columns: list[Column]
+    rows: list[list[Cell]] = field(default_factory=list)
+    # Header groups over consecutive columns, as (label, span): a merged row above the header in
+    # XLSX, a "group: column" prefix in CSV.
+    groups: list[tuple[str, int]] = field(default_factory=list)
+    # Colour band (``formatting.tone``) of some cells, by (row index, column index).
+    bands: dict[tuple[int, int], str] = field(default_factory=dict)
+    empty_note: str = ""
+    frozen_columns: int = 0
+
+    def header(self) -> list[str]:
+        """The column labels, prefixed with their group where there is one (the CSV header)."""
+        prefixes: list[str] = []
+        for label, span in self.groups:
+            prefixes += [label] * span
+        prefixes += [""] * (len(self.columns) - len(prefixes))
+        return [f"{prefix}: {c.label}" if prefix else c.label for prefix, c in zip(prefixes, self.columns, strict=True)]
+
+
+@dataclass
+class ReportDocument:
+    title: str
+    subtitle: str
+    filename_stem: str
+    tables: list[Table]
+
+
+# --- the periodic report ------------------------------------------------------------------------
+
+
+def file_stem(*parts: object) -> str:
+    """An ASCII file name from Vietnamese words: ``báo cáo định kỳ`` → ``bao-cao-dinh-ky``."""
+    text = " ".join(str(part) for part in parts).replace("đ", "d").replace("Đ", "D")
+    return slugify(text) or "report"
+
+
+def _made_by(user: User) -> str:
+    return _("Made on %(when)s by %(user)s.") % {
+        "when": date_format(timezone.localtime(), "d/m/Y H:i"),
+        "user": user.get_full_name() or user.get_username(),
+    }
+
+
+def _target_years(readings: Sequence[Any]) -> list[int]:
+    years = set(TARGET_YEARS)
+    for reading in readings:
+        years.update(reading.targets)
+    return sorted(years)
+
+
+def _indicators_table(readings: Sequence[Any]) -> Table:
+    years = _target_years(readings)
+    columns = [
+        Column(_("No."), "int", 5),
+        Column(_("Code"), width=24),
+        Column(_("Indicator"), width=60),
+        Column(_("Group"), width=18),
+        Column(_("Unit"), width=6),
+        Column(_("Numerator"), "int", 12),
+        Column(_("Denominator"), "int", 12),
+        Column(_("Value"), "number", 9),
+        *[Column(_("Target %(year)s") % {"year": year}, "number", 11) for year in years],
+        Column(_("Target year in force"), "int", 10),
+        Column(_("Gap (points)"), "number", 11),
+        Column(_("Expected by now"), "number", 11),
+        Column(_("On track"), width=9),
+        Column(_("Projected to reach the target"), width=22),
+        Column(_("Source of the value"), width=22),
+    ]
+    table = Table(str(SHEET_INDICATORS), _("Indicators against their targets"), columns, frozen_columns=3)
+    groups = dict(IndicatorGroup.choices)
+    value_column = 7
+    for number, reading in enumerate(readings, start=1):
+        indicator, target = reading.indicator, reading.target
+        if reading.is_live:
+            source = _("Live (open period)")
+        elif reading.value is None:
+            source = ""
+        elif indicator.is_computed:
+            source = _("Snapshot at the period's close")
+        else:
+            source = _("Reported by hand")
+        table.rows.append(
+            [
+                number,
+                indicator.code,
+                indicator.name,
+                str(groups.get(indicator.group, indicator.group)),
+                indicator.unit,
+                reading.numerator,
+                reading.denominator,
+                reading.value,
+                *[reading.targets[year].value if year in reading.targets else None for year in years],
+                target.year if target else None,
+                reading.gap,
+                reading.expected_now,
+                yes_no(reading.on_track),
+                reading.projection_label,
+                source,
+            ]
+        )
+        met = bool(target and target.is_met_by(reading.value))
+        table.bands[(number - 1, value_column)] = tone(value=reading.value, gap=reading.gap, met=met)
+    return table
+
+
+def _children_table(children: Sequence[Any], readings: Sequence[Any]) -> Table:
+    first = [
+        Column(_("Rank"), "int", 6),
+        Column(_("Code"), width=12),
+        Column(_("Area"), width=28),
+        Column(_("Mean gap (points)"), "number", 11),
+    ]
+    # Every computed indicator, and the reported ones some child has a value for.
+    shown = [
+        position
+        for position, reading in enumerate(readings)
+        if reading.indicator.is_computed or any(child.readings[position].value is not None for child in children)
+    ]
+    columns = list(first)
+    groups: list[tuple[str, int]] = [("", len(first))]
+    for position in shown:
+        groups.append((readings[position].indicator.name, 3))
+        columns += [
+            Column(_("Value"), "number", 9),
+            Column(_("Target"), "number", 9),
+            Column(_("Gap"), "number", 9),
+        ]
+    table = Table(
+        str(SHEET_CHILDREN),
+        _("Child areas ranked by their mean gap to the targets (largest gap first)"),
+        columns,
+        groups=groups,
+        empty_note=_("This area has no child areas."),
+        frozen_columns=3,
+    )
+    for row_index, child in enumerate(children):
+        row: list[Cell] = [row_index + 1, child.area.code, child.area.name, child.gap_score]
+        for position in shown:
+            reading = child.readings[position]
+            target = reading.target
+            table.bands[(row_index, len(row))] = tone(
+                value=reading.value, gap=reading.gap, met=bool(target and target.is_met_by(reading.value))
+            )
+            row += [reading.value, target.value if target else None, reading.gap]
+        table.rows.append(row)
+    return table
+
+
+def _role_label(role: str) -> str:
+    if not role:
+        return _("Not a member of a team here")
+    return str(dict(MembershipRole.choices).get(role, role))
+
+
+def _activity_tables(activity: Any) -> list[Table]:
+    month = period_label(activity.month)
+    members = Table(
+        str(SHEET_ACTIVITY),
+        _("Assistance logs and training sessions per member; reference month: %(month)s") % {"month": month},
+        [
+            Column(_("Member"), width=26),
+            Column(_("User name"), width=18),
+            Column(_("Teams"), width=36),
+            Column(_("Role"), width=14),
+            Column(_("Logs in the period"), "int", 12),
+            Column(_("Logs in %(month)s") % {"month": month}, "int", 12),
+            Column(_("Training sessions in the period"), "int", 12),
+            Column(_("Training sessions in %(month)s") % {"month": month}, "int", 12),
+            Column(_("Last activity"), "datetime", 17),
+            Column(_("Active in %(month)s") % {"month": month}, width=10),
+        ],
+        empty_note=_("No team works in this area, or none you may see."),
+        frozen_columns=1,
+    )
+    for m in activity.members:
+        members.rows.append(
+            [
+                m.name,
+                m.username,
+                ", ".join(m.team_names),
+                _role_label(m.role),
+                m.logs,
+                m.logs_in_month,
+                m.sessions,
+                m.sessions_in_month,
+                m.last_activity,
+                yes_no(m.active_in_month),
+            ]
+        )
+        if m.is_member and not m.active_in_month:
+            members.bands[(len(members.rows) - 1, 9)] = "far"
+    weeks = Table(
+        str(SHEET_WEEKS),
+        _("Assistance logs per week"),
+        [Column(_("Week from"), "date", 12), Column(_("Week to"), "date", 12), Column(_("Logs"), "int", 10)],
+    )
+    for week, count in zip(activity.weeks, activity.logs_per_week, strict=True):
+        weeks.rows.append([week, week + timedelta(days=6), count])
+    tables = [members, weeks]
+    if activity.children:
+        by_child = Table(
+            str(SHEET_CHILD_ACTIVITY),
+            _("Activity per child area; reference month: %(month)s") % {"month": month},
+            [
+                Column(_("Code"), width=12),
+                Column(_("Area"), width=28),
+                Column(_("Logs in the period"), "int", 12),
+                Column(_("Training sessions in the period"), "int", 12),
+                Column(_("Team members"), "int", 10),
+                Column(_("Active in %(month)s") % {"month": month}, "int", 10),
+                Column(_("No activity in %(month)s") % {"month": month}, "int", 10),
+            ],
+            frozen_columns=2,
+        )
+        for child in activity.children:
+            by_child.rows.append(
+                [
+                    child.area.code,
+                    child.area.name,
+                    child.logs,
+                    child.sessions,
+                    child.members,
+                    child.active_members,
+                    child.inactive_members,
+                ]
+            )
+        tables.append(by_child)
+    return tables
+
+
+def periodic_report(
+    *, user: User, area: Area, period: Period, progress: Callable[[], None] | None = None
+) -> ReportDocument:
+    """The periodic report of ``area`` for ``period`` as ``user`` may see it (``OutOfScope`` otherwise)."""
+    step = progress or (lambda: None)
+    readings = area_indicator_values(user=user, area=area, period=period)
+    step()
+    children = child_indicator_values(user=user, area=area, period=period)
+    step()
+    activity = team_activity(user=user, area=area, period=period)
+    step()
+    return ReportDocument(
+        title=_("Periodic report: %(area)s (%(code)s), %(period)s")
+        % {"area": area.name, "code": area.code, "period": period_label(period)},
+        subtitle=_made_by(user),
+        filename_stem=file_stem(_("periodic report"), area.code, period),
+        tables=[_indicators_table(readings), _children_table(children, readings), *_activity_tables(activity)],
+    )
+
+
+# --- the work list --------------------------------------------------------------------------------
+
+
+def work_list_report(*, user: User, village: Area, capability: Capability | None = None) -> ReportDocument:
+    """A village's work list (``selectors.work_list``): a summary sheet, and one row per person and capability."""
+    sections = work_list(user=user, village=village, capability=capability)
+    subjects = dict(CapabilitySubject.choices)
+    sexes = dict(Sex.choices)
+    summary = Table(
+        str(SHEET_WORK_SUMMARY),
+        _("Capabilities in the order to work on them: the target closest to being met first"),
+        [
+            Column(_("No."), "int", 5),
+            Column(_("Capability"), width=40),
+            Column(_("Held by"), width=12),
+            Column(_("Indicator"), width=50),
+            Column(_("Value"), "number", 9),
+            Column(_("Target"), "number", 9),
+            Column(_("Target year"), "int", 9),
+            Column(_("More holders needed to meet the target"), "int", 14),
+            Column(_("Still without it"), "int", 12),
+        ],
+    )
+    people = Table(
+        str(SHEET_WORK_LIST),
+        _("Residents and households still without each capability, household by household"),
+        [
+            Column(_("No."), "int", 6),
+            Column(_("Capability"), width=36),
+            Column(_("Household code"), width=16),
+            Column(_("Head of household"), width=24),
+            Column(_("Name"), width=26),
+            Column(_("Birth year"), "int", 9),
+            Column(_("Sex"), width=8),
+            Column(_("Phone"), width=14),
+        ],
+        empty_note=_("Nobody is missing a capability."),
+        frozen_columns=2,
+    )
+    for number, section in enumerate(sections, start=1):
+        reading = section.reading
+        target = reading.target if reading else None
+        summary.rows.append(
+            [
+                number,
+                section.capability.name,
+                str(subjects.get(section.capability.subject, "")),
+                reading.indicator.name if reading else "",
+                reading.value if reading else None,
+                target.value if target else None,
+                target.year if target else None,
+                section.needed,
+                len(section.entries),
+            ]
+        )
+        for entry in section.entries:
+            people.rows.append(
+                [
+                    len(people.rows) + 1,
+                    section.capability.name,
+                    entry.household_code,
+                    entry.household_head,
+                    entry.name if entry.subject == CapabilitySubject.RESIDENT else "",
+                    entry.birth_year,
+                    str(sexes.get(entry.sex, "")),
+                    entry.phone_masked,
+                ]
+            )
+    stem = file_stem(_("work list"), village.code, capability.code if capability else "")
+    return ReportDocument(
+        title=_("Work list: %(village)s (%(code)s), %(day)s")
+        % {"village": village.name, "code": village.code, "day": date_format(today(), "d/m/Y")},
+        subtitle=_made_by(user),
+        filename_stem=stem,
+        tables=[summary, people],
+    )
