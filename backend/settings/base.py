@@ -311,7 +311,7 @@ AUDITLOG_LOGENTRY_MODEL = "fieldteam.AuditEntry"
 # fieldteam's 0005 migration makes the one in use, so auditlog's are not run at all.
 MIGRATION_MODULES = {"auditlog": None}
 AUDITLOG_STORE_JSON_CHANGES = True
-AUDITLOG_MASK_CALLABLE = "fieldteam.audit.hide"
+AUDITLOG_MASK_CALLABLE = "fieldteam.audit.changes.hide"
 
 # --- fieldteam --------------------------------------------------------------------------------
 # Birth dates known only by year are counted as born on 1 July of that year (the mid-year

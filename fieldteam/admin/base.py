@@ -581,8 +581,9 @@ class ServiceModelForm(forms.ModelForm):
         # ModelForm writes the posted values onto its instance while validating: give it a copy,
         # whose model validation checks the fields only. Constraints and uniqueness are the
         # services' to check, with their own words on the fields they name.
-        super().__init__(*args, instance=copy.copy(instance) if instance is not None else None, **kwargs)
-        self.instance.full_clean = functools.partial(self.instance.full_clean, validate_constraints=False)  # type: ignore[method-assign]
+        copied = copy.copy(instance) if instance is not None else None
+        super().__init__(*args, instance=copied, **kwargs)  # type: ignore[misc]  # the admin passes instance by name
+        self.instance.full_clean = functools.partial(self.instance.full_clean, validate_constraints=False)
 
     @classmethod
     def for_request(cls, request: HttpRequest, **attrs: Any) -> type[ServiceModelForm]:

@@ -8,17 +8,16 @@ engine and are read-only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from fieldteam.choices import PROVINCE_KINDS, AreaRoleKind, IndicatorKind, TargetComparison
+from fieldteam.choices import AreaRoleKind, IndicatorKind, TargetComparison
 from fieldteam.models import (
     Area,
     AreaRole,
@@ -31,12 +30,20 @@ from fieldteam.models import (
     Target,
     VillageCount,
 )
-from fieldteam.periods import Period, today
+from fieldteam.periods import Period
 from fieldteam.permissions import Scope, scope_for
 from fieldteam.services import jobs
-from fieldteam.services.indicators import refresh_plan_targets
+from fieldteam.services.indicators import refresh_plan_targets, report_indicator_value, set_target
 
-from .base import AREA_FILTERS, PopulationAdmin, ScopedModelAdmin, ScopedTabularInline, is_admin_staff
+from .base import (
+    AREA_FILTERS,
+    PopulationAdmin,
+    ScopedModelAdmin,
+    ScopedTabularInline,
+    ServiceFormAdminMixin,
+    ServiceModelForm,
+    is_admin_staff,
+)
 from .imports import ImportExportAdminMixin
 
 
@@ -108,19 +115,9 @@ def in_province_officer_subtree(request: HttpRequest, area: Area) -> bool:
     return any(area.path.startswith(p) for p in province_officer_paths(request))
 
 
-class ProvinceOfficerAreaForm(forms.ModelForm):
-    """The ``area`` must lie where the user is a province officer (superusers: anywhere)."""
+class TargetForm(ServiceModelForm):
+    """Saved by ``fieldteam.services.indicators.set_target`` (the province officer of the area)."""
 
-    request: HttpRequest
-
-    def clean_area(self) -> Area:
-        area: Area = self.cleaned_data["area"]
-        if not self.request.user.is_superuser and not in_province_officer_subtree(self.request, area):
-            raise forms.ValidationError(_("Only the province officer of this area enters this."), code="out_of_scope")
-        return area
-
-
-class TargetForm(ProvinceOfficerAreaForm):
     class Meta:
         model = Target
         fields = ("indicator", "area", "year", "comparison", "value", "source", "effective_from")
@@ -130,12 +127,24 @@ class TargetForm(ProvinceOfficerAreaForm):
         if "effective_from" in self.fields:
             self.fields["effective_from"].required = False  # empty: the date it had, or today for a new one
 
-    def clean_effective_from(self) -> Any:
-        return self.cleaned_data.get("effective_from") or self.instance.effective_from or today()
+    def perform(self) -> Target:
+        data = self.cleaned_data
+        stored = cast("Target | None", None if self.adding else self.stored)
+        return set_target(
+            actor=self.actor,
+            indicator=data["indicator"],
+            area=data["area"],
+            year=data["year"],
+            value=data["value"],
+            comparison=data["comparison"],
+            source=data.get("source", ""),
+            target=stored,
+            effective_from=data.get("effective_from"),
+        )
 
 
 @admin.register(Target)
-class TargetAdmin(ImportExportAdminMixin, ScopedModelAdmin):
+class TargetAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, ScopedModelAdmin):
     form = TargetForm
     import_kind = "targets"
     export_kinds = ("targets",)
@@ -161,19 +170,17 @@ class TargetAdmin(ImportExportAdminMixin, ScopedModelAdmin):
     def may_write_row(self, request: HttpRequest, obj: Target) -> bool:
         return request.user.is_superuser or in_province_officer_subtree(request, obj.area)
 
-    def get_form(
-        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
-    ) -> type[forms.ModelForm[Any]]:
-        form = super().get_form(request, obj, change=change, **kwargs)
-        return type(form.__name__, (form,), {"request": request})
-
     @admin.display(description=_("target value"), ordering="value")
     def target(self, obj: Target) -> str:
         sign = ">" if obj.comparison == TargetComparison.MORE_THAN else "≥"
         return f"{sign}{obj.value}{obj.indicator.unit}"
 
 
-class IndicatorValueForm(ProvinceOfficerAreaForm):
+class IndicatorValueForm(ServiceModelForm):
+    """Saved by ``fieldteam.services.indicators.report_indicator_value`` (the province officer of the area)."""
+
+    service_error_aliases = {"period": "period_start"}
+
     class Meta:
         model = IndicatorValue
         fields = ("indicator", "area", "period_kind", "period_start", "value", "note")
@@ -194,10 +201,21 @@ class IndicatorValueForm(ProvinceOfficerAreaForm):
                 "period_start",
                 _("A period starts on its first day: %(start)s.") % {"start": Period.containing(kind, start).start},
             )
-        area = data.get("area")
-        if area is not None:
-            self.instance.province_id = area.pk if area.kind in PROVINCE_KINDS else area.province_id
         return data
+
+    def perform(self) -> IndicatorValue:
+        data = self.cleaned_data
+        # A stored value keeps what identifies it (read-only here); its value and note are corrected.
+        known = cast("IndicatorValue | None", None if self.adding else self.stored)
+        kind, start = (known.period_kind, known.period_start) if known else (data["period_kind"], data["period_start"])
+        return report_indicator_value(
+            actor=self.actor,
+            indicator=known.indicator if known else data["indicator"],
+            area=known.area if known else data["area"],
+            period=Period(kind, start),
+            value=data["value"],
+            note=data.get("note") or "",
+        )
 
 
 class ComputedFilter(admin.SimpleListFilter):
@@ -212,7 +230,7 @@ class ComputedFilter(admin.SimpleListFilter):
 
 
 @admin.register(IndicatorValue)
-class IndicatorValueAdmin(ImportExportAdminMixin, PopulationAdmin):
+class IndicatorValueAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, PopulationAdmin):
     form = IndicatorValueForm
     import_kind = "indicator_values"
     export_kinds = ("indicator_values", "reported_values")
@@ -246,17 +264,6 @@ class IndicatorValueAdmin(ImportExportAdminMixin, PopulationAdmin):
         if obj.indicator.kind != IndicatorKind.REPORTED:
             return False  # computed values belong to the roll-up
         return request.user.is_superuser or in_province_officer_subtree(request, obj.area)
-
-    def get_form(
-        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
-    ) -> type[forms.ModelForm[Any]]:
-        form = super().get_form(request, obj, change=change, **kwargs)
-        return type(form.__name__, (form,), {"request": request})
-
-    def save_model(self, request: HttpRequest, obj: IndicatorValue, form: Any, change: bool) -> None:
-        obj.reported_by = request.user  # type: ignore[assignment]  # signed-in: these views admit authenticated users only
-        obj.reported_at = timezone.now()
-        super().save_model(request, obj, form, change)
 
     @admin.display(description=_("updated"))
     def updated(self, obj: IndicatorValue) -> Any:

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import AreaRoleKind
-from fieldteam.models import AreaRole, Membership, Team
+from fieldteam.models import AreaRole, Membership, Team, User
 from fieldteam.services import teams
 
 from .base import AREA_FILTERS, ScopedModelAdmin, ScopedTabularInline, ServiceFormAdminMixin, ServiceModelForm
@@ -93,7 +93,7 @@ class TeamServicesAdminMixin(ServiceFormAdminMixin):
 
 
 def _save_memberships(request: HttpRequest, formset: Any) -> None:
-    actor = request.user
+    actor = cast("User", request.user)  # the admin admits signed-in staff only
     rows = formset.save(commit=False)
     for row in formset.deleted_objects:
         teams.delete_membership(actor=actor, membership=row)
@@ -109,7 +109,7 @@ def _save_memberships(request: HttpRequest, formset: Any) -> None:
 
 
 def _save_area_roles(request: HttpRequest, formset: Any) -> None:
-    actor = request.user
+    actor = cast("User", request.user)  # the admin admits signed-in staff only
     rows = formset.save(commit=False)
     for row in formset.deleted_objects:
         teams.revoke_area_role(actor=actor, area_role=row)

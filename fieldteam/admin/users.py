@@ -117,7 +117,7 @@ class UserChangeFormWithPhone(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(ScopedAdminMixin, TeamServicesAdminMixin, DjangoUserAdmin):
+class UserAdmin(TeamServicesAdminMixin, ScopedAdminMixin, DjangoUserAdmin):
     form = UserChangeFormWithPhone
     add_form = UserCreationForm
     scope_area_field = None  # see scope_queryset
@@ -197,11 +197,16 @@ class UserAdmin(ScopedAdminMixin, TeamServicesAdminMixin, DjangoUserAdmin):
         # Through the services, which check who may; a refusal undoes the new user too.
         if data.get("team"):
             teams.add_membership(
-                actor=request.user,
+                actor=request.user,  # type: ignore[arg-type]  # the admin admits signed-in staff only
                 team=data["team"],
                 user=form.instance,
                 role=data.get("team_role") or MembershipRole.MEMBER,
                 started_on=today(),
             )
         if data.get("area"):
-            teams.grant_area_role(actor=request.user, user=form.instance, area=data["area"], role=data["area_role"])
+            teams.grant_area_role(
+                actor=request.user,  # type: ignore[arg-type]  # the admin admits signed-in staff only
+                user=form.instance,
+                area=data["area"],
+                role=data["area_role"],
+            )

@@ -36,6 +36,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
@@ -120,9 +121,13 @@ class LogItem(Protocol):
     Said by shape, not by import: the roll-up sits below the services.
     """
 
-    capability: Capability
-    outcome: str
-    reason: str
+    # Read-only: the services' item is a frozen dataclass.
+    @property
+    def capability(self) -> Capability: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,7 @@ class LogRequest:
     occurred_at: datetime
     channel: str
     note: str
-    items: list[LogItem]
+    items: Sequence[LogItem]
 
 
 def _subject_sql(kind: str) -> str:
@@ -359,7 +364,7 @@ def _rules_json(in_use: rules.CountingRules, subject_kind: str) -> str:
     return json.dumps([rule.record() for rule in chosen])
 
 
-def _capabilities_seen(items: list[LogItem]) -> str:
+def _capabilities_seen(items: Sequence[LogItem]) -> str:
     """The capabilities of the items as this process read them, as the statement lists them from the table."""
     seen = {item.capability.pk: item.capability for item in items}
     return ",".join(

@@ -21,9 +21,10 @@ from fieldteam.choices import IndicatorKind, TargetComparison
 from fieldteam.errors import field_error
 from fieldteam.models import Area, AuditEntry, Indicator, IndicatorValue, Plan, PlanTarget, Target, User
 from fieldteam.periods import Period, today
-from fieldteam.permissions import ensure_can_write, ensure_officer
+from fieldteam.permissions import ensure_can_write, ensure_officer, scope_for
 
 TARGETS_REFUSED = _("Only the province officer of this area sets its targets.")
+VALUES_REFUSED = _("Only the province officer of this area reports its values.")
 
 
 def _province_of(area: Area) -> Area:
@@ -38,11 +39,15 @@ def report_indicator_value(
 ) -> IndicatorValue:
     """Enter (or correct) a reported indicator's value for an area and period, with who and when.
 
-    Only an officer of the area (or a superuser): a viewer or a team member is refused with
-    ``read_only``. Raises ``ValidationError`` naming the field.
+    Reported values are province-level figures (GRDP shares and the like): only an officer of the
+    area's province (or a superuser) reports them, from the API, the admin or an import alike; a
+    commune officer, a viewer or a team member is refused with ``read_only``. Raises
+    ``ValidationError`` naming the field.
     """
     ensure_can_write(actor, area, field="area")
-    ensure_officer(actor, area, field="area", message=_("Only officers report indicator values."))
+    # Seen and writable: the role, not the place, is what is missing (read_only, the API's 403).
+    if actor is not None and not scope_for(actor).is_officer_of(_province_of(area)):
+        raise field_error("area", VALUES_REFUSED, code="read_only")
     if indicator.kind != IndicatorKind.REPORTED:
         raise field_error("indicator", _("This indicator is computed from household data."), code="computed")
     if value is None or value < 0:
@@ -79,18 +84,26 @@ def set_target(
     comparison: str = TargetComparison.AT_LEAST,
     source: str = "",
     target: Target | None = None,
+    effective_from: date | None = None,
 ) -> Target:
     """Set an indicator's target for an area and year: change ``target``, or create one when it is ``None``.
 
     Only a province officer of the area's province (or a superuser; ``actor=None``: the system)
-    sets targets: they are the province's plan. Validated as the model says (``full_clean``);
+    sets targets: they are the province's plan (for a changed target, of its old area's too).
+    ``effective_from`` empty keeps the date it had (today for a new one). Validated as the model says (``full_clean``);
     raises ``ValidationError`` naming the field, and nothing is saved.
     """
     ensure_can_write(actor, area, field="area")
     ensure_officer(actor, _province_of(area), field="area", message=TARGETS_REFUSED)
+    if target is not None and target.pk is not None:
+        # The target as stored: the actor must be allowed where it is as well as where it goes.
+        target = Target.objects.select_for_update().select_related("area").get(pk=target.pk)
+        ensure_officer(actor, _province_of(target.area), field="area", message=TARGETS_REFUSED)
     target = target or Target()
     target.indicator, target.area, target.year = indicator, area, year
     target.value, target.comparison, target.source = value, comparison, source
+    # Empty: the date it had, or today for a new one.
+    target.effective_from = effective_from or target.effective_from or today()
     target.full_clean(validate_unique=False)
     target.save()
     return target

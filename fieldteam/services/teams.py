@@ -83,9 +83,9 @@ def create_team(
     is_active: bool = True,
 ) -> Team:
     """Found a team serving ``areas`` (villages or a commune, of one province); the actor may write in each."""
-    areas, province_id = _team_areas(areas)
     for area in areas:
         ensure_can_write(actor, area, field="areas")
+    areas, province_id = _team_areas(areas)
     if founded_on is not None and founded_on > today():
         raise field_error("founded_on", _("The date is in the future."), code="future")
     team = Team(
@@ -115,9 +115,9 @@ def update_team(
     ensure_can_write_team(actor, team, field="areas")
     row = Team.objects.select_for_update().get(pk=team.pk)
     if areas is not None:
-        areas, row.province_id = _team_areas(areas)
         for area in areas:
             ensure_can_write(actor, area, field="areas")
+        areas, row.province_id = _team_areas(areas)
     if founded_on is not None:
         if founded_on > today():
             raise field_error("founded_on", _("The date is in the future."), code="future")

@@ -223,9 +223,10 @@ def test_syncing_follows_the_same_rights(world: World, client_for, role: str) ->
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_reporting_a_value_is_for_officers_in_their_subtree(world: World, client_for, role: str) -> None:
+def test_reporting_a_value_is_for_province_officers_in_their_subtree(world: World, client_for, role: str) -> None:
+    """Reported values are province-level figures: a commune officer is refused like a viewer (403)."""
     client = client_for(world.users[role])
-    officer = role in ("commune_officer", "province_officer", "superuser")
+    officer = role in ("province_officer", "superuser")
     for place in PLACES:
         body = {
             "indicator": world.grdp.code,

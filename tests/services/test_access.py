@@ -23,10 +23,22 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 import fieldteam.services
-from fieldteam.choices import AdoptionSource, ConsentChannel, ResidentStatus, Sex
-from fieldteam.models import Adoption, AuditEntry, ConsentRecord, Household, IndicatorValue, Resident, User
+from fieldteam.choices import AdoptionSource, AreaKind, AreaRoleKind, ConsentChannel, ResidentStatus, Sex
+from fieldteam.models import (
+    Adoption,
+    Area,
+    AreaRole,
+    AuditEntry,
+    ConsentRecord,
+    Household,
+    IndicatorValue,
+    Membership,
+    Resident,
+    Team,
+    User,
+)
 from fieldteam.periods import Period
-from fieldteam.services import adoption, consent, duplicates, people, privacy
+from fieldteam.services import adoption, areas, consent, duplicates, people, privacy, teams
 from fieldteam.services.consent import ConsentInput
 from fieldteam.services.indicators import report_indicator_value
 from tests.api.conftest import World, capabilities, world
@@ -131,6 +143,55 @@ CALLS: list[tuple[str, Callable[[World], Callable[..., Any]]]] = [
         ),
     ),
 ]
+# Teams, areas and households, as admin and the imports save them (issue 14 item 7).
+CALLS += [
+    (
+        "update_household",
+        lambda w: lambda a: people.update_household(actor=a, household=w.places["V1"].household, address="Xóm 2"),
+    ),
+    (
+        "create_village",
+        lambda w: (
+            lambda a: areas.create_village(
+                actor=a, commune=w.tree.commune, code="V-NEW", name="Thôn Mới", kind=AreaKind.THON
+            )
+        ),
+    ),
+    (
+        "update_area",
+        lambda w: lambda a: areas.update_area(actor=a, area=w.places["V1"].village, name="Thôn Đổi Tên"),
+    ),
+    (
+        "create_team",
+        lambda w: (
+            lambda a: teams.create_team(actor=a, name="Tổ mới", areas=[w.places["V1"].village], founded_on=YESTERDAY)
+        ),
+    ),
+    (
+        "update_team",
+        lambda w: lambda a: teams.update_team(actor=a, team=w.places["V1"].team, name="Tổ đổi tên"),
+    ),
+    (
+        "add_membership",
+        lambda w: (
+            lambda a: teams.add_membership(
+                actor=a, team=w.places["V1"].team, user=w.places["V3"].worker, started_on=YESTERDAY
+            )
+        ),
+    ),
+    (
+        "create_member_user",
+        lambda w: lambda a: teams.create_member_user(actor=a, team=w.places["V1"].team, username="thanhvien.moi"),
+    ),
+    (
+        "grant_area_role",
+        lambda w: (
+            lambda a: teams.grant_area_role(
+                actor=a, user=w.places["V1"].worker, area=w.places["V1"].village, role=AreaRoleKind.VIEWER
+            )
+        ),
+    ),
+]
 IDS = [name for name, _call in CALLS]
 
 
@@ -144,6 +205,11 @@ def _state() -> tuple:
         list(Adoption.objects.order_by("pk").values_list("pk", "ended_on")),
         list(ConsentRecord.objects.order_by("pk").values_list("pk", "withdrawn_at")),
         list(IndicatorValue.objects.order_by("pk").values_list("pk", "value")),
+        list(Area.objects.order_by("pk").values_list("pk", "code", "name", "path")),
+        list(Team.objects.order_by("pk").values_list("pk", "name")),
+        list(Membership.objects.order_by("pk").values_list("pk", "team_id", "user_id", "ended_on")),
+        list(AreaRole.objects.order_by("pk").values_list("pk", "user_id", "area_id", "role")),
+        list(User.objects.order_by("pk").values_list("pk", "username")),
         AuditEntry.objects.count(),
     )
 
@@ -175,10 +241,23 @@ def test_an_actor_out_of_scope_is_refused_by_the_service_itself(world, call) -> 
     assert {code for codes in _codes(error).values() for code in codes} == {"out_of_scope"}
 
 
+# Province-level figures: reported by an officer of the province (the commune officer is refused).
+PROVINCE_LEVEL = {"report_indicator_value"}
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("call", [call for _name, call in CALLS], ids=IDS)
-def test_an_officer_of_the_place_may(world, call) -> None:
-    _call(call(world), world.users["commune_officer"])
+@pytest.mark.parametrize(("name", "call"), CALLS, ids=IDS)
+def test_an_officer_of_the_place_may(world, name, call) -> None:
+    _call(call(world), world.users["province_officer" if name in PROVINCE_LEVEL else "commune_officer"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "call"), [(n, c) for n, c in CALLS if n in PROVINCE_LEVEL], ids=sorted(PROVINCE_LEVEL)
+)
+def test_a_commune_officer_is_refused_a_province_level_figure(world, name, call) -> None:
+    error = _refused(world, "commune_officer", call)
+    assert {code for codes in _codes(error).values() for code in codes} == {"read_only"}
 
 
 @pytest.mark.django_db(transaction=True)

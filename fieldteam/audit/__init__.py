@@ -17,30 +17,29 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
-import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from auditlog.cid import get_cid
 from auditlog.context import auditlog_value, set_actor
-from auditlog.diff import get_field_value, get_mask_function, track_field
+from auditlog.diff import get_field_value
 from auditlog.middleware import AuditlogMiddleware
 from auditlog.registry import auditlog
 from django.apps import apps
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, models
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.encoding import smart_str
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam import models as m
+from fieldteam.audit.changes import HIDDEN as HIDDEN
+from fieldteam.audit.changes import hide, row_reader
+from fieldteam.audit.changes import plan as changes_plan
 from fieldteam.client_address import client_address, client_port, valid_address, valid_port
 from fieldteam.errors import field_error
 from fieldteam.models import AuditEntry
@@ -49,7 +48,6 @@ from fieldteam.models.audit import EntryHooks, install_entry_hooks
 P = ParamSpec("P")
 R = TypeVar("R")
 
-HIDDEN = "***"
 # A run of digits as long as a phone number or a citizen ID.
 _IDENTIFIER_LIKE = re.compile(r"\d(?:[\s.\-]?\d){8,}")
 
@@ -69,15 +67,10 @@ PERSONAL_MODELS = (
 _NOT_RECORDED = ["capability_mask", "birth_month_index", "created_at", "updated_at"]
 
 
-def hide(value: str) -> str:
-    """django-auditlog's mask callable: a personal value is replaced whole, not half-starred."""
-    return HIDDEN
-
-
 def register_models() -> None:
     """Put the models the trail covers under django-auditlog (called once, from the app config)."""
     install_entry_hooks(EntryHooks(place_of=place_of, describe=describe))
-    person = {"mask_callable": "fieldteam.audit.hide"}
+    person = {"mask_callable": f"{hide.__module__}.{hide.__qualname__}"}
     auditlog.register(
         m.Resident,
         exclude_fields=_NOT_RECORDED,
@@ -344,11 +337,11 @@ def row_changes(instance: models.Model, *, fields: list[str] | None = None) -> d
 
     The same as ``model_instance_diff(None, instance, fields_to_check=fields,
     use_json_for_changes=True) or None``, but read through a plan made once per model from the
-    library's registry (``_plan``), not by the library's diff on every row, which cost a bulk
+    library's registry (``changes.plan``), not by the library's diff on every row, which cost a bulk
     import most of its time; ``tests/privacy/test_audit_bulk.py`` holds the two equal for every
     registered model.
     """
-    plan = _plan(type(instance), fields)
+    plan = changes_plan(type(instance), fields)
     values = []
     for logged in plan.logged:
         if logged.kind == "library":
@@ -415,8 +408,8 @@ def record_created(model: type[models.Model], *, columns: Sequence[str], rows: S
     if name not in PERSONAL_MODELS or not (name in _PLACED_BY_VILLAGE or name in _VILLAGE_VIA):
         # Described by ``str()`` or placed through a related area: those need the instance.
         return record_bulk([model(**dict(zip(columns, row, strict=True))) for row in rows], action=_CREATE, fields=None)
-    plan = _plan(model, None)
-    read = _row_reader(plan, position)
+    plan = changes_plan(model, None)
+    read = row_reader(plan, position)
     pk_at = position[model._meta.pk.attname]
     province_at = position.get("province_id")
     places = _row_places(name, position, rows)
@@ -610,151 +603,6 @@ def _write_entries(entries: Iterable[tuple[Any, ...]], count: int) -> None:
                 batch = []
         if batch:
             cursor.executemany(statement, batch)
-
-
-# --- the changes of an entry, as django-auditlog's diff writes them ----------------------------------
-
-_PRIMITIVE = (type(None), bool, int, float, str, list, tuple, dict, set)  # auditlog.diff.is_primitive's
-_PLAIN = frozenset({str, int, bool})  # the primitives most values are, checked first
-
-
-@dataclass(frozen=True)
-class _Logged:
-    """A field a model's entries record, and how ``get_field_value`` reads it (``kind``)."""
-
-    name: str
-    attname: str
-    field: Any
-    kind: str  # "value", "fk", "datetime", "json", "related" (same for every row: ``constant``) or "library"
-    masked: bool
-    constant: Any = None
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What the entries of one model record, read once from django-auditlog's registry and settings."""
-
-    logged: tuple[_Logged, ...]
-    mask: Callable[[str], str]
-    # The masked pair of any value when the mask ignores the value (``hide``): built once.
-    hidden: tuple[str, str] | None
-
-    def diff(self, values: Sequence[Any]) -> dict[str, Any] | None:
-        """``model_instance_diff(None, row)``, given the row's values of ``logged`` (in order).
-
-        Run for every row of a bulk write: the common values (ints, text, aware times) take the
-        short way to what ``_field_value`` would give; anything else goes through it.
-        """
-        changes: dict[str, Any] = {}
-        hidden, use_tz = self.hidden, settings.USE_TZ
-        for logged, value in zip(self.logged, values, strict=True):
-            kind = logged.kind
-            if value is None and kind != "related":
-                continue  # the diff keeps a field whose value differs from the old None
-            if kind == "value" or (kind == "fk" and value.__class__ is int):
-                pass  # as read (an int key stays an int)
-            elif kind == "datetime" and value.__class__ is datetime and value.utcoffset() is not None and use_tz:
-                value = _naive_utc_text(value)
-            else:
-                value = _field_value(logged, value)
-                if value is None:
-                    continue
-            if logged.masked:
-                changes[logged.name] = hidden or (self.mask(smart_str(None)), self.mask(smart_str(value)))
-            elif value.__class__ in _PLAIN or isinstance(value, _PRIMITIVE):
-                changes[logged.name] = (None, value)
-            else:
-                changes[logged.name] = (None, smart_str(value))
-        return changes or None
-
-
-@functools.lru_cache(maxsize=256)
-def _naive_utc_text(moment: datetime) -> str:
-    """An aware time as the diff writes it (``make_naive`` to UTC, then ``str``); a bulk write's rows share one."""
-    return str(moment.astimezone(UTC).replace(tzinfo=None))
-
-
-def _field_value(logged: _Logged, value: Any) -> Any:
-    """``auditlog.diff.get_field_value`` (JSON changes) of a field whose attribute holds ``value``."""
-    kind = logged.kind
-    if kind == "fk":
-        return smart_str(value, strings_only=True)
-    if kind == "datetime":
-        try:
-            value = logged.field.to_python(value)
-        except TypeError:
-            return value
-        if value is not None and settings.USE_TZ and not timezone.is_naive(value):  # as ``_naive_utc_text``
-            value = timezone.make_naive(value, timezone=UTC)
-        return value
-    if kind == "json":
-        return logged.field.to_python(value)
-    if kind == "related":
-        return logged.constant
-    return value  # "value"; "library" values come already read
-
-
-_plans: dict[tuple[type[models.Model], frozenset[str] | None], _Plan] = {}
-
-
-def _plan(model: type[models.Model], fields: Iterable[str] | None) -> _Plan:
-    key = (model, frozenset(fields) if fields else None)
-    plan = _plans.get(key)
-    if plan is None:
-        plan = _plans[key] = _build_plan(model, key[1])
-    return plan
-
-
-def _build_plan(model: type[models.Model], fields_to_check: frozenset[str] | None) -> _Plan:
-    """The fields ``model_instance_diff`` compares for ``model`` (its selection, filters and masks)."""
-    model_fields = auditlog.get_model_fields(model)
-    include, exclude = model_fields["include_fields"], model_fields["exclude_fields"]
-    mask = get_mask_function(model_fields.get("mask_callable"))
-    fk_as_text = settings.AUDITLOG_USE_FK_STRING_REPRESENTATION
-    probe = None
-    logged = []
-    for field in model._meta.get_fields():
-        if not track_field(field):
-            continue
-        if fields_to_check and not (
-            (isinstance(field, models.ForeignKey) and field.attname in fields_to_check) or field.name in fields_to_check
-        ):
-            continue
-        if (include and field.name not in include) or field.name in exclude:
-            continue
-        constant = None
-        if isinstance(field, models.DateTimeField):
-            kind = "datetime"
-        elif isinstance(field, models.JSONField):
-            kind = "json"
-        elif field.concrete and (field.one_to_one or field.many_to_one) and hasattr(field, "rel_class"):
-            kind = "library" if fk_as_text else "fk"
-        elif field.concrete and not field.is_relation:
-            kind = "value"
-        elif field.one_to_many and not field.concrete:
-            # A reverse foreign key: the library writes its related manager's name, the same for
-            # every row (read once, from a blank row with a key, which queries nothing).
-            probe = probe if probe is not None else model(pk=0)
-            value = get_field_value(probe, field, True)
-            kind, constant = "related", (None if value is None else smart_str(value))
-        else:
-            kind = "library"
-        attname = getattr(field, "attname", None) or field.name
-        logged.append(_Logged(field.name, attname, field, kind, field.name in model_fields["mask_fields"], constant))
-    hidden = (HIDDEN, HIDDEN) if mask is hide else None
-    return _Plan(tuple(logged), mask, hidden)
-
-
-def _row_reader(plan: _Plan, position: dict[str, int]) -> Callable[[Sequence[Any]], Sequence[Any]]:
-    """A function giving, from a row of values, the plan's values in its order."""
-    if any(logged.kind == "library" for logged in plan.logged):
-        raise ValueError("a field read through the library needs the model instance")
-    # "related" values are the plan's constant: any column will do as the placeholder.
-    indices = [position[logged.attname] if logged.kind != "related" else 0 for logged in plan.logged]
-    if len(indices) == 1:
-        index = indices[0]
-        return lambda row: (row[index],)
-    return operator.itemgetter(*indices)
 
 
 def record_access(*, actor: Any, instance: models.Model, fields: list[str], purpose: str = "") -> None:
