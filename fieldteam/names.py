@@ -28,6 +28,10 @@ def normalise_name(text: str | None) -> str:
     if not text:
         return ""
     composed = unicodedata.normalize("NFC", str(text))
+    if composed.isprintable():
+        # No Cc or Cf character in it (both are unprintable): only the spaces to collapse. The
+        # character-by-character filter costs an import of 100,000 rows about a second.
+        return " ".join(composed.split())
     return " ".join("".join(ch for ch in composed if _visible(ch) or ch.isspace()).split())
 
 
