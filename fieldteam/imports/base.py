@@ -252,6 +252,16 @@ class ImportKind:
 
     # --- helpers ---------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def refusals_of_row(
+        self, row: int, columns: Callable[[ValidationError], ValidationError] | None = None
+    ) -> Iterator[None]:
+        """A service's refusal while writing ``row`` becomes that row's errors (``columns`` renames fields)."""
+        try:
+            yield
+        except ValidationError as exc:
+            raise row_failure(row, self, columns(exc) if columns else exc) from exc
+
     def fail(self, row: int, key: str, message: Any, code: str = "invalid") -> None:
         self.errors[row].append(RowError(row, self.headers.get(key, key) if key else "", str(message), code))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -14,7 +13,7 @@ from fieldteam.choices import (
     VILLAGE_KINDS,
     AreaKind,
 )
-from fieldteam.imports.base import ImportKind, group_rows, parent_ids, row_failure
+from fieldteam.imports.base import ImportKind, group_rows, parent_ids
 from fieldteam.models import (
     Area,
 )
@@ -120,7 +119,7 @@ class VillagesImport(ImportKind):
         for item in sorted(items, key=lambda i: (i.commune_code, i.code)):
             if item.existing is None:
                 commune = Area.objects.get(pk=item.commune.pk)  # fresh path: earlier inserts may have moved it
-                try:
+                with self.refusals_of_row(item.row):
                     create_village(
                         actor=self.actor,
                         commune=commune,
@@ -129,15 +128,11 @@ class VillagesImport(ImportKind):
                         kind=item.kind,
                         kind_label=item.kind_label,
                     )
-                except ValidationError as exc:
-                    raise row_failure(item.row, self, exc) from exc
             elif _stored(item.existing) != (item.name, item.kind, item.kind_label):
-                try:
+                with self.refusals_of_row(item.row):
                     update_area(
                         actor=self.actor, area=item.existing, name=item.name, kind=item.kind, kind_label=item.kind_label
                     )
-                except ValidationError as exc:
-                    raise row_failure(item.row, self, exc) from exc
         return counts
 
     def preview(self, item: VillageRow) -> dict[str, Any]:

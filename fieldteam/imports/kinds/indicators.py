@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -15,7 +14,7 @@ from fieldteam.choices import (
     IndicatorKind,
     TargetComparison,
 )
-from fieldteam.imports.base import ImportKind, ImportRefused, group_rows, row_failure
+from fieldteam.imports.base import ImportKind, ImportRefused, group_rows
 from fieldteam.models import (
     Area,
     AreaRole,
@@ -135,7 +134,7 @@ class TargetsImport(ImportKind):
     def write(self, items: list[TargetRow]) -> dict[str, int]:
         counts = self.plan(items)
         for item in items:
-            try:
+            with self.refusals_of_row(item.row):
                 indicators.set_target(
                     actor=self.actor,
                     indicator=item.indicator,
@@ -146,8 +145,6 @@ class TargetsImport(ImportKind):
                     source=item.source,
                     target=item.existing,
                 )
-            except ValidationError as exc:
-                raise row_failure(item.row, self, exc) from exc
         return counts
 
     def preview(self, item: TargetRow) -> dict[str, Any]:
@@ -216,7 +213,7 @@ class ReportedValuesImport(ImportKind):
     @transaction.atomic
     def write(self, items: list[ReportedValueRow]) -> dict[str, int]:
         for item in items:
-            try:
+            with self.refusals_of_row(item.row):
                 indicators.report_indicator_value(
                     actor=self.actor,
                     indicator=item.indicator,
@@ -225,8 +222,6 @@ class ReportedValuesImport(ImportKind):
                     value=item.value,
                     note=item.note,
                 )
-            except ValidationError as exc:
-                raise row_failure(item.row, self, exc) from exc
         return {"values": len(items)}
 
     def preview(self, item: ReportedValueRow) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from fieldteam.choices import (
     PROVINCE_KINDS,
     MembershipRole,
 )
-from fieldteam.imports.base import ImportKind, group_rows, row_failure
+from fieldteam.imports.base import ImportKind, group_rows
 from fieldteam.models import (
     Area,
     AreaRole,
@@ -126,13 +126,11 @@ class TeamsImport(ImportKind):
                 "decision_ref": item.decision_ref,
                 "is_active": item.is_active,
             }
-            try:
+            with self.refusals_of_row(item.row, _as_columns):
                 if item.existing is None:
                     teams.create_team(actor=self.actor, **values)
                 else:
                     teams.update_team(actor=self.actor, team=item.existing, **values)
-            except ValidationError as exc:
-                raise row_failure(item.row, self, _as_columns(exc)) from exc
         return counts
 
     def preview(self, item: TeamRow) -> dict[str, Any]:
@@ -294,7 +292,7 @@ class MembersImport(ImportKind):
             team = cast("Team", item.team)  # set by check() for every valid row
             details = {"first_name": item.first_name, "last_name": item.last_name, "phone": item.phone}
             dates = {"role": item.role, "affiliation": item.affiliation, "started_on": item.started_on}
-            try:
+            with self.refusals_of_row(item.row, _as_columns):
                 user = item.user or created.get(item.username)
                 if user is None:
                     user = teams.create_member_user(actor=self.actor, team=team, username=item.username, **details)
@@ -307,8 +305,6 @@ class MembersImport(ImportKind):
                     teams.update_membership(
                         actor=self.actor, membership=item.membership, ended_on=item.ended_on, **dates
                     )
-            except ValidationError as exc:
-                raise row_failure(item.row, self, _as_columns(exc)) from exc
         return counts
 
     def preview(self, item: MemberRow) -> dict[str, Any]:
