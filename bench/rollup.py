@@ -440,7 +440,7 @@ def load_population(province, villages: list, residents: int, rng: random.Random
         raw.cursor() as cur,
         cur.copy(
             f"COPY {resident_table} (province_id, village_id, household_id, full_name, birth_date, birth_year, "
-            "birth_month_index, sex, ethnicity, citizen_id_ciphertext, citizen_id_hash, citizen_id_masked, "
+            "birth_month_index, sex, ethnicity, ethnic_group, citizen_id_ciphertext, citizen_id_hash, citizen_id_masked, "
             "phone_ciphertext, phone_hash, phone_masked, status, left_on, capability_mask, created_at, updated_at) "
             "FROM STDIN"
         ) as copy,
@@ -469,8 +469,11 @@ def load_population(province, villages: list, residents: int, rng: random.Random
                 else:
                     status, left_on = active, "\\N"
                 name = names[sex][int(rand() * 4096)]
+                # Issue 15's breakdown: about 60% Kinh, 30% minorities, 10% not recorded (Gia Lai-like).
+                draw = rand()
+                ethnicity, group = ("Kinh", "kinh") if draw < 0.6 else ("Jrai", "minority") if draw < 0.9 else ("", "unknown")
                 resident_lines.append(
-                    f"{prefix}{name}\t{birth}\t{year}\t{bmi}\t{sex}\t\t\t\\N\t\t\t\\N\t\t{status}\t{left_on}\t"
+                    f"{prefix}{name}\t{birth}\t{year}\t{bmi}\t{sex}\t{ethnicity}\t{group}\t\t\\N\t\t\t\\N\t\t{status}\t{left_on}\t"
                     f"{mask}\t{stamp}\t{stamp}\n"
                 )
                 n_residents += 1
@@ -556,6 +559,26 @@ def check_consistency(province_id: int) -> None:
     say("  consistency checks passed (villages, birth_month_index, masks = open adoptions)")
 
 
+def derive_household_masks(province_id: int) -> None:
+    """The households' holdings through members (``derived_mask``), as the services keep them: one
+    UPDATE per "any member" rule of the catalogue (a household has a smartphone when a member has one)."""
+    from django.db import connection
+
+    from fieldteam.rollup.derivations import load_derivations
+
+    started = time.perf_counter()
+    rules = load_derivations().members
+    with connection.cursor() as cursor:
+        for rule in rules:
+            cursor.execute(
+                "UPDATE fieldteam_household h SET derived_mask = h.derived_mask | %s WHERE h.province_id = %s "
+                "AND EXISTS (SELECT 1 FROM fieldteam_resident r WHERE r.household_id = h.id "
+                "AND r.status = 'active' AND r.capability_mask & %s <> 0)",
+                [rule.target_bit, province_id, rule.source_mask],
+            )
+    say(f"  households' holdings through members: {len(rules)} rules in {time.perf_counter() - started:.1f} s")
+
+
 def build(residents: int, seed: int) -> None:
     from django.core.management import call_command
     from django.db import connection
@@ -575,6 +598,7 @@ def build(residents: int, seed: int) -> None:
         f"(find_problems clean) in {time.perf_counter() - started:.1f} s"
     )
     load_population(province, villages, residents, rng)
+    derive_household_masks(province.pk)
     check_consistency(province.pk)
     if not User.objects.filter(username="bench").exists():
         User.objects.create_superuser("bench", "bench@example.invalid", "bench-password")
@@ -601,20 +625,55 @@ def loaded_size() -> tuple[int, int] | None:
 def floor_statements(province_id: int) -> dict[str, tuple[str, list[tuple[int, str, str]]]]:
     """Hand-written single statements giving, per village, every computed indicator's counts.
 
-    Written from the indicator definitions (ages at the end of the current month, working age by
-    the retirement-age table), not with the engine's SQL builder. Each returns one row per village
+    Written from the indicator definitions (ages at the end of the current month, the province's own
+    age bounds, working age by the retirement age of each birth cohort, "implies" derivations as
+    wider bit masks, households' holdings through members in ``derived_mask``), not with the
+    engine's SQL builder or its rules. Each returns one row per village
     with the columns named in the returned plan ``(indicator_id, numerator column, denominator
     column)``; residents and households are aggregated in one statement (a FULL JOIN on village).
     """
-    from fieldteam.choices import IndicatorKind, PopulationKind
-    from fieldteam.models import Indicator, RetirementAge
+    from fieldteam.choices import DerivationKind, IndicatorKind, PopulationKind
+    from fieldteam.models import CapabilityDerivation, Indicator, IndicatorPopulationBound, RetirementAge
     from fieldteam.periods import month_index, today
 
     current = month_index(today())
-    retirement = {}
+    # Working age ends at the retirement age of one's birth cohort (the first cohort also holds
+    # before it): the last birth month already retired by the end of this month, month by month.
+    retired: dict[str, int | None] = {}
     for sex in ("male", "female"):
-        row = RetirementAge.objects.filter(sex=sex, year__lte=current // 12).order_by("-year").first()
-        retirement[sex] = row.age_months
+        cohorts = [
+            (month_index(born_from), months)
+            for born_from, months in RetirementAge.objects.filter(sex=sex)
+            .order_by("born_from")
+            .values_list("born_from", "age_months")
+        ]
+
+        def age_of(birth: int, cohorts=cohorts) -> int:
+            earlier = [months for start, months in cohorts if start <= birth]
+            return earlier[-1] if earlier else cohorts[0][1]
+
+        retired[sex] = max((b for b in range(current - 100 * 12, current + 1) if current - b >= age_of(b)), default=None)
+    # The province's own age bounds replace the indicator's (a working-age one keeps only its minimum).
+    province_bounds = {
+        indicator_id: (low, high)
+        for indicator_id, low, high in IndicatorPopulationBound.objects.filter(province_id=province_id).values_list(
+            "indicator_id", "min_age", "max_age"
+        )
+    }
+    # "X implies Y": a holder of X (or of anything implying X) counts for Y.
+    implied_by: dict[int, set[int]] = {}
+    for source, target in CapabilityDerivation.objects.filter(
+        kind=DerivationKind.IMPLIES, source__is_active=True, target__is_active=True
+    ).values_list("source__bit", "target__bit"):
+        implied_by.setdefault(target, set()).add(source)
+
+    def holders(bit: int) -> int:
+        found, todo = {bit}, [bit]
+        while todo:
+            for source in implied_by.get(todo.pop(), set()) - found:
+                found.add(source)
+                todo.append(source)
+        return sum(1 << b for b in found)
     indicators = list(
         Indicator.objects.filter(kind=IndicatorKind.COMPUTED, is_active=True)
         .select_related("capability")
@@ -623,11 +682,12 @@ def floor_statements(province_id: int) -> dict[str, tuple[str, list[tuple[int, s
 
     # A population: birth_month_index in (old, young], ``old`` per sex (None: no lower bound).
     def population(ind) -> tuple[int | None, int | None, int]:
+        min_age, max_age = province_bounds.get(ind.pk, (ind.min_age, ind.max_age))
         if ind.population == PopulationKind.WORKING_AGE:
-            young = current - (ind.min_age if ind.min_age is not None else 15) * 12
-            return (current - retirement["male"], current - retirement["female"], young)
-        young = current - (ind.min_age or 0) * 12
-        old = None if ind.max_age is None else current - (ind.max_age + 1) * 12
+            young = current - (min_age if min_age is not None else 15) * 12
+            return (retired["male"], retired["female"], young)
+        young = current - (min_age or 0) * 12
+        old = None if max_age is None else current - (max_age + 1) * 12
         return (old, old, young)
 
     resident_inds = [i for i in indicators if i.population != PopulationKind.HOUSEHOLDS]
@@ -635,11 +695,11 @@ def floor_statements(province_id: int) -> dict[str, tuple[str, list[tuple[int, s
     populations: dict[tuple, str] = {}
     for ind in resident_inds:
         populations.setdefault(population(ind), f"d{len(populations)}")
-    # Counters: (column, population, capability bit or None for the denominator), by population.
+    # Counters: (column, population, the capability's holders' bit mask or None for the denominator).
     counters: list[tuple[str, tuple, int | None]] = []
     for pop, column in populations.items():
         counters.append((column, pop, None))
-        counters += [(f"n{i.pk}", pop, i.capability.bit) for i in resident_inds if population(i) == pop]
+        counters += [(f"n{i.pk}", pop, holders(i.capability.bit)) for i in resident_inds if population(i) == pop]
     plan = [(i.pk, f"n{i.pk}", populations[population(i)]) for i in resident_inds]
     plan += [(i.pk, f"n{i.pk}", "hh") for i in household_inds]
 
@@ -656,7 +716,8 @@ def floor_statements(province_id: int) -> dict[str, tuple[str, list[tuple[int, s
 
     where = f"WHERE province_id = {province_id} AND status = 'active'"
     hh_cols = ["COUNT(*) AS hh"] + [
-        f"COUNT(*) FILTER (WHERE capability_mask & {1 << i.capability.bit} <> 0) AS n{i.pk}" for i in household_inds
+        f"COUNT(*) FILTER (WHERE (capability_mask | derived_mask) & {holders(i.capability.bit)} <> 0) AS n{i.pk}"
+        for i in household_inds
     ]
     hh_sql = (
         f"SELECT village_id, {', '.join(hh_cols)} FROM fieldteam_household "
@@ -664,11 +725,17 @@ def floor_statements(province_id: int) -> dict[str, tuple[str, list[tuple[int, s
     )
     hh_out = ["hh"] + [f"n{i.pk}" for i in household_inds]
 
+    # The breakdown (issue 15): residents are grouped by village, sex and ethnic group, at most six
+    # rows a village that ``run_floor`` adds up into the total and the women's, minorities' and
+    # Kinh's cells; households (no breakdown) come as rows of their own.
+    group_cols = "village_id, sex, ethnic_group"
+
     def combine(resident_sql: str) -> str:
-        columns = [f"r.{column}" for column, _pop, _bit in counters] + [f"h.{column}" for column in hh_out]
+        resident_columns = [f"r.{column}" for column, _pop, _bit in counters] + [f"NULL AS {c}" for c in hh_out]
+        household_columns = [f"NULL AS {column}" for column, _pop, _bit in counters] + [f"h.{c}" for c in hh_out]
         return (
-            f"SELECT COALESCE(r.village_id, h.village_id) AS village_id, {', '.join(columns)} "
-            f"FROM ({resident_sql}) r FULL JOIN ({hh_sql}) h ON h.village_id = r.village_id"
+            f"SELECT r.village_id, r.sex, r.ethnic_group, {', '.join(resident_columns)} FROM ({resident_sql}) r "
+            f"UNION ALL SELECT h.village_id, NULL, NULL, {', '.join(household_columns)} FROM ({hh_sql}) h"
         )
 
     statements = {}
@@ -676,10 +743,10 @@ def floor_statements(province_id: int) -> dict[str, tuple[str, list[tuple[int, s
     # A. One pass, one COUNT(*) FILTER per counter (the cheap bit test first).
     cols = []
     for column, pop, bit in counters:
-        test = condition(pop) if bit is None else f"capability_mask & {1 << bit} <> 0 AND {condition(pop)}"
+        test = condition(pop) if bit is None else f"capability_mask & {bit} <> 0 AND {condition(pop)}"
         cols.append(f"COUNT(*) FILTER (WHERE {test}) AS {column}")
     statements["A: one pass, COUNT(*) FILTER per counter"] = (
-        combine(f"SELECT village_id, {', '.join(cols)} FROM fieldteam_resident {where} GROUP BY village_id"),
+        combine(f"SELECT {group_cols}, {', '.join(cols)} FROM fieldteam_resident {where} GROUP BY {group_cols}"),
         plan,
     )
 
@@ -702,20 +769,24 @@ def floor_statements(province_id: int) -> dict[str, tuple[str, list[tuple[int, s
 
     cols = []
     for column, pop, bit in counters:
-        test = band_test(pop) if bit is None else f"m & {1 << bit} <> 0 AND {band_test(pop)}"
+        test = band_test(pop) if bit is None else f"m & {bit} <> 0 AND {band_test(pop)}"
         cols.append(f"COUNT(*) FILTER (WHERE {test}) AS {column}")
     statements["D: age band once per row, then COUNT(*) FILTER"] = (
         combine(
-            f"SELECT village_id, {', '.join(cols)} FROM (SELECT village_id, capability_mask AS m, {band} AS b, "
-            f"sex = 'male' AS male FROM fieldteam_resident {where} OFFSET 0) s GROUP BY village_id"
+            f"SELECT {group_cols}, {', '.join(cols)} FROM (SELECT {group_cols}, capability_mask AS m, {band} AS b, "
+            f"sex = 'male' AS male FROM fieldteam_resident {where} OFFSET 0) s GROUP BY {group_cols}"
         ),
         plan,
     )
 
     # F. Two counters packed in one SUM(int4) (16 bits each: a village has < 65,536 residents),
     # halving the aggregate calls; unpacked in the outer query.
-    def term(bit: int | None) -> str:
-        return "1" if bit is None else f"CAST((capability_mask >> {bit}) & 1 AS INTEGER)"
+    def term(mask: int | None) -> str:
+        if mask is None:
+            return "1"
+        if mask & (mask - 1) == 0:  # one bit: a shift
+            return f"CAST((capability_mask >> {mask.bit_length() - 1}) & 1 AS INTEGER)"
+        return f"CAST(capability_mask & {mask} <> 0 AS INTEGER)"
 
     sums, unpack = [], []
     for index in range(0, len(counters), 2):
@@ -738,29 +809,38 @@ def floor_statements(province_id: int) -> dict[str, tuple[str, list[tuple[int, s
         unpack += [f"p{index} & 65535 AS {col_a}", f"p{index} >> 16 AS {col_b}"]
     statements["F: two counters per SUM(int4), unpacked after"] = (
         combine(
-            f"SELECT village_id, {', '.join(unpack)} FROM (SELECT village_id, {', '.join(sums)} "
-            f"FROM fieldteam_resident {where} GROUP BY village_id) p"
+            f"SELECT {group_cols}, {', '.join(unpack)} FROM (SELECT {group_cols}, {', '.join(sums)} "
+            f"FROM fieldteam_resident {where} GROUP BY {group_cols}) p"
         ),
         plan,
     )
     return statements
 
 
-def run_floor(sql: str, plan: list[tuple[int, str, str]]) -> dict[tuple[int, int], tuple[int, int]]:
+def run_floor(sql: str, plan: list[tuple[int, str, str]]) -> dict[tuple[int, int], tuple[int, ...]]:
+    """The statement's rows as the engine's cells: (numerator, denominator, then women's, minorities', Kinh's)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(sql)
         names = [c[0] for c in cursor.description]
         rows = cursor.fetchall()
-    counts = {}
+    cells: dict[tuple[int, int], list[int]] = {}
     for row in rows:
         values = dict(zip(names, row, strict=True))
+        at = [0]
+        if values["sex"] == "female":
+            at.append(2)
+        if values["ethnic_group"] in ("minority", "kinh"):
+            at.append(4 if values["ethnic_group"] == "minority" else 6)
         for indicator_id, n_col, d_col in plan:
             d = int(values[d_col] or 0)
             if d:
-                counts[(values["village_id"], indicator_id)] = (int(values[n_col] or 0), d)
-    return counts
+                cell = cells.setdefault((values["village_id"], indicator_id), [0] * 8)
+                for position in at:
+                    cell[position] += int(values[n_col] or 0)
+                    cell[position + 1] += d
+    return {key: tuple(cell) for key, cell in cells.items()}
 
 
 # --- timing helpers -----------------------------------------------------------------------------
@@ -945,7 +1025,7 @@ def main() -> None:
         # As autovacuum would after the first fill: the selectors' plans need the counts' statistics.
         cursor.execute("ANALYZE fieldteam_villagecount")
     engine_counts = stored_counts(province.pk)
-    largest = max(d for _n, d in engine_counts.values())
+    largest = max(cell[1] for cell in engine_counts.values())
     floors = {}
     for name, (sql, plan) in floor_statements(province.pk).items():
         if name.startswith("F") and largest >= 1 << 16:
@@ -971,7 +1051,7 @@ def main() -> None:
         f"   best of 3: {recompute_s:.3f} s ({len(result.drift)} drift rows; runs: "
         f"{', '.join(f'{t:.3f}' for t in recompute_times)})"
     )
-    rules = load_rules(result.month.year * 12 + result.month.month - 1)
+    rules = load_rules(result.month.year * 12 + result.month.month - 1, province.pk)
     query_s, _ = best_of(lambda: compute_counts(rules, province.pk))
     say(f"   of which compute_counts (its two GROUP BY queries + Python): {query_s:.3f} s")
 

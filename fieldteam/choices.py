@@ -28,6 +28,14 @@ class AreaKind(models.TextChoices):
     KHU_VUC = "khu_vuc", _("Khu vực")
 
 
+class IndicatorLevel(models.TextChoices):
+    """The lowest level of the area tree at which an indicator has a value (it has one above it too)."""
+
+    VILLAGE = "village", _("Village")
+    COMMUNE = "commune", _("Commune")
+    PROVINCE = "province", _("Province")
+
+
 PROVINCE_KINDS = frozenset({AreaKind.PROVINCE, AreaKind.CITY})
 COMMUNE_KINDS = frozenset({AreaKind.COMMUNE, AreaKind.WARD, AreaKind.SPECIAL_ZONE})
 VILLAGE_KINDS = frozenset(
@@ -54,6 +62,14 @@ VILLAGE_KINDS = frozenset(
 class Sex(models.TextChoices):
     MALE = "male", _("Male")
     FEMALE = "female", _("Female")
+
+
+class EthnicGroup(models.TextChoices):
+    """What counting knows of a resident's ethnicity (derived from the free text; never the text itself)."""
+
+    KINH = "kinh", _("Kinh")
+    MINORITY = "minority", _("Ethnic minority")
+    UNKNOWN = "unknown", _("Not recorded")
 
 
 class ResidentStatus(models.TextChoices):
@@ -165,3 +181,19 @@ class ConsentPurpose(models.TextChoices):
     DIGITAL_ASSISTANCE = "digital_assistance", _("Digital assistance by the community team")
     STATISTICS = "statistics", _("Statistics for the provincial digital-society plan")
     CONTACT = "contact", _("Being contacted by the team")
+
+
+class DerivationKind(models.TextChoices):
+    """How a derivation rule (``CapabilityDerivation``) makes a subject hold its target capability."""
+
+    ANY_MEMBER = "any_member", _("A household holds it when any current member holds the source")
+    IMPLIES = "implies", _("Holding the source implies holding it")
+
+
+class ApprovalStatus(models.TextChoices):
+    """Where an area's month stands in its sign-off (``MonthApproval``)."""
+
+    DRAFT = "draft", _("Not submitted")
+    SUBMITTED = "submitted", _("Submitted")
+    RETURNED = "returned", _("Returned")
+    APPROVED = "approved", _("Approved")

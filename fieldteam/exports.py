@@ -40,6 +40,7 @@ from fieldteam.models import (
     JobKind,
     JobStatus,
     Membership,
+    OfficialPopulation,
     Resident,
     Target,
     Team,
@@ -54,6 +55,7 @@ from fieldteam.resources import (
     HouseholdResource,
     IndicatorValueResource,
     MemberResource,
+    OfficialPopulationResource,
     ReportedValueResource,
     ResidentResource,
     TargetResource,
@@ -116,6 +118,10 @@ def _targets(scope: Scope, area: Area | None) -> QuerySet:
     return Target.objects.filter(scope.area_q("area")).filter(_under(area, "area"))
 
 
+def _population_figures(scope: Scope, area: Area | None) -> QuerySet:
+    return OfficialPopulation.objects.filter(scope.area_q("area")).filter(_under(area, "area"))
+
+
 def _values(kind: str | None) -> Callable[[Scope, Area | None], QuerySet]:
     def rows(scope: Scope, area: Area | None) -> QuerySet:
         queryset = IndicatorValue.objects.filter(scope.area_q("area")).filter(_under(area, "area"))
@@ -135,6 +141,9 @@ EXPORT_KINDS: dict[str, ExportKind] = {
         ReportedValueResource, gettext_lazy("reported indicator values"), _values(IndicatorKind.REPORTED)
     ),
     "indicator_values": ExportKind(IndicatorValueResource, gettext_lazy("indicator values"), _values(None)),
+    "population": ExportKind(
+        OfficialPopulationResource, gettext_lazy("official population figures"), _population_figures
+    ),
     "assistance_logs": ExportKind(AssistanceLogResource, gettext_lazy("assistance logs"), _population(AssistanceLog)),
 }
 

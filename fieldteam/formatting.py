@@ -84,20 +84,6 @@ def yes_no(value: bool | None) -> str:
     return _("Yes") if value else _("No")
 
 
-# Distance bands (percentage points below the target) and the CSS class of each.
-NEAR_POINTS = Decimal(10)
-MID_POINTS = Decimal(25)
+# The colour bands (CSS classes ``t-<tone>``, the report's cell fills). Which band a value gets is
+# decided by its status alone (``selectors.status.TONE``), never by its distance to the target.
 TONES = ("reached", "near", "mid", "far", "none")
-
-
-def tone(*, value: Decimal | None, gap: Decimal | None, met: bool) -> str:
-    """The colour band of a value against its target: reached, near (≤10 points), mid (≤25), far, none."""
-    if value is None or gap is None:
-        return "none"
-    if met:
-        return "reached"
-    if gap <= NEAR_POINTS:
-        return "near"
-    if gap <= MID_POINTS:
-        return "mid"
-    return "far"

@@ -31,7 +31,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from fieldteam.tasks import BEAT_HEARTBEAT_KEY
 
@@ -94,7 +94,7 @@ def run_checks(names: list[str] | None = None) -> dict[str, Check]:
 
 
 @never_cache
-@require_GET
+@require_safe
 def health(request: HttpRequest) -> JsonResponse:
     # Each named check once, in the order of ``CHECKS``, however often the query string repeats it.
     asked = set(request.GET.getlist("check"))

@@ -164,7 +164,8 @@ def rotate(token: str) -> str:
 
 def keyed_hash(kind: str, normalized_value: str) -> str:
     """HMAC of a normalised identifier; ``kind`` separates CCCD and phone namespaces."""
-    return hmac.new(_hash_key(), f"{kind}:{normalized_value}".encode(), hashlib.sha256).hexdigest()
+    # ``hmac.digest``: the same HMAC as ``hmac.new(...).hexdigest()``, in one C call (an import hashes a province's).
+    return hmac.digest(_hash_key(), f"{kind}:{normalized_value}".encode(), "sha256").hex()
 
 
 def citizen_id_hash(raw: str) -> str:

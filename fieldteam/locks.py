@@ -27,11 +27,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 ADVISORY_NAMESPACE_COUNTS = 71_001
 ADVISORY_NAMESPACE_RECOMPUTE = 71_002
 ADVISORY_NAMESPACE_JOB = 71_003
+ADVISORY_NAMESPACE_SIGN_OFF = 71_004
 
 
 def province_counts_shared(province_id: int, *, also: str = "", params: tuple = ()) -> tuple | None:
@@ -58,6 +60,12 @@ def province_counts_exclusive(province_id: int) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_NAMESPACE_COUNTS, province_id])
 
 
+def _session_connection() -> BaseDatabaseWrapper:
+    # A session lock belongs to one server connection: behind pgbouncer in transaction mode it is
+    # taken through the "direct" alias (DATABASE_DIRECT_URL, straight to PostgreSQL) when set.
+    return connections["direct"] if "direct" in settings.DATABASES else connection
+
+
 class AlreadyRunning(Exception):
     """Another recompute of the same province holds the guard."""
 
@@ -74,9 +82,10 @@ def recompute_guard(province_id: int, *, wait_seconds: float = 5.0) -> Iterator[
     """
     name = f"fieldteam:recompute:{province_id}"
     if connection.vendor == "postgresql":
+        session = _session_connection()
         key = [ADVISORY_NAMESPACE_RECOMPUTE, province_id]
         deadline = time.monotonic() + wait_seconds
-        with connection.cursor() as cursor:
+        with session.cursor() as cursor:
             while True:
                 cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
                 if cursor.fetchone()[0]:
@@ -88,7 +97,7 @@ def recompute_guard(province_id: int, *, wait_seconds: float = 5.0) -> Iterator[
             yield
         finally:
             # A connection lost meanwhile took the lock with it.
-            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            with contextlib.suppress(DatabaseError), session.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
         return
     lock_dir = Path(settings.MEDIA_ROOT).parent / "locks"
@@ -117,12 +126,13 @@ def job_guard(job_id: object) -> Iterator[None]:
         yield
         return
     key = _job_key(job_id)
-    with connection.cursor() as cursor:
+    session = _session_connection()
+    with session.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
     try:
         yield
     finally:
-        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+        with contextlib.suppress(DatabaseError), session.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
 
@@ -131,9 +141,30 @@ def job_held(job_id: object) -> bool:
     if connection.vendor != "postgresql":
         return False
     key = _job_key(job_id)
-    with connection.cursor() as cursor:
+    with _session_connection().cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
         if not cursor.fetchone()[0]:
             return True
         cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
     return False
+
+
+def _sign_off_key(province_id: int, month_index: int) -> list[int]:
+    # A collision between two (province, month) pairs only makes one wait for the other.
+    return [ADVISORY_NAMESPACE_SIGN_OFF, zlib.crc32(f"{province_id}:{month_index}".encode()) - 2**31]
+
+
+def month_values_shared(province_id: int, month_index: int) -> None:
+    """Join the writers of a month's values in a province (inside the caller's transaction), so that a
+    sign-off decision (``month_values_exclusive``) waits for them and they wait for it (PostgreSQL;
+    SQLite serialises writers itself)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", _sign_off_key(province_id, month_index))
+
+
+def month_values_exclusive(province_id: int, month_index: int) -> None:
+    """Wait for the writers of a month's values in a province to finish and keep new ones out until commit."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", _sign_off_key(province_id, month_index))

@@ -39,3 +39,20 @@ def _current_task() -> Any:
 
     # ``current_task`` is a proxy: outside a task it stands for nothing (falsy), never an error.
     return current_task if current_task and getattr(current_task.request, "id", None) else None
+
+
+class ClientErrorWithoutTraceback(logging.Filter):
+    """Drop the traceback from the log line of a refused request (a 4xx): it is the client's error.
+
+    Django logs a ``PermissionDenied`` (403) on ``django.request`` and a ``SuspiciousOperation``
+    (400) on ``django.security.*`` with the exception attached, so every refused request printed a
+    whole traceback. The one-line warning stays; a 5xx keeps its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        client_error = status is not None and 400 <= status < 500
+        if record.exc_info and (client_error or record.name.startswith("django.security.")):
+            record.exc_info = None
+            record.exc_text = None
+        return True

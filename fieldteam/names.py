@@ -40,3 +40,14 @@ def fold_name(text: str | None) -> str:
     value = normalise_name(text).replace("đ", "d").replace("Đ", "D")
     decomposed = unicodedata.normalize("NFD", value)
     return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch))).casefold()
+
+
+def display_name(*, family: str | None, given: str | None) -> str:
+    """A person's name as shown everywhere: family name first, as Vietnamese write it.
+
+    A user has two fields (``last_name``: family and middle names, ``first_name``: the given name):
+    ``display_name(family="Trần Thu", given="Hà")`` → ``"Trần Thu Hà"``. A name entered whole in
+    one field (an ethnic-minority name in its own order, "Y Blih Niê") shows as entered. A
+    resident's ``full_name`` is one field, shown as entered.
+    """
+    return " ".join(part for part in (normalise_name(family), normalise_name(given)) if part)

@@ -165,6 +165,15 @@ def ensure_officer(actor: User | None, area: Area, *, field: str, message: str |
         raise field_error(field, message or _("Only an officer of this area may do this."), code="read_only")
 
 
+def ensure_superuser(actor: User | None, *, field: str, message: str | Promise | None = None) -> None:
+    """Refuse unless the actor is a superuser (``actor=None``: the system): the national reference data.
+
+    ``read_only`` naming ``field`` (the API's 403), with ``message`` when the act wants its own words.
+    """
+    if actor is not None and not actor.is_superuser:
+        raise field_error(field, message or _("Only a system administrator may change this."), code="read_only")
+
+
 def _minimal(paths: set[str]) -> tuple[str, ...]:
     """Drop paths already covered by an ancestor path in the set."""
     kept: list[str] = []
@@ -174,13 +183,17 @@ def _minimal(paths: set[str]) -> tuple[str, ...]:
     return tuple(sorted(kept))
 
 
+#: Where ``scope_for`` caches the scope on the user object.
+_SCOPE_ATTRIBUTE = "_fieldteam_scope"
+
+
 def scope_for(user: User) -> Scope:
     """The scope of ``user``; cached on the user object for the length of a request."""
-    cached = getattr(user, "_fieldteam_scope", None)
+    cached = getattr(user, _SCOPE_ATTRIBUTE, None)
     if cached is not None:
         return cached
     scope = _compute_scope(user)
-    user._fieldteam_scope = scope  # type: ignore[attr-defined]  # a per-request cache of our own
+    setattr(user, _SCOPE_ATTRIBUTE, scope)
     return scope
 
 

@@ -62,6 +62,10 @@ class PageThrottle(SimpleRateThrottle):
         self.by_user = by_user
         super().__init__()
 
+    def allow_request(self, request: Any, view: Any) -> bool:
+        # Typed for what it is given: a plain Django request and no view (the middleware).
+        return super().allow_request(request, view)
+
     def get_cache_key(self, request: Any, view: Any) -> str | None:
         user = getattr(request, "user", None)
         ident = user.pk if self.by_user and user is not None and user.is_authenticated else self.get_ident(request)
@@ -93,6 +97,10 @@ class IdentifierCheckThrottle(SimpleRateThrottle):
     def __init__(self, user_id: int) -> None:
         self.user_id = user_id
         super().__init__()
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        # Typed for what it is given: no request and no view (a service counts, not a view).
+        return super().allow_request(request, view)
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
         return self.cache_format % {"scope": self.scope, "ident": self.user_id}

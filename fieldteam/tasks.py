@@ -105,12 +105,17 @@ def recompute_province(province_id: int) -> dict[str, object]:
 
 
 @shared_task(**RETRY)
-def check_capability_masks(province_id: int) -> dict[str, object]:
-    """Weekly: masks checked against the open adoptions; if any was repaired, the counts recomputed."""
+def check_capability_masks(province_id: int, recompute_anyway: bool = False) -> dict[str, object]:
+    """Weekly: masks checked against the open adoptions; if any was repaired, the counts recomputed.
+
+    ``recompute_anyway``: after a derivation rule changed, which changes the counting rules even
+    where no mask needed repair (``services.counting``): masks first, then the counts, in one task.
+    """
     try:
         with recompute_guard(province_id):
             repaired = masks.repair_capability_masks(province_id=province_id)
-            drift = recompute.recompute_province(province_id=province_id).drift if repaired else []
+            recount = repaired or recompute_anyway
+            drift = recompute.recompute_province(province_id=province_id).drift if recount else []
     except AlreadyRunning:
         logger.info("recompute of province %s running; mask check skipped", province_id)
         return {"province_id": province_id, "skipped": True}
@@ -118,11 +123,11 @@ def check_capability_masks(province_id: int) -> dict[str, object]:
 
 
 @shared_task(**RETRY)
-def check_all_capability_masks() -> int:
-    """Weekly (beat): queue the mask check of every province."""
+def check_all_capability_masks(recompute_anyway: bool = False) -> int:
+    """Weekly (beat): queue the mask check of every province (``recompute_anyway``: see ``check_capability_masks``)."""
     ids = list(Area.objects.filter(depth=1, kind__in=PROVINCE_KINDS).values_list("pk", flat=True))
     for province_id in ids:
-        check_capability_masks.delay(province_id)
+        check_capability_masks.delay(province_id, recompute_anyway=recompute_anyway)
     return len(ids)
 
 

@@ -21,6 +21,7 @@ from fieldteam.choices import (
     AreaKind,
     AreaRoleKind,
     CapabilitySubject,
+    DerivationKind,
     IndicatorGroup,
     IndicatorKind,
     MembershipRole,
@@ -31,8 +32,10 @@ from fieldteam.models import (
     Area,
     AreaRole,
     Capability,
+    CapabilityDerivation,
     Household,
     Indicator,
+    IndicatorPopulationBound,
     Membership,
     Resident,
     RetirementAge,
@@ -286,13 +289,44 @@ class TargetFactory(DjangoModelFactory):
 
 
 class RetirementAgeFactory(DjangoModelFactory):
+    """One birth cohort's retirement age; by default one cohort for everyone (the 2025 ages)."""
+
     class Meta:
         model = RetirementAge
-        django_get_or_create = ("sex", "year")
+        django_get_or_create = ("sex", "born_from")
 
     sex = Sex.MALE
-    year = 2025
+    born_from = dt.date(1900, 1, 1)
     age_months = factory.LazyAttribute(lambda o: 61 * 12 + 3 if o.sex == Sex.MALE else 56 * 12 + 8)
+
+
+class CapabilityDerivationFactory(DjangoModelFactory):
+    """A derivation rule: by default a resident capability implying another (``any_member=True``: household from member)."""
+
+    class Meta:
+        model = CapabilityDerivation
+
+    kind = DerivationKind.IMPLIES
+    source = factory.SubFactory(CapabilityFactory)
+    target = factory.SubFactory(CapabilityFactory)
+
+    class Params:
+        any_member = factory.Trait(
+            kind=DerivationKind.ANY_MEMBER, target=factory.SubFactory(CapabilityFactory, for_household=True)
+        )
+
+
+class PopulationBoundFactory(DjangoModelFactory):
+    """A province's own age bounds for a resident indicator (adults from 16, as a province may define them)."""
+
+    class Meta:
+        model = IndicatorPopulationBound
+
+    province = factory.SubFactory(ProvinceFactory)
+    indicator = factory.SubFactory(IndicatorFactory)
+    min_age = 16
+    max_age = None
+    source = "test plan"
 
 
 # --- people (through the services) -------------------------------------------------------------
@@ -370,3 +404,23 @@ class ResidentFactory(DjangoModelFactory):
         resident = model_class(*args, **kwargs)
         resident.derive_birth_month_index()
         return resident
+
+
+# --- official population (issue 15) -----------------------------------------------------------
+
+
+class OfficialPopulationFactory(DjangoModelFactory):
+    """An area's official population for a year, entered through the service (by the system)."""
+
+    class Meta:
+        model = "fieldteam.OfficialPopulation"
+
+    area = factory.SubFactory(CommuneFactory)
+    year = 2026
+    total = 1000
+
+    @classmethod
+    def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> Any:
+        from fieldteam.services.population import set_official_population
+
+        return set_official_population(actor=None, **kwargs).figure

@@ -110,9 +110,22 @@ def svg() -> str:
     )
 
 
+def ico(images: list[tuple[int, bytes]]) -> bytes:
+    """A Windows icon holding PNG images (read by every current browser), for ``/favicon.ico``."""
+    header = struct.pack("<HHH", 0, 1, len(images))
+    offset = len(header) + 16 * len(images)
+    entries, data = b"", b""
+    for size, image in images:
+        # Width and height 0 mean 256; 1 plane, 32 bits per pixel.
+        entries += struct.pack("<BBBBHHII", size % 256, size % 256, 0, 0, 1, 32, len(image), offset + len(data))
+        data += image
+    return header + entries + data
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "icon.svg").write_text(svg())
+    (OUT / "favicon.ico").write_bytes(ico([(size, png(size, render(size))) for size in (16, 32, 48)]))
     for name, size, maskable in [
         ("icon-192.png", 192, False),
         ("icon-512.png", 512, False),

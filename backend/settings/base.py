@@ -51,7 +51,15 @@ MIDDLEWARE = [
     # First: REMOTE_ADDR becomes the client's address (NUM_PROXIES applied, always valid) and the
     # forgeable X-Forwarded-* headers go, for every later reader (fieldteam.client_address).
     "fieldteam.client_address.ClientAddressMiddleware",
+    # Read-only requests may read from a replica; writers stay on the primary (no-op without replicas).
+    "backend.db_routing.ReplicaReadsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Compressed answers from the app itself (a dashboard's HTML is ~60 KB, a tenth gzipped), with or
+    # without nginx in front. BREACH: Django's GZip adds random bytes to every compressed answer
+    # ("Heal the BREACH", Django 4.2+) and masks the CSRF token anew on each page, so pages that
+    # hold the token are compressed too. Static files come precompressed from WhiteNoise
+    # (CompressedStaticFilesStorage), which this then leaves alone (Content-Encoding already set).
+    "django.middleware.gzip.GZipMiddleware",
     # Content-Security-Policy on every response (the CSP section below).
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -85,7 +93,8 @@ AUTHENTICATION_BACKENDS = [
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Site-wide overrides of other apps' templates (the admin's base_site.html: its accessibility sheet).
+        "DIRS": [BASE_DIR / "backend" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -112,6 +121,33 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+# Optional streaming replicas (backend/db_routing.py, docs/deploy.md): the reads of read-only requests
+# (GET/HEAD under REPLICA_READ_PATHS) go to one within REPLICA_MAX_LAG_SECONDS; whoever wrote stays
+# on the primary for READ_YOUR_WRITES_SECONDS. In tests each replica mirrors default (its NAME
+# becomes the test database's, which a real replica receives by streaming).
+DATABASE_REPLICAS: list[str] = []
+for _number, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), start=1):
+    _replica = env.db_url_config(_url)
+    _replica.update({"ATOMIC_REQUESTS": False, "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"]})
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica{_number}"] = _replica
+    DATABASE_REPLICAS.append(f"replica{_number}")
+if DATABASE_REPLICAS:
+    DATABASE_ROUTERS = ["backend.db_routing.ReplicaRouter"]
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=5.0)
+READ_YOUR_WRITES_SECONDS = env.int("READ_YOUR_WRITES_SECONDS", default=30)
+REPLICA_READ_PATHS = ["/dashboards/", "/api/v1/"]
+# pgbouncer in transaction mode (PGBOUNCER=1, DATABASE_URL pointing at it): no server-side cursors,
+# which belong to one server connection (Django prepares no statement by default either); the
+# session advisory locks (fieldteam/locks.py) go through DATABASE_DIRECT_URL, a connection straight
+# to PostgreSQL, when it is set.
+if env.bool("PGBOUNCER", default=False):
+    for _alias in ("default", *DATABASE_REPLICAS):
+        DATABASES[_alias]["DISABLE_SERVER_SIDE_CURSORS"] = True
+if env.str("DATABASE_DIRECT_URL", default=""):
+    DATABASES["direct"] = env.db_url_config(env.str("DATABASE_DIRECT_URL"))
+    DATABASES["direct"].update({"ATOMIC_REQUESTS": False, "CONN_MAX_AGE": None, "TEST": {"MIRROR": "default"}})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -139,6 +175,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "vi"
 LANGUAGES = [("vi", _("Vietnamese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# One date convention, dd/mm/yyyy and HH:MM, over Django's own Vietnamese formats.
+FORMAT_MODULE_PATH = ["backend.formats"]
 TIME_ZONE = "Asia/Ho_Chi_Minh"
 USE_I18N = True
 USE_TZ = True
@@ -175,6 +213,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Queues (docs/deploy.md): the roll-up (nightly recompute, month close, mask checks: one task per
+# province, so workers share a country's provinces), imports, reports (reports and exports: a
+# month-end burst of commune reports waits in its own queue and never delays the roll-up) and
+# default (the rest). A worker started without -Q consumes all four (one machine, as before).
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = {name: {"routing_key": name} for name in ("default", "rollup", "imports", "reports")}
+_ROLLUP = {"queue": "rollup"}
+CELERY_TASK_ROUTES = {
+    "fieldteam.tasks.recompute_all_provinces": _ROLLUP,
+    "fieldteam.tasks.recompute_province": _ROLLUP,
+    "fieldteam.tasks.close_months": _ROLLUP,
+    "fieldteam.tasks.roll_month_forward": _ROLLUP,
+    "fieldteam.tasks.check_all_capability_masks": _ROLLUP,
+    "fieldteam.tasks.check_capability_masks": _ROLLUP,
+    "fieldteam.tasks.run_import_job": {"queue": "imports"},
+    "fieldteam.tasks.generate_report": {"queue": "reports"},
+    "fieldteam.tasks.run_export_job": {"queue": "reports"},
+}
 # /health/ reports beat as failing when its heartbeat (every minute) is older than this.
 FIELDTEAM_BEAT_MAX_AGE_SECONDS = env.int("BEAT_MAX_AGE_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
@@ -292,6 +348,7 @@ SPECTACULAR_SETTINGS = {
         "AreaKindEnum": "fieldteam.choices.AreaKind",
         "ConsentChannelEnum": "fieldteam.choices.ConsentChannel",
         "AssistanceChannelEnum": "fieldteam.choices.AssistanceChannel",
+        "ReadingStatusEnum": "fieldteam.selectors.status.STATUSES",
     },
 }
 
@@ -312,6 +369,9 @@ AUDITLOG_LOGENTRY_MODEL = "fieldteam.AuditEntry"
 MIGRATION_MODULES = {"auditlog": None}
 AUDITLOG_STORE_JSON_CHANGES = True
 AUDITLOG_MASK_CALLABLE = "fieldteam.audit.changes.hide"
+# auditlog's default, stated so that the type checker sees the setting the bulk audit reads
+# (fieldteam.audit.changes): foreign keys are recorded by primary key.
+AUDITLOG_USE_FK_STRING_REPRESENTATION = False
 
 # --- fieldteam --------------------------------------------------------------------------------
 # Birth dates known only by year are counted as born on 1 July of that year (the mid-year
@@ -342,7 +402,19 @@ LOGGING: dict[str, Any] = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "fieldteam.logging.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": env.str("LOG_FORMAT", default="plain")}},
+    # A refused request (4xx) is one line, without the traceback Django attaches (fieldteam/logging.py).
+    "filters": {"client_errors": {"()": "fieldteam.logging.ClientErrorWithoutTraceback"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env.str("LOG_FORMAT", default="plain"),
+            "filters": ["client_errors"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes says "BEGIN version ..." at INFO on every start, so every command printed it.
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": env.str("AXES_LOG_LEVEL", default="WARNING")},
+    },
 }

@@ -3,8 +3,24 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from . import areas, assistance, audit, capabilities, indicators, jobs, people, teams, users  # noqa: F401 - registration
+from . import (  # noqa: F401 - registration
+    approvals,
+    areas,
+    assistance,
+    audit,
+    capabilities,
+    counting,
+    follow_ups,
+    indicators,
+    jobs,
+    member_training,
+    people,
+    population,
+    teams,
+    users,
+)
 from .base import post_autocomplete, post_every_search
+from .index import group_app_list
 
 admin.site.site_header = _("Community digital-technology teams")
 admin.site.site_title = _("fieldteam administration")
@@ -15,3 +31,5 @@ admin.site.index_template = "dashboards/admin_index.html"
 post_every_search(admin.site)
 # Autocompletes send what is typed by POST (admin/fieldteam/autocomplete-post.js on every page).
 post_autocomplete(admin.site)
+# Officers' tables in four sections; the system's internals for superusers only.
+group_app_list(admin.site)

@@ -26,9 +26,9 @@ from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import COMMUNE_KINDS, PROVINCE_KINDS, VILLAGE_KINDS, AreaKind
 from fieldteam.errors import field_error
-from fieldteam.models import Area, Plan, Team
+from fieldteam.models import Area, Plan, Team, User
 from fieldteam.permissions import Scope
-from fieldteam.services.areas import create_area, update_area
+from fieldteam.services.areas import create_area, delete_village, update_area
 from fieldteam.services.indicators import apply_plan_targets
 
 from .base import (
@@ -41,6 +41,7 @@ from .base import (
 )
 from .imports import ImportExportAdminMixin
 from .indicators import province_officer_paths
+from .typed import choice_field, model_choice_field, staff_user
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldsetSpec
@@ -89,7 +90,7 @@ class AreaForm(ServiceModelForm):
         super().__init__(*args, **kwargs)
         parents = request_scope(self.request).filter_areas(Area.objects.filter(kind__in=PARENT_KINDS))
         if "parent" in self.fields:
-            field = self.fields["parent"]
+            field = model_choice_field(self, "parent")
             field.queryset = parents
             # Area.province is not in the form (it is derived); its autocomplete URL is reused for
             # the parent picker, and AreaAdmin.limit_related_choices offers parent kinds for it.
@@ -98,7 +99,7 @@ class AreaForm(ServiceModelForm):
                 field.initial = Area.objects.get_parent(self.instance)
         if "kind" in self.fields and not self.request.user.is_superuser:
             # Provinces and communes come from the official list (load_admin_units); staff add villages.
-            self.fields["kind"].choices = [c for c in AreaKind.choices if c[0] in VILLAGE_KINDS]
+            choice_field(self, "kind").choices = [c for c in AreaKind.choices if c[0] in VILLAGE_KINDS]
 
     def perform(self) -> Area:
         data = self.cleaned_data
@@ -126,7 +127,7 @@ class ApplyPlanForm(forms.Form):
         plans = Plan.objects.select_related("province")
         if not request.user.is_superuser:
             plans = plans.filter(province__path__in=[p[: Area.steplen] for p in province_officer_paths(request)])
-        self.fields["plan"].queryset = plans
+        model_choice_field(self, "plan").queryset = plans
 
 
 @admin.register(Area)
@@ -145,6 +146,9 @@ class AreaAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, ScopedModelAdmin)
     # No bulk delete: it would take whole subtrees with it.
     actions = ["apply_plan"]
 
+    def delete_row(self, *, actor: User, obj: Area) -> None:
+        delete_village(actor=actor, area=obj)
+
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
@@ -159,7 +163,7 @@ class AreaAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, ScopedModelAdmin)
         if form.is_valid():
             try:
                 written = apply_plan_targets(
-                    actor=request.user,  # type: ignore[arg-type]  # the admin admits signed-in staff only
+                    actor=staff_user(request),
                     plan=form.cleaned_data["plan"],
                     areas=list(queryset),
                     effective_from=form.cleaned_data["effective_from"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
@@ -11,6 +13,13 @@ from fieldteam.models import AssistanceItem, AssistanceLog, TrainingAttendance, 
 
 from .base import AREA_FILTERS, PopulationAdmin, ReadOnlyTabularInline
 from .imports import ImportExportAdminMixin
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _Attendees(TypedDict):
+    attendees: int  # annotated by TrainingSessionAdmin.get_queryset
 
 
 class EventAdmin(PopulationAdmin):
@@ -60,6 +69,7 @@ class AssistanceLogAdmin(ImportExportAdminMixin, EventAdmin):
 @admin.register(AssistanceItem)
 class AssistanceItemAdmin(EventAdmin):
     scope_area_field = "log__village"
+    superuser_only = True  # officers read the items on their log's page
     list_display = ("log", "capability", "outcome", "reason")
     list_select_related = ("log", "log__resident", "log__household", "capability")
     list_filter = ("outcome", "reason", "capability", *AREA_FILTERS)
@@ -71,6 +81,7 @@ class AttendanceInline(ReadOnlyTabularInline):
     model = TrainingAttendance
     fields = ("resident", "completed")
     readonly_fields = fields
+    show_change_link = False  # the attendance table is for superusers only
 
 
 @admin.register(TrainingSession)
@@ -88,13 +99,14 @@ class TrainingSessionAdmin(EventAdmin):
         return super().get_queryset(request).annotate(attendees=Count("attendances"))
 
     @admin.display(description=_("attendees"), ordering="attendees")
-    def attendee_count(self, obj: TrainingSession) -> int:
-        return obj.attendees  # type: ignore[attr-defined]  # annotated by get_queryset
+    def attendee_count(self, obj: WithAnnotations[TrainingSession, _Attendees]) -> int:
+        return obj.attendees
 
 
 @admin.register(TrainingAttendance)
 class TrainingAttendanceAdmin(EventAdmin):
     scope_area_field = "session__village"
+    superuser_only = True  # officers read attendance on the session's page
     list_display = ("resident", "session", "completed")
     list_select_related = ("resident", "session")
     list_filter = ("completed", *AREA_FILTERS)

@@ -14,6 +14,8 @@ from fieldteam.admin.base import is_admin_staff
 from fieldteam.models import AuditEntry
 from fieldteam.selectors.audit import audit_trail_visible
 
+from .typed import staff_user
+
 # django-auditlog's own labels ship without Vietnamese: the trail names its actions itself.
 ACTION_LABELS = {
     AuditEntry.Action.CREATE: _("created"),
@@ -56,7 +58,7 @@ class AuditEntryAdmin(LogEntryAdminMixin, admin.ModelAdmin):
         return ACTION_LABELS.get(obj.action, obj.action)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
-        return audit_trail_visible(user=request.user)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+        return audit_trail_visible(user=staff_user(request))
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_admin_staff(request)

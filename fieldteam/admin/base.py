@@ -32,7 +32,7 @@ import functools
 from collections.abc import Iterable, Iterator
 from functools import reduce
 from operator import or_
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -40,7 +40,7 @@ from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, PermissionDenied, ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
@@ -48,8 +48,10 @@ from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import COMMUNE_KINDS, PROVINCE_KINDS, VILLAGE_KINDS
 from fieldteam.identifiers import normalize_phone
-from fieldteam.models import Area
+from fieldteam.models import Area, User
 from fieldteam.permissions import Scope, scope_for
+
+from .typed import staff_user
 
 #: The hidden field of the search form (``templates/admin/fieldteam/search_form.html``).
 SEARCH_POSTED = "_search"
@@ -66,7 +68,7 @@ MAX_FILTER_CHOICES = 500
 
 
 def request_scope(request: HttpRequest) -> Scope:
-    return scope_for(request.user)
+    return scope_for(staff_user(request))
 
 
 def is_admin_staff(request: HttpRequest) -> bool:
@@ -120,6 +122,7 @@ def area_prefix_q(field: str, path: str) -> Q:
 
 if TYPE_CHECKING:
     from django.contrib.admin.filters import _ListFilterChoices
+    from django.db.models.expressions import Combinable
 
     # The mixins below are mixed into ModelAdmins (and inlines): to the type checker they are one,
     # so that ``super()`` and ``self.model`` are known.
@@ -211,9 +214,10 @@ def post_autocomplete(site: admin.AdminSite) -> None:
     """Answer the site's autocomplete by POST too (``PostedAutocompleteJsonView``); CSRF still applies."""
 
     def autocomplete_view(request: HttpRequest) -> HttpResponse:
-        return PostedAutocompleteJsonView.as_view(admin_site=site)(request)
+        # as_view() is typed for any view; this one answers with JSON (PostedAutocompleteJsonView).
+        return cast(HttpResponse, PostedAutocompleteJsonView.as_view(admin_site=site)(request))
 
-    site.autocomplete_view = autocomplete_view
+    site.autocomplete_view = autocomplete_view  # type: ignore[method-assign]  # this one site's view, replaced on purpose
 
 
 class ScopedAdminMixin(PostedSearchMixin):
@@ -230,6 +234,9 @@ class ScopedAdminMixin(PostedSearchMixin):
     can_add_rows: ClassVar[bool] = True
     can_change_rows: ClassVar[bool] = True
     can_delete_rows: ClassVar[bool] = True
+    #: The system's internals (derived counts, receipts, roll-up state, ...): superusers only, in the
+    #: index and by URL alike (``fieldteam.admin.index`` groups what officers work with).
+    superuser_only: ClassVar[bool] = False
 
     # --- rows -----------------------------------------------------------------------------------
 
@@ -275,7 +282,7 @@ class ScopedAdminMixin(PostedSearchMixin):
         # Django allows any lookup on a local field from the query string (``?ethnicity__icontains=``).
         if touches_sensitive_field(self.model, lookup):
             return False
-        return super().lookup_allowed(lookup, value, request)
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[arg-type]  # Django 5.2 still defaults request to None; the stubs follow Django 6
 
     def get_sortable_by(self, request: HttpRequest) -> Any:
         columns = super().get_sortable_by(request)
@@ -284,7 +291,7 @@ class ScopedAdminMixin(PostedSearchMixin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return _SensitiveOrderingChangeList
 
-    def get_ordering(self, request: HttpRequest) -> tuple[str, ...] | list[str]:
+    def get_ordering(self, request: HttpRequest) -> list[str | Combinable] | tuple[str | Combinable, ...]:
         # A stable order for the pager and the autocomplete; newest first is an index scan.
         return super().get_ordering(request) or self.model._meta.ordering or ("-pk",)
 
@@ -292,7 +299,9 @@ class ScopedAdminMixin(PostedSearchMixin):
 
     def get_field_queryset(self, db: str | None, db_field: models.Field, request: HttpRequest) -> QuerySet | None:
         """Choices of a relation: the related admin's scoped rows, narrowed for this field."""
-        related_model = db_field.remote_field.model
+        remote_field = db_field.remote_field
+        assert remote_field is not None  # noqa: S101 - the admin asks for the choices of relations only
+        related_model = remote_field.model
         try:
             related_admin = self.admin_site.get_model_admin(related_model)
         except NotRegistered:
@@ -320,15 +329,19 @@ class ScopedAdminMixin(PostedSearchMixin):
 
     # --- permissions ----------------------------------------------------------------------------
 
+    def admits(self, request: HttpRequest) -> bool:
+        """Whether the user may open this table at all: admin staff, or superusers only for internals."""
+        return request.user.is_superuser if self.superuser_only else is_admin_staff(request)
+
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return is_admin_staff(request)
+        return self.admits(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_admin_staff(request)
+        return self.admits(request)
 
     def may_write(self, request: HttpRequest) -> bool:
         """Whether the user may change rows of this table at all (per-row checks come on top)."""
-        if not is_admin_staff(request):
+        if not self.admits(request):
             return False
         if request.user.is_superuser:
             return True
@@ -401,7 +414,7 @@ class PopulationAdmin(ScopedModelAdmin):
 
 
 class ScopedTabularInline(ScopedAdminMixin, admin.TabularInline):
-    scope_area_field = None  # the parent row is already in scope
+    scope_area_field: ClassVar[str | tuple[str, ...] | None] = None  # the parent row is already in scope
 
 
 class ReadOnlyTabularInline(ScopedTabularInline):
@@ -449,6 +462,7 @@ class _AreaLevelFilter(admin.SimpleListFilter):
 
     kinds: ClassVar[frozenset[str]]
     narrower: ClassVar[tuple[str, ...]] = ()  # parameters of lower levels, reset when this changes
+    parameter_name: str  # set by each level
 
     def __init__(
         self, request: HttpRequest, params: dict[str, list[str]], model: type[models.Model], model_admin: ScopedAdminMixin
@@ -549,7 +563,7 @@ def apply_service_errors(form: forms.BaseForm, error: ValidationError, aliases: 
         form.add_error(None, error)
         return
     for key, errors in error.error_dict.items():
-        field = aliases.get(key, key)
+        field: str | None = aliases.get(key, key)
         if field not in form.fields or field == NON_FIELD_ERRORS:
             field = None
         form.add_error(field, errors)
@@ -609,7 +623,7 @@ class ServiceModelForm(forms.ModelForm):
         """The instance to hand to ``save_model``, which calls ``perform()``; nothing is written here."""
         if self.errors:
             raise ValueError("The form did not validate.")
-        self.save_m2m = lambda: None
+        self.save_m2m = lambda: None  # type: ignore[method-assign]  # nothing to save here: the services did
         return self.instance
 
 
@@ -691,6 +705,46 @@ class ServiceFormAdminMixin(AdminMixinBase):
             super().save_related(request, form, formsets, change)
         except ValidationError as error:
             raise ServiceRefused(error) from error
+
+    # Deleting: through the table's service too, never the ORM behind the services' backs. A table
+    # whose admin names no service (``delete_row``) offers no delete at all, to anyone.
+    def delete_row(self, *, actor: User, obj: Any) -> None:
+        """Delete ``obj`` through its service; overridden by the admins whose rows may be deleted."""
+        raise PermissionDenied
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if type(self).delete_row is ServiceFormAdminMixin.delete_row:
+            return False
+        return bool(super().has_delete_permission(request, obj))
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        try:
+            self.delete_row(actor=staff_user(request), obj=obj)
+        except ValidationError as error:
+            raise ServiceRefused(error) from error
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        # Inside the action's request: one refusal and none of the selected rows is deleted.
+        try:
+            with transaction.atomic(using=queryset.db):
+                for obj in queryset:
+                    self.delete_row(actor=staff_user(request), obj=obj)
+        except ValidationError as error:
+            raise ServiceRefused(error) from error
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ServiceRefused as refused:
+            self.message_user(request, " ".join(refused.error.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:  # type: ignore[override]  # Django 5.2's signature; the stubs add Django 6's action_location
+        try:
+            return super().response_action(request, queryset)
+        except ServiceRefused as refused:
+            self.message_user(request, " ".join(refused.error.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 class UnrenderedTextInput(forms.TextInput):

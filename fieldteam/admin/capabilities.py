@@ -31,6 +31,7 @@ from .base import (
     request_scope,
 )
 from .teams import OpenFilter
+from .typed import model_choice_field, offered, staff_user
 
 
 class CapabilityForm(ServiceModelForm):
@@ -104,7 +105,8 @@ class AdoptionForm(ServiceModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "capability" in self.fields:
-            self.fields["capability"].queryset = self.fields["capability"].queryset.filter(is_active=True)
+            capability = model_choice_field(self, "capability")
+            capability.queryset = offered(capability).filter(is_active=True)
         for name in ("resident", "household"):
             if name in self.fields:
                 self.fields[name].help_text = _("Either a resident or a household, as the capability requires.")
@@ -161,7 +163,7 @@ class AdoptionAdmin(ServiceFormAdminMixin, PopulationAdmin):
         for adoption in open_rows:
             try:
                 if clear_adoption(
-                    actor=request.user,  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+                    actor=staff_user(request),
                     capability=adoption.capability,
                     on=today(),
                     resident=adoption.resident,

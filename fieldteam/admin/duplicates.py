@@ -24,6 +24,7 @@ from fieldteam.selectors.duplicates import SAME_CITIZEN_ID, DuplicateGroup, like
 from fieldteam.services.duplicates import merge_residents
 
 from .base import AdminMixinBase, is_admin_staff, request_scope
+from .typed import staff_user
 
 PAGE = "admin/fieldteam/duplicates.html"
 
@@ -71,7 +72,7 @@ class DuplicatesAdminMixin(AdminMixinBase):
         ]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
+        actions: dict[str, Any] = super().get_actions(request)
         if self.may_write(request):
             actions["merge_selected"] = (
                 DuplicatesAdminMixin.merge_selected,
@@ -106,7 +107,7 @@ class DuplicatesAdminMixin(AdminMixinBase):
         scope = request_scope(request)
         if area is not None and not (scope.contains(area) or any(p.startswith(area.path) for p in scope.paths)):
             area = None
-        groups = likely_duplicate_residents(actor=request.user, area=area)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+        groups = likely_duplicate_residents(actor=staff_user(request), area=area)
         may_merge = self.may_write(request)
         return self._page(
             request,
@@ -162,7 +163,7 @@ class DuplicatesAdminMixin(AdminMixinBase):
             return HttpResponseRedirect(changelist)
         if request.method == "POST":
             try:
-                kept = merge_residents(actor=request.user, keep=keep, duplicate=duplicate)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+                kept = merge_residents(actor=staff_user(request), keep=keep, duplicate=duplicate)
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)
                 return HttpResponseRedirect(changelist)

@@ -29,18 +29,19 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import translation
 from django.utils.html import format_html_join
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam import exports
 from fieldteam.choices import COMMUNE_KINDS, VILLAGE_KINDS
 from fieldteam.imports.engine import KIND_LABELS, KINDS
 from fieldteam.imports.jobs import import_job_start
-from fieldteam.models import Area, Household
+from fieldteam.models import Area, Household, JobKind
 from fieldteam.resources import CSV, XLSX
 from fieldteam.resources.base import CONTENT_TYPES
 
 from .base import AdminMixinBase, apply_service_errors, is_admin_staff, request_scope
+from .typed import staff_user
 
 PEOPLE_KINDS = frozenset({"residents", "households"})
 
@@ -55,11 +56,11 @@ def form_page(request: HttpRequest, model_admin: Any, context: dict[str, Any]) -
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "labels": {
-            "home": _t("Home"),
-            "columns": _t("Columns of the file"),
-            "column": _t("Column"),
-            "required": _t("Required"),
-            "how": _t("How to fill it in"),
+            "home": gettext("Home"),
+            "columns": gettext("Columns of the file"),
+            "column": gettext("Column"),
+            "required": gettext("Required"),
+            "how": gettext("How to fill it in"),
         },
     }
     return TemplateResponse(request, FORM_PAGE, {**base, **context})
@@ -202,7 +203,7 @@ class ImportExportAdminMixin(AdminMixinBase):
             upload = form.cleaned_data["import_file"]
             try:
                 job = import_job_start(
-                    actor=request.user,  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+                    actor=staff_user(request),
                     kind=kind,
                     upload=upload,
                     file_name=upload.name,
@@ -216,7 +217,7 @@ class ImportExportAdminMixin(AdminMixinBase):
                 apply_service_errors(form, exc)
             else:
                 self.message_user(
-                    request, _t("The file was received; the import runs in the background."), messages.SUCCESS
+                    request, gettext("The file was received; the import runs in the background."), messages.SUCCESS
                 )
                 return HttpResponseRedirect(reverse("admin:fieldteam_backgroundjob_change", args=[job.pk]))
         resource = KINDS[kind].resource_class()
@@ -224,17 +225,17 @@ class ImportExportAdminMixin(AdminMixinBase):
             request,
             self,
             {
-                "title": _t("Import %(what)s") % {"what": KIND_LABELS[kind]},
+                "title": job_title(JobKind.IMPORT, kind),
                 "form": form,
-                "intro": _t(
+                "intro": gettext(
                     "Fill in the template and upload it. Rows are matched on their codes, so importing "
                     "the same file again creates nothing twice. Big files take a while: the job page shows the progress."
                 ),
                 "links": [
-                    (self._url("import_template") + "?format=xlsx", _t("Download the template (.xlsx)")),
-                    (self._url("import_template") + "?format=csv", _t("Download the template (.csv)")),
+                    (self._url("import_template") + "?format=xlsx", gettext("Download the template (.xlsx)")),
+                    (self._url("import_template") + "?format=csv", gettext("Download the template (.csv)")),
                 ],
-                "submit_label": _t("Upload"),
+                "submit_label": gettext("Upload"),
                 "columns": [(c.header, c.required, c.help_text) for c in resource.import_columns()],
             },
         )
@@ -259,7 +260,7 @@ class ImportExportAdminMixin(AdminMixinBase):
         if request.method == "POST" and form.is_valid():
             try:
                 job = exports.export_job_start(
-                    actor=request.user,  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+                    actor=staff_user(request),
                     kind=form.cleaned_data.get("kind") or kinds[0],
                     fmt=form.cleaned_data["file_format"],
                     area=form.cleaned_data.get("area"),
@@ -270,7 +271,7 @@ class ImportExportAdminMixin(AdminMixinBase):
             else:
                 self.message_user(
                     request,
-                    _t("The export runs in the background; the file appears on this page when it is ready."),
+                    gettext("The export runs in the background; the file appears on this page when it is ready."),
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:fieldteam_backgroundjob_change", args=[job.pk]))
@@ -278,10 +279,10 @@ class ImportExportAdminMixin(AdminMixinBase):
             request,
             self,
             {
-                "title": _t("Export %(what)s") % {"what": exports.EXPORT_KINDS[kinds[0]].label},
+                "title": job_title(JobKind.EXPORT, kinds[0]),
                 "form": form,
-                "intro": _t("Every row of your area, however many: the file is written in the background."),
-                "submit_label": _t("Export"),
+                "intro": gettext("Every row of your area, however many: the file is written in the background."),
+                "submit_label": gettext("Export"),
             },
         )
 
@@ -290,13 +291,22 @@ def exports_content_type(fmt: str) -> str:
     return CONTENT_TYPES[fmt]
 
 
+def job_title(kind: str, name: str) -> str:
+    """What a job is, in words ("Import households and residents"), never its name's code."""
+    if kind == JobKind.IMPORT and name in KIND_LABELS:
+        return gettext("Import %(what)s") % {"what": KIND_LABELS[name]}
+    if kind == JobKind.EXPORT and name in exports.EXPORT_KINDS:
+        return gettext("Export %(what)s") % {"what": exports.EXPORT_KINDS[name].label}
+    return str(JobKind(kind).label) if kind in JobKind.values else name
+
+
 def job_links(job: Any) -> str:
     """Links shown on a job: its file, and for a finished dry run the button that imports for real."""
     parts = []
     if job.result_file:
-        parts.append((reverse("admin:fieldteam_backgroundjob_download", args=[job.pk]), _t("Download the file")))
+        parts.append((reverse("admin:fieldteam_backgroundjob_download", args=[job.pk]), gettext("Download the file")))
     if job.kind == "import" and job.params.get("dry_run") and job.status == "done" and not job.summary.get("refused"):
-        parts.append((reverse("admin:fieldteam_backgroundjob_confirm", args=[job.pk]), _t("Import these rows now")))
+        parts.append((reverse("admin:fieldteam_backgroundjob_confirm", args=[job.pk]), gettext("Import these rows now")))
     if not parts:
         return "–"
     return format_html_join(" · ", '<a href="{}">{}</a>', parts)
@@ -367,8 +377,8 @@ def summary_html(job: Any) -> str:
             "outcome": summary.get("outcome"),
             "counts": [(COUNT_LABELS.get(k, k), v) for k, v in (summary.get("counts") or {}).items()],
             "errors": errors,
-            "more": _t("… and %(count)s more in the file.") % {"count": more} if errors and more > 0 else "",
-            "first_rows": _t("First rows:"),
+            "more": gettext("… and %(count)s more in the file.") % {"count": more} if errors and more > 0 else "",
+            "first_rows": gettext("First rows:"),
             "preview_head": [PREVIEW_LABELS.get(k, k) for k in keys],
             "preview_rows": [[cell(k, row.get(k, "")) for k in keys] for row in preview],
         },

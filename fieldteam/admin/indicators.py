@@ -28,12 +28,13 @@ from fieldteam.models import (
     RetirementAge,
     RollupState,
     Target,
+    User,
     VillageCount,
 )
 from fieldteam.periods import Period
 from fieldteam.permissions import Scope, scope_for
 from fieldteam.services import jobs
-from fieldteam.services.indicators import refresh_plan_targets, report_indicator_value, set_target
+from fieldteam.services.indicators import delete_target, refresh_plan_targets, report_indicator_value, set_target
 
 from .base import (
     AREA_FILTERS,
@@ -45,6 +46,7 @@ from .base import (
     is_admin_staff,
 )
 from .imports import ImportExportAdminMixin
+from .typed import model_choice_field, offered, staff_user
 
 
 @admin.register(Indicator)
@@ -88,26 +90,35 @@ class IndicatorAdmin(ScopedModelAdmin):
 @admin.register(RetirementAge)
 class RetirementAgeAdmin(ScopedModelAdmin):
     reference_table = True
+    superuser_only = True  # the statutory table behind working age: set up once, not officers' work
     scope_area_field = None
-    list_display = ("year", "sex", "age_months", "age_display")
+    list_display = ("born_from_month", "sex", "age_months", "age_display")
     list_filter = ("sex",)
-    ordering = ("-year", "sex")
+    ordering = ("sex", "born_from")
+
+    @admin.display(description=_("born from (month)"), ordering="born_from")
+    def born_from_month(self, obj: RetirementAge) -> str:
+        return f"{obj.born_from:%m/%Y}"
 
     @admin.display(description=_("retirement age"))
     def age_display(self, obj: RetirementAge) -> str:
         return _("%(years)d years %(months)d months") % {"years": obj.age_months // 12, "months": obj.age_months % 12}
 
 
+#: Where ``province_officer_paths`` caches its answer on the request.
+_OFFICER_PATHS_ATTRIBUTE = "_fieldteam_province_officer_paths"
+
+
 def province_officer_paths(request: HttpRequest) -> tuple[str, ...]:
     """Subtrees where the user is a province officer (cached on the request)."""
-    cached = getattr(request, "_fieldteam_province_officer_paths", None)
+    cached = getattr(request, _OFFICER_PATHS_ATTRIBUTE, None)
     if cached is None:
         cached = tuple(
-            AreaRole.objects.filter(user=request.user, role=AreaRoleKind.PROVINCE_OFFICER).values_list(  # type: ignore[misc]  # signed-in: these views admit authenticated users only
+            AreaRole.objects.filter(user=staff_user(request), role=AreaRoleKind.PROVINCE_OFFICER).values_list(
                 "area__path", flat=True
             )
         )
-        request._fieldteam_province_officer_paths = cached
+        setattr(request, _OFFICER_PATHS_ATTRIBUTE, cached)
     return cached
 
 
@@ -157,6 +168,9 @@ class TargetAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, ScopedModelAdmi
     ordering = ("indicator__sort_order", "area__path", "year")
     show_facets = admin.ShowFacets.NEVER
 
+    def delete_row(self, *, actor: User, obj: Target) -> None:
+        delete_target(actor=actor, target=obj)
+
     def filter_in_scope(self, scope: Scope, queryset: QuerySet) -> QuerySet:
         # Targets are inherited down the tree: an officer also sees the targets set above them.
         ancestors = {p[:end] for p in scope.paths for end in range(Area.steplen, len(p), Area.steplen)}
@@ -189,12 +203,14 @@ class IndicatorValueForm(ServiceModelForm):
         super().__init__(*args, **kwargs)
         if "indicator" in self.fields:
             # Computed values come from the roll-up; only reported indicators are entered by hand.
-            self.fields["indicator"].queryset = self.fields["indicator"].queryset.filter(kind=IndicatorKind.REPORTED)
+            indicator = model_choice_field(self, "indicator")
+            indicator.queryset = offered(indicator).filter(kind=IndicatorKind.REPORTED)
         if "value" in self.fields:
             self.fields["value"].required = True
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         kind, start = data.get("period_kind"), data.get("period_start")
         if kind and start and Period.containing(kind, start).start != start:
             self.add_error(
@@ -280,6 +296,7 @@ class DerivedAdmin(PopulationAdmin):
 
 @admin.register(VillageCount)
 class VillageCountAdmin(DerivedAdmin):
+    superuser_only = True  # the roll-up's counters: officers read them on the dashboards
     # The model's columns carry no verbose names: the labels are given here.
     list_display = ("village_name", "indicator_name", "numerator_value", "denominator_value")
     list_select_related = ("village", "indicator")
@@ -307,8 +324,9 @@ class VillageCountAdmin(DerivedAdmin):
 @admin.register(RollupState)
 class RollupStateAdmin(DerivedAdmin):
     scope_area_field = "province"
+    superuser_only = True
     list_display = (
-        "province",
+        "province_shown",
         "month",
         "last_recompute_at",
         "last_recompute_seconds",
@@ -320,9 +338,14 @@ class RollupStateAdmin(DerivedAdmin):
     readonly_fields = fields
     actions = ["recompute_now"]
 
+    # The field has no translated verbose name (changing it would need a migration): named here.
+    @admin.display(description=_("province"), ordering="province__name")
+    def province_shown(self, obj: RollupState) -> str:
+        return str(obj.province)
+
     @admin.action(description=_("Recompute the selected provinces now (report and correct drift)"))
     def recompute_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        scope = scope_for(request.user)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+        scope = scope_for(staff_user(request))
         queued = 0
         for state in queryset.select_related("province"):
             # Only whoever answers for the whole province may start its recompute.
@@ -400,7 +423,7 @@ class PlanAdmin(ScopedModelAdmin):
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         if Target.objects.filter(plan=form.instance).exists():
-            refresh_plan_targets(actor=request.user, plan=form.instance)  # type: ignore[arg-type]  # the admin admits signed-in staff only
+            refresh_plan_targets(actor=staff_user(request), plan=form.instance)
 
 
 @admin.register(PlanTarget)

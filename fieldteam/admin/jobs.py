@@ -11,9 +11,8 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from fieldteam.imports.jobs import import_job_confirm
 from fieldteam.models import BackgroundJob, JobKind, JobStatus, SyncReceipt
@@ -21,7 +20,8 @@ from fieldteam.permissions import Scope
 from fieldteam.services import jobs
 
 from .base import ScopedModelAdmin
-from .imports import FORM_PAGE, job_links, summary_html
+from .imports import FORM_PAGE, job_links, job_title, summary_html
+from .typed import staff_user
 
 
 class RecordAdmin(ScopedModelAdmin):
@@ -33,13 +33,13 @@ class RecordAdmin(ScopedModelAdmin):
 @admin.register(BackgroundJob)
 class BackgroundJobAdmin(RecordAdmin):
     scope_area_field = "area"
-    list_display = ("created_at", "kind", "name", "area", "status", "progress", "created_by", "download")
+    list_display = ("created_at", "kind", "what", "area", "status", "progress", "created_by", "download")
     list_filter = ("kind", "status")
     list_select_related = ("area", "created_by")
     date_hierarchy = "created_at"
     fields = (
         "kind",
-        "name",
+        "what",
         "area",
         "status",
         "progress_bar",
@@ -63,6 +63,10 @@ class BackgroundJobAdmin(RecordAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[BackgroundJob]:
         self._request_user_id = request.user.pk
         return super().get_queryset(request)
+
+    @admin.display(description=_("what"), ordering="name")
+    def what(self, obj: BackgroundJob) -> str:
+        return job_title(obj.kind, obj.name)
 
     @admin.display(description=_("progress"))
     def progress(self, obj: BackgroundJob) -> str:
@@ -108,9 +112,9 @@ class BackgroundJobAdmin(RecordAdmin):
         params = obj.params or {}
         shown = []
         if "dry_run" in params:
-            shown.append(_t("dry run") if params.get("dry_run") else _t("import"))
+            shown.append(gettext("dry run") if params.get("dry_run") else gettext("import"))
             if params.get("skip_invalid"):
-                shown.append(_t("skip invalid rows"))
+                shown.append(gettext("skip invalid rows"))
         if params.get("file_name"):
             shown.append(params["file_name"])
         if params.get("format"):
@@ -133,12 +137,14 @@ class BackgroundJobAdmin(RecordAdmin):
             raise Http404
         return job
 
-    def download_view(self, request: HttpRequest, job_id: Any) -> HttpResponse:
+    def download_view(self, request: HttpRequest, job_id: Any) -> FileResponse:
         # Seen in scope, else 404; a file with personal data only for an officer of the job's area
         # (403 otherwise), each download in the trail.
         job = self._visible_job(request, job_id)
-        handle = jobs.open_job_file(actor=request.user, job=job)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
-        response = FileResponse(handle, as_attachment=True, filename=job.result_file.name.rsplit("/", 1)[-1])
+        handle = jobs.open_job_file(actor=staff_user(request), job=job)
+        stored_name = job.result_file.name
+        assert stored_name  # noqa: S101 - open_job_file raised Http404 when there is no file
+        response = FileResponse(handle, as_attachment=True, filename=stored_name.rsplit("/", 1)[-1])
         response["Cache-Control"] = "no-store"
         return response
 
@@ -146,20 +152,20 @@ class BackgroundJobAdmin(RecordAdmin):
         job = self._visible_job(request, job_id)
         if request.method == "POST":
             try:
-                new = import_job_confirm(actor=request.user, job=job)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+                new = import_job_confirm(actor=staff_user(request), job=job)
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)
                 return HttpResponseRedirect(reverse("admin:fieldteam_backgroundjob_change", args=[job.pk]))
-            self.message_user(request, _t("The import runs in the background."), messages.SUCCESS)
+            self.message_user(request, gettext("The import runs in the background."), messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:fieldteam_backgroundjob_change", args=[new.pk]))
         summary = job.summary or {}
         skipped = summary.get("rejected_rows", 0) if job.params.get("skip_invalid") else 0
-        intro = _t("Import the %(valid)s valid rows of %(file)s now?") % {
+        intro = gettext("Import the %(valid)s valid rows of %(file)s now?") % {
             "valid": summary.get("valid_rows", 0),
             "file": job.params.get("file_name", ""),
         }
         if summary.get("rejected_rows") and not job.params.get("skip_invalid"):
-            intro += " " + _t(
+            intro += " " + gettext(
                 "The file has rows with errors: nothing will be imported (tick “skip invalid rows” to import the rest)."
             )
         elif skipped:
@@ -169,11 +175,11 @@ class BackgroundJobAdmin(RecordAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": _t("Import these rows now"),
+            "title": gettext("Import these rows now"),
             "intro": intro,
             "form": None,
-            "submit_label": _t("Import"),
-            "labels": {"home": _t("Home")},
+            "submit_label": gettext("Import"),
+            "labels": {"home": gettext("Home")},
         }
         return TemplateResponse(request, FORM_PAGE, context)
 
@@ -191,6 +197,7 @@ class BackgroundJobAdmin(RecordAdmin):
 @admin.register(SyncReceipt)
 class SyncReceiptAdmin(RecordAdmin):
     scope_area_field = "province"
+    superuser_only = True  # the phones' resend guard, not officers' work
     list_display = ("received_at", "kind", "client_id", "object_id", "member")
     list_filter = ("kind",)
     list_select_related = ("member",)

@@ -28,6 +28,7 @@ from fieldteam import identifiers
 from fieldteam.choices import ConsentChannel, ConsentPurpose, ResidentStatus
 from fieldteam.errors import field_error
 from fieldteam.models import Capability, ConsentRecord, Household, Resident
+from fieldteam.rollup.derivations import implied_by
 from fieldteam.selectors.people import name_matches
 from fieldteam.services.consent import CURRENT_NOTICE_VERSION, NOTICES, ConsentInput, check_given_at, withdraw_consent
 from fieldteam.services.people import (
@@ -50,6 +51,7 @@ from .base import (
 from .duplicates import DuplicatesAdminMixin
 from .imports import ImportExportAdminMixin
 from .privacy import PrivacyAdminMixin
+from .typed import choice_field, staff_user
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import InlineModelAdmin, _FieldsetSpec
@@ -78,10 +80,15 @@ def identifier_digest(term: str) -> str | None:
     return identifiers.citizen_id_hash(compact)
 
 
-def held_capability_names(mask: int, subject: str) -> str:
-    if not mask:
-        return "–"
+def held_capability_names(mask: int, subject: str, derived_mask: int = 0) -> str:
+    """The capabilities held: adopted ones by name, then those held by a derivation rule, said so (no one logged them)."""
     names = [c.name for c in Capability.objects.filter(subject=subject).order_by("sort_order", "code") if mask & c.mask]
+    for capability, through in implied_by(mask, subject, derived_mask):
+        if any(source.subject != capability.subject for source in through):
+            how = str(_("held through a household member"))
+        else:
+            how = str(_("derived from: %(names)s")) % {"names": ", ".join(source.name for source in through)}
+        names.append(f"{capability.name} ({how})")
     return ", ".join(names) or "–"
 
 
@@ -170,7 +177,7 @@ class HouseholdAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, PopulationAd
 
     @admin.display(description=_("capabilities held"))
     def held_capabilities(self, obj: Household) -> str:
-        return held_capability_names(obj.capability_mask, "household")
+        return held_capability_names(obj.capability_mask, "household", obj.derived_mask)
 
 
 # --- residents --------------------------------------------------------------------------------
@@ -276,7 +283,7 @@ class ResidentForm(ServiceModelForm):
         if "status" in changed and status != ResidentStatus.ACTIVE:
             if data.get("left_on") is None:
                 raise field_error("left_on", _("Give the date the resident moved out or died."), code="required")
-            resident = record_departure(actor=self.actor, resident=resident, status=status, on=data["left_on"])
+            resident = record_departure(actor=self.actor, resident=resident, status=data["status"], on=data["left_on"])
         elif "left_on" in changed and status == ResidentStatus.ACTIVE:
             raise field_error(
                 "left_on", _("Set the status to moved out or deceased as well."), code="left_on_without_status"
@@ -426,7 +433,8 @@ class ConsentRecordForm(forms.ModelForm):
         fields = ("resident", "purposes", "channel", "notice_version", "given_at")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         resident = data.get("resident")
         try:  # the same dates as every other route: not future, not before 2023-07-01 nor the birth
             check_given_at(
@@ -442,7 +450,7 @@ class ConsentRecordForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only a notice the system knows: the record must say which text the person agreed to.
-        self.fields["notice_version"].choices = [(v, v) for v in sorted(NOTICES, reverse=True)]
+        choice_field(self, "notice_version").choices = [(v, v) for v in sorted(NOTICES, reverse=True)]
         self.fields["notice_version"].initial = CURRENT_NOTICE_VERSION
 
 
@@ -480,7 +488,7 @@ class ConsentRecordAdmin(PopulationAdmin):
 
     def save_model(self, request: HttpRequest, obj: ConsentRecord, form: Any, change: bool) -> None:
         obj.province_id = obj.resident.province_id
-        obj.recorded_by = request.user  # type: ignore[assignment]  # signed-in: these views admit authenticated users only
+        obj.recorded_by = staff_user(request)
         super().save_model(request, obj, form, change)
 
     @admin.display(description=_("purposes"))
@@ -499,7 +507,7 @@ class ConsentRecordAdmin(PopulationAdmin):
         count = 0
         for resident in sorted(residents, key=lambda r: r.pk):
             try:
-                count += withdraw_consent(actor=request.user, resident=resident)
+                count += withdraw_consent(actor=staff_user(request), resident=resident)
             except ValidationError as exc:
                 self.message_user(request, f"{resident}: {' '.join(exc.messages)}", messages.ERROR)
         self.message_user(

@@ -24,6 +24,7 @@ from fieldteam.selectors.person_data import export_person_data
 from fieldteam.services import privacy
 
 from .base import AdminMixinBase
+from .typed import staff_user
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # One request anonymises at most this many: each is its own transaction with its own trail entries.
@@ -40,7 +41,7 @@ class PrivacyAdminMixin(AdminMixinBase):
     """For ``ResidentAdmin``: "Export personal data (XLSX)" and "Anonymise" actions, for writers only."""
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
+        actions: dict[str, Any] = super().get_actions(request)
         if self.may_write(request):
             actions["export_personal_data"] = (
                 PrivacyAdminMixin.export_personal_data,
@@ -62,7 +63,7 @@ class PrivacyAdminMixin(AdminMixinBase):
             )
             return None
         try:
-            data = export_person_data(actor=request.user, resident=residents[0])  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+            data = export_person_data(actor=staff_user(request), resident=residents[0])
         except ValidationError as exc:
             self.message_user(request, _errors(exc), messages.ERROR)
             return None
@@ -86,7 +87,7 @@ class PrivacyAdminMixin(AdminMixinBase):
         done = 0
         for resident in residents:
             try:
-                privacy.anonymise_resident(actor=request.user, resident=resident, reason=reason)  # type: ignore[arg-type]  # signed-in: these views admit authenticated users only
+                privacy.anonymise_resident(actor=staff_user(request), resident=resident, reason=reason)
             except ValidationError as exc:
                 self.message_user(request, f"#{resident.pk}: {_errors(exc)}", messages.ERROR)
             else:

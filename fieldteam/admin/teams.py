@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django import forms
 from django.contrib import admin
@@ -17,14 +17,27 @@ from fieldteam.services import teams
 
 from .base import AREA_FILTERS, ScopedModelAdmin, ScopedTabularInline, ServiceFormAdminMixin, ServiceModelForm
 from .imports import ImportExportAdminMixin
+from .typed import choice_field, staff_user
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _OpenMembers(TypedDict):
+    open_members: int  # annotated by TeamAdmin.get_queryset
+
+
+
+#: Where ``actor_role_kinds`` caches its answer on the request.
+_ROLE_KINDS_ATTRIBUTE = "_fieldteam_role_kinds"
 
 
 def actor_role_kinds(request: HttpRequest) -> set[str]:
     """The kinds of area role the requesting user holds (cached on the request)."""
-    cached = getattr(request, "_fieldteam_role_kinds", None)
+    cached = getattr(request, _ROLE_KINDS_ATTRIBUTE, None)
     if cached is None:
-        cached = set(AreaRole.objects.filter(user=request.user).values_list("role", flat=True))  # type: ignore[misc]  # signed-in: these views admit authenticated users only
-        request._fieldteam_role_kinds = cached
+        cached = set(AreaRole.objects.filter(user=staff_user(request)).values_list("role", flat=True))
+        setattr(request, _ROLE_KINDS_ATTRIBUTE, cached)
     return cached
 
 
@@ -93,7 +106,7 @@ class TeamServicesAdminMixin(ServiceFormAdminMixin):
 
 
 def _save_memberships(request: HttpRequest, formset: Any) -> None:
-    actor = cast("User", request.user)  # the admin admits signed-in staff only
+    actor = staff_user(request)
     rows = formset.save(commit=False)
     for row in formset.deleted_objects:
         teams.delete_membership(actor=actor, membership=row)
@@ -109,7 +122,7 @@ def _save_memberships(request: HttpRequest, formset: Any) -> None:
 
 
 def _save_area_roles(request: HttpRequest, formset: Any) -> None:
-    actor = cast("User", request.user)  # the admin admits signed-in staff only
+    actor = staff_user(request)
     rows = formset.save(commit=False)
     for row in formset.deleted_objects:
         teams.revoke_area_role(actor=actor, area_role=row)
@@ -138,6 +151,9 @@ class TeamAdmin(ImportExportAdminMixin, TeamServicesAdminMixin, ScopedModelAdmin
     fields = ("name", "areas", "founded_on", "decision_ref", "is_active", "province", "created_at")
     show_facets = admin.ShowFacets.NEVER
 
+    def delete_row(self, *, actor: User, obj: Team) -> None:
+        teams.delete_team(actor=actor, team=obj)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
         return (
             super()
@@ -151,7 +167,7 @@ class TeamAdmin(ImportExportAdminMixin, TeamServicesAdminMixin, ScopedModelAdmin
         return ", ".join(a.name for a in obj.areas.all())
 
     @admin.display(description=_("members"), ordering="open_members")
-    def member_count(self, obj: Team) -> int:
+    def member_count(self, obj: WithAnnotations[Team, _OpenMembers]) -> int:
         return obj.open_members
 
 
@@ -196,6 +212,9 @@ class MembershipAdmin(ImportExportAdminMixin, TeamServicesAdminMixin, ScopedMode
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
 
+    def delete_row(self, *, actor: User, obj: Membership) -> None:
+        teams.delete_membership(actor=actor, membership=obj)
+
 
 class AreaRoleForm(forms.ModelForm):
     request: HttpRequest
@@ -207,7 +226,7 @@ class AreaRoleForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "role" in self.fields:
-            self.fields["role"].choices = [("", "---------"), *grantable_roles(self.request)]
+            choice_field(self, "role").choices = [("", "---------"), *grantable_roles(self.request)]
 
 
 class AreaRoleAdminForm(ServiceModelForm, AreaRoleForm):
@@ -259,6 +278,9 @@ class AreaRoleAdmin(TeamServicesAdminMixin, ScopedModelAdmin):
     autocomplete_fields = ("user", "area")
     readonly_fields = ("granted_on",)
     show_facets = admin.ShowFacets.NEVER
+
+    def delete_row(self, *, actor: User, obj: AreaRole) -> None:
+        teams.revoke_area_role(actor=actor, area_role=obj)
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any

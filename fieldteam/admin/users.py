@@ -9,7 +9,7 @@ create in one of their teams or areas at once, so that the new user stays in the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -27,6 +27,7 @@ from fieldteam.services import teams
 
 from .base import ScopedAdminMixin, is_admin_staff, request_scope
 from .teams import AreaRoleInline, MembershipInline, TeamServicesAdminMixin, grantable_roles
+from .typed import choice_field, model_choice_field, staff_user
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import InlineModelAdmin, _FieldsetSpec
@@ -85,20 +86,20 @@ class UserCreationForm(AdminUserCreationForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        team_admin = self.admin_site.get_model_admin(Team)
-        area_admin = self.admin_site.get_model_admin(Area)
-        self.fields["team"].queryset = team_admin.scope_queryset(self.request, Team.objects.filter(is_active=True))
-        self.fields["team"].widget = AutocompleteSelect(
-            Membership._meta.get_field("team"), self.admin_site, choices=self.fields["team"].choices
-        )
-        self.fields["area"].queryset = area_admin.scope_queryset(self.request, Area.objects.all())
-        self.fields["area"].widget = AutocompleteSelect(
-            AreaRole._meta.get_field("area"), self.admin_site, choices=self.fields["area"].choices
-        )
-        self.fields["area_role"].choices = [("", "---------"), *grantable_roles(self.request)]
+        # Both are registered with scoped admins (TeamAdmin, AreaAdmin).
+        team_admin = cast(ScopedAdminMixin, self.admin_site.get_model_admin(Team))
+        area_admin = cast(ScopedAdminMixin, self.admin_site.get_model_admin(Area))
+        team = model_choice_field(self, "team")
+        team.queryset = team_admin.scope_queryset(self.request, Team.objects.filter(is_active=True))
+        team.widget = AutocompleteSelect(Membership._meta.get_field("team"), self.admin_site, choices=team.choices)
+        area = model_choice_field(self, "area")
+        area.queryset = area_admin.scope_queryset(self.request, Area.objects.all())
+        area.widget = AutocompleteSelect(AreaRole._meta.get_field("area"), self.admin_site, choices=area.choices)
+        choice_field(self, "area_role").choices = [("", "---------"), *grantable_roles(self.request)]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("area") and not data.get("area_role"):
             self.add_error("area_role", _("Choose the role in this area."))
         if data.get("area_role") and not data.get("area"):
@@ -121,12 +122,13 @@ class UserAdmin(TeamServicesAdminMixin, ScopedAdminMixin, DjangoUserAdmin):
     form = UserChangeFormWithPhone
     add_form = UserCreationForm
     scope_area_field = None  # see scope_queryset
-    list_display = ("username", "first_name", "last_name", "email", "is_staff", "is_active")
+    # Family name first, as Vietnamese write a name (``User.display_name``).
+    list_display = ("username", "last_name", "first_name", "email", "is_staff", "is_active")
     list_filter = ("is_staff", "is_active", AreaRoleKindFilter, TeamRoleFilter)
     search_fields = ("username", "first_name", "last_name", "email")
     inlines = (AreaRoleInline, UserMembershipInline)
     show_facets = admin.ShowFacets.NEVER
-    add_fieldsets = (
+    add_fieldsets: _FieldsetSpec = (
         (None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2")}),
         (_("Place"), {"fields": ("team", "team_role", "area", "area_role")}),
     )
@@ -160,12 +162,12 @@ class UserAdmin(TeamServicesAdminMixin, ScopedAdminMixin, DjangoUserAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> _FieldsetSpec:
         if obj is None:
             return self.add_fieldsets
-        permissions = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")
+        permissions: tuple[str, ...] = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")
         if not request.user.is_superuser:
             permissions = ("is_active", "is_staff")
         return (
             (None, {"fields": ("username", "password")}),
-            (_("Personal info"), {"fields": ("first_name", "last_name", "email", "phone_display")}),
+            (_("Personal info"), {"fields": ("last_name", "first_name", "email", "phone_display")}),
             (_("Permissions"), {"fields": permissions}),
             (_("Important dates"), {"fields": ("last_login", "date_joined")}),
         )
@@ -197,7 +199,7 @@ class UserAdmin(TeamServicesAdminMixin, ScopedAdminMixin, DjangoUserAdmin):
         # Through the services, which check who may; a refusal undoes the new user too.
         if data.get("team"):
             teams.add_membership(
-                actor=request.user,  # type: ignore[arg-type]  # the admin admits signed-in staff only
+                actor=staff_user(request),
                 team=data["team"],
                 user=form.instance,
                 role=data.get("team_role") or MembershipRole.MEMBER,
@@ -205,7 +207,7 @@ class UserAdmin(TeamServicesAdminMixin, ScopedAdminMixin, DjangoUserAdmin):
             )
         if data.get("area"):
             teams.grant_area_role(
-                actor=request.user,  # type: ignore[arg-type]  # the admin admits signed-in staff only
+                actor=staff_user(request),
                 user=form.instance,
                 area=data["area"],
                 role=data["area_role"],

@@ -40,9 +40,13 @@ def _common(field: spec.Field, *, entry: bool = False) -> dict[str, Any]:
 
 def _list(field: spec.ListOf, options: dict[str, Any]) -> serializers.Field:
     # A ListField, not ``many=True``: drf-spectacular states a ListField's limits (minItems, maxItems).
-    limits = {"min_length": field.min_items or None, "max_length": field.max_items}
+    limits: dict[str, Any] = {"min_length": field.min_items or None, "max_length": field.max_items}
     child = serializer_for(field.of)() if isinstance(field.of, spec.Form) else schema_field(field.of, entry=True)
     return serializers.ListField(child=child, **limits, **options)
+
+
+def _nested(field: spec.Nested, options: dict[str, Any]) -> serializers.Field:
+    return serializer_for(field.form)(**options)
 
 
 # Each kind of field and the DRF field that documents it (type, limits), given the common options.
@@ -58,7 +62,7 @@ _BUILDERS: dict[type[spec.Field], Any] = {
     spec.Day: lambda f, o: serializers.DateField(**o),
     spec.Instant: lambda f, o: serializers.DateTimeField(**o),
     spec.CapabilityCode: lambda f, o: serializers.CharField(**o),
-    spec.Nested: lambda f, o: serializer_for(f.form)(**o),
+    spec.Nested: _nested,
     spec.ListOf: _list,
 }
 

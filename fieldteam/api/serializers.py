@@ -22,12 +22,26 @@ from fieldteam.models import (
     Indicator,
     IndicatorValue,
     Membership,
+    OfficialPopulation,
     Resident,
     Team,
     TrainingSession,
     User,
 )
 from fieldteam.periods import Period
+from fieldteam.rollup.derivations import Derivations, load_derivations
+from fieldteam.selectors.indicators import MEASURED_OFFICIAL, MEASURED_REGISTER, MEASURED_REPORTED
+from fieldteam.selectors.status import (
+    BEHIND,
+    MISSED,
+    ON_TRACK,
+    REACHED,
+    STATUSES,
+    ReachedMonths,
+    Status,
+    reading_status,
+    target_status,
+)
 
 
 def capability_bits() -> list[tuple[int, str]]:
@@ -53,6 +67,34 @@ class CapabilityCodesField(serializers.Field):
 
 
 extend_schema_field({"type": "array", "items": {"type": "string"}})(CapabilityCodesField)
+
+
+class DerivedCapabilityCodesField(serializers.Field):
+    """The codes of the capabilities a subject holds by a derivation rule, not by an adoption.
+
+    A household's through its members (``derived_mask``), anyone's through "implies" rules: they
+    count like adopted ones, but no one logged them, so they are listed apart from ``capabilities``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("source", "*")
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Resident | Household) -> list[str]:
+        context: dict[str, Any] = self.context  # type: ignore[assignment]  # the dict given by the view: cached there for the whole list
+        bits = context.get("capability_bits")
+        if bits is None:
+            bits = context["capability_bits"] = capability_bits()
+        derivations: Derivations | None = context.get("derivations")
+        if derivations is None:
+            derivations = context["derivations"] = load_derivations()
+        adopted = value.capability_mask
+        held = derivations.closure(adopted | getattr(value, "derived_mask", 0))
+        return [code for mask, code in bits if held & mask and not adopted & mask]
+
+
+extend_schema_field({"type": "array", "items": {"type": "string"}})(DerivedCapabilityCodesField)
 
 
 class UserBriefSerializer(serializers.ModelSerializer):
@@ -111,6 +153,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 class HouseholdSerializer(serializers.ModelSerializer):
     capabilities = CapabilityCodesField()
+    derived_capabilities = DerivedCapabilityCodesField()
 
     class Meta:
         model = Household
@@ -122,6 +165,7 @@ class HouseholdSerializer(serializers.ModelSerializer):
             "address",
             "is_active",
             "capabilities",
+            "derived_capabilities",
             "created_at",
             "updated_at",
         ]
@@ -132,6 +176,7 @@ class ResidentSerializer(serializers.ModelSerializer):
     citizen_id = serializers.CharField(source="citizen_id_masked", read_only=True)
     phone = serializers.CharField(source="phone_masked", read_only=True)
     capabilities = CapabilityCodesField()
+    derived_capabilities = DerivedCapabilityCodesField()
 
     class Meta:
         model = Resident
@@ -147,6 +192,7 @@ class ResidentSerializer(serializers.ModelSerializer):
             "phone",
             "status",
             "capabilities",
+            "derived_capabilities",
             "created_at",
             "updated_at",
         ]
@@ -247,6 +293,27 @@ class TargetSerializer(serializers.Serializer):
     inherited = serializers.BooleanField()
 
 
+class TargetStatusSerializer(TargetSerializer):
+    """A target and where the reading stands against it (``context["status"]``, from ``selectors.status``)."""
+
+    status = serializers.SerializerMethodField()
+    status_label = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=STATUSES))
+    def get_status(self, obj: Any) -> str:
+        status: Status = self.context["status"]
+        return status.code
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_status_label(self, obj: Any) -> str:
+        status: Status = self.context["status"]
+        return status.label
+
+
+# ``on_track`` as older clients read it, from the status: the one rule decides both.
+_ON_TRACK = {REACHED: True, ON_TRACK: True, BEHIND: False, MISSED: False}
+
+
 class IndicatorBriefSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
@@ -255,24 +322,101 @@ class IndicatorBriefSerializer(serializers.Serializer):
     unit = serializers.CharField()
 
 
+class OfficialReadingSerializer(serializers.Serializer):
+    """The rate over the official population (what the province reports), the register's coverage,
+    which figure it is (the area's own or the sum of its children, and its years) and the warnings.
+
+    ``available`` false: no official figure (``label`` says why, ``missing`` names the children
+    without one); the reading's own ``value`` is then the register's rate only.
+    """
+
+    band = serializers.CharField(source="official_band", help_text="The population band; empty: none applies.")
+    available = serializers.BooleanField(source="has_official")
+    value = serializers.DecimalField(source="official_value", max_digits=12, decimal_places=3, allow_null=True)
+    denominator = serializers.IntegerField(source="official.value", allow_null=True)
+    coverage = serializers.DecimalField(
+        max_digits=12, decimal_places=3, allow_null=True, help_text="Registered ÷ official, in %."
+    )
+    figure = serializers.CharField(source="official.source", help_text="own, children, or empty (none).")
+    first_year = serializers.SerializerMethodField()
+    last_year = serializers.SerializerMethodField()
+    label = serializers.CharField(source="official_source_label")  # type: ignore[assignment]  # a declared field, not Field.label (the metaclass takes it)
+    missing = serializers.ListField(child=serializers.CharField(), source="official.missing")
+    warnings = serializers.ListField(child=serializers.CharField())
+    warning_labels = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_first_year(self, obj: Any) -> int | None:
+        return obj.official.years[0] if obj.official.years else None
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_last_year(self, obj: Any) -> int | None:
+        return obj.official.years[1] if obj.official.years else None
+
+
 class IndicatorReadingSerializer(serializers.Serializer):
     indicator = IndicatorBriefSerializer()
     area = serializers.IntegerField(source="area_id")
     period = serializers.SerializerMethodField()
+    # First: the rate over the official population is what the province reports.
+    official = OfficialReadingSerializer(source="*")
     numerator = serializers.IntegerField(allow_null=True)
     denominator = serializers.IntegerField(allow_null=True)
     value = serializers.DecimalField(max_digits=9, decimal_places=3, allow_null=True)
     is_live = serializers.BooleanField()
+    # What the target, gap, path and status are measured by (issue 15).
+    measured_value = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=3,
+        allow_null=True,
+        help_text="The value targets are measured by: ``official.value`` when there is one, else ``value``.",
+    )
+    measured_by = serializers.ChoiceField(
+        choices=[MEASURED_OFFICIAL, MEASURED_REGISTER, MEASURED_REPORTED],
+        help_text="official (over the official population), register (no official rate), reported.",
+    )
+    measured_label = serializers.CharField(help_text="``measured_by`` in words, in the request's language.")
     target = TargetSerializer(allow_null=True)
     gap = serializers.DecimalField(max_digits=9, decimal_places=3, allow_null=True)
     expected_now = serializers.DecimalField(max_digits=9, decimal_places=3, allow_null=True)
-    on_track = serializers.BooleanField(allow_null=True)
+    status = serializers.SerializerMethodField(help_text="Against ``target``: " + ", ".join(STATUSES) + ".")
+    status_label = serializers.SerializerMethodField(help_text="The status in words, in the request's language.")
+    on_track = serializers.SerializerMethodField(
+        help_text="For older clients, from ``status``: true reached or on track, false behind or missed, else null."
+    )
+    targets = serializers.SerializerMethodField(help_text="Every target in force, by year, each with its status.")
     projection = serializers.CharField()
     projected_date = serializers.DateField(allow_null=True)
+
+    # ``context["reached"]`` (``selectors.status.reached_months``) dates a reached target; without it
+    # the status is the same but says no month.
+    def _reached(self) -> ReachedMonths | None:
+        reached: ReachedMonths | None = self.context.get("reached")
+        return reached
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_period(self, obj: Any) -> str:
         return str(obj.period)
+
+    @extend_schema_field(serializers.ChoiceField(choices=STATUSES))
+    def get_status(self, obj: Any) -> str:
+        return reading_status(obj, self._reached()).code
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_status_label(self, obj: Any) -> str:
+        return reading_status(obj, self._reached()).label
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_on_track(self, obj: Any) -> bool | None:
+        return _ON_TRACK.get(reading_status(obj, self._reached()).code)
+
+    @extend_schema_field(TargetStatusSerializer(many=True))
+    def get_targets(self, obj: Any) -> list[dict[str, Any]]:
+        reached = self._reached()
+        return [
+            TargetStatusSerializer(info, context={"status": target_status(obj, info, reached)}).data
+            for _year, info in sorted(obj.targets.items())
+        ]
 
 
 class ChildValuesSerializer(serializers.Serializer):
@@ -294,3 +438,27 @@ class ReportedValueSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.STR)
     def get_period(self, obj: IndicatorValue) -> str:
         return str(Period(obj.period_kind, obj.period_start))
+
+
+class OfficialPopulationSerializer(serializers.ModelSerializer):
+    area = serializers.IntegerField(source="area_id", read_only=True)
+    entered_by = serializers.IntegerField(source="entered_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = OfficialPopulation
+        fields = [
+            "id",
+            "area",
+            "year",
+            "total",
+            "age_14_plus",
+            "age_15_plus",
+            "age_18_plus",
+            "working_age_male",
+            "working_age_female",
+            "households",
+            "source",
+            "entered_by",
+            "entered_at",
+        ]
+        read_only_fields = fields

@@ -16,12 +16,15 @@ from rest_framework.routers import SimpleRouter
 
 from fieldteam.api.views.areas import AreaViewSet
 from fieldteam.api.views.auth import TokenView
+from fieldteam.api.views.breakdowns import AreaBreakdownsView, AreaTeamCoverageView
 from fieldteam.api.views.consent import ResidentConsentsView, ResidentConsentWithdrawalView
 from fieldteam.api.views.disclosure import ResidentIdentifiersView
 from fieldteam.api.views.field_work import AssistanceLogViewSet, TrainingSessionViewSet
 from fieldteam.api.views.indicators import ReportedValueViewSet
 from fieldteam.api.views.me import MeView
 from fieldteam.api.views.people import HouseholdViewSet, ResidentViewSet
+from fieldteam.api.views.population import OfficialPopulationViewSet
+from fieldteam.api.views.reasons import AreaReasonListView, AreaReasonsView
 from fieldteam.api.views.reports import ReportJobDetail, ReportJobDownload, ReportJobListCreate
 from fieldteam.api.views.sync import SyncView
 from fieldteam.api.views.teams import TeamViewSet
@@ -49,9 +52,14 @@ router.register("residents", ResidentViewSet, basename="resident")
 router.register("assistance-logs", AssistanceLogViewSet, basename="assistance-log")
 router.register("training-sessions", TrainingSessionViewSet, basename="training-session")
 router.register("reported-values", ReportedValueViewSet, basename="reported-value")
+router.register("population-figures", OfficialPopulationViewSet, basename="population-figure")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
+    path("areas/<int:pk>/breakdowns/", AreaBreakdownsView.as_view(), name="area-breakdowns"),
+    path("areas/<int:pk>/team-coverage/", AreaTeamCoverageView.as_view(), name="area-team-coverage"),
+    path("areas/<int:pk>/reasons/", AreaReasonsView.as_view(), name="area-reasons"),
+    path("areas/<int:pk>/reason-list/", AreaReasonListView.as_view(), name="area-reason-list"),
     path("residents/<int:pk>/identifiers/", ResidentIdentifiersView.as_view(), name="resident-identifiers"),
     path("residents/<int:pk>/consents/", ResidentConsentsView.as_view(), name="resident-consents"),
     path(

@@ -17,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from auditlog.cid import get_cid
 from auditlog.context import auditlog_value, set_actor
@@ -35,10 +36,12 @@ from django.db import connection, models
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from psycopg.abc import Buffer
+from psycopg.types.json import JsonbBinaryDumper
 
 from fieldteam import models as m
 from fieldteam.audit.changes import HIDDEN as HIDDEN
-from fieldteam.audit.changes import hide, row_reader
+from fieldteam.audit.changes import hide, json_writer
 from fieldteam.audit.changes import plan as changes_plan
 from fieldteam.client_address import client_address, client_port, valid_address, valid_port
 from fieldteam.errors import field_error
@@ -64,7 +67,8 @@ PERSONAL_MODELS = (
 )
 
 # Derived or bookkeeping columns: recording them would only repeat what the other entries say.
-_NOT_RECORDED = ["capability_mask", "birth_month_index", "created_at", "updated_at"]
+# ``ethnic_group`` is derived from the ethnicity, which the trail masks: it must not say it either.
+_NOT_RECORDED = ["capability_mask", "birth_month_index", "ethnic_group", "created_at", "updated_at"]
 
 
 def register_models() -> None:
@@ -88,6 +92,10 @@ def register_models() -> None:
     auditlog.register(m.Plan)
     auditlog.register(m.PlanTarget)
     auditlog.register(m.IndicatorValue)
+    auditlog.register(m.IndicatorPopulationBound)
+    auditlog.register(m.FollowUpRule)
+    auditlog.register(m.MonthApproval, mask_fields=["note", "comment", "unlock_reason"], **person)
+    auditlog.register(m.OfficialPopulation, exclude_fields=["entered_at"])
     auditlog.register(m.Team)
     auditlog.register(m.Membership)
     auditlog.register(m.AreaRole)
@@ -120,11 +128,13 @@ def place_of(
         if villages is not None and key in villages:
             return villages[key], province_id
         return getattr(instance, relation).village_id, province_id
-    if name == "Plan":  # a province's plan, and its targets: filed under the province
+    if name in ("Plan", "IndicatorPopulationBound"):  # a province's plan, its own bounds: under the province
         return instance.province_id, instance.province_id  # type: ignore[attr-defined]  # audited models are told apart by class name above
     if name == "PlanTarget":
         province_id = instance.plan.province_id  # type: ignore[attr-defined]  # audited models are told apart by class name above
         return province_id, province_id
+    if name in ("OfficialPopulation", "MonthApproval"):  # an area's figure or sign-off: under the area
+        return instance.area_id, province_id  # type: ignore[attr-defined]  # audited models are told apart by class name above
     if name in ("Target", "IndicatorValue", "AreaRole"):
         return instance.area_id, instance.area.province_id  # type: ignore[attr-defined]  # audited models are told apart by class name above
     if name == "BackgroundJob":  # a download of a job's file: filed under the job's area
@@ -159,7 +169,8 @@ def _villages_of(instances: list[models.Model]) -> dict[tuple[str, int], int]:
             continue
         if relation == "resident" and not instance.resident_id:  # type: ignore[attr-defined]  # audited models are told apart by class name above
             relation = "household"
-        field = type(instance)._meta.get_field(relation)
+        # Each relation named in _VILLAGE_VIA is a forward foreign key.
+        field = cast("models.ForeignKey[Any, Any]", type(instance)._meta.get_field(relation))
         if field.is_cached(instance):
             continue
         wanted.setdefault(relation, set()).add(getattr(instance, f"{relation}_id"))
@@ -389,14 +400,22 @@ def record_bulk(instances: Iterable[models.Model], *, action: int, fields: list[
     return len(entries)
 
 
-def record_created(model: type[models.Model], *, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+def record_created(
+    model: type[models.Model],
+    *,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    villages: dict[tuple[str, int], int] | None = None,
+) -> int:
     """Record rows of ``model`` just inserted in bulk from plain values: one creation entry each, as a save writes it.
 
     ``columns`` names each value of a row by attname (the primary key among them) and must cover
     every concrete field: a row holds what the new row holds, defaults and creation times included
     (as ``fieldteam.imports.bulk._insert_rows`` writes them). The entries are those
     ``record_bulk`` writes for the same rows as model instances, built without making any instance
-    (the import of a province writes hundreds of thousands of them). Returns the number recorded.
+    (the import of a province writes hundreds of thousands of them). ``villages``: the village of
+    related rows the caller just inserted, by (relation, id), as ``place_of`` takes it; the others
+    are read. Returns the number recorded.
     """
     if not rows:
         return 0
@@ -408,22 +427,20 @@ def record_created(model: type[models.Model], *, columns: Sequence[str], rows: S
     if name not in PERSONAL_MODELS or not (name in _PLACED_BY_VILLAGE or name in _VILLAGE_VIA):
         # Described by ``str()`` or placed through a related area: those need the instance.
         return record_bulk([model(**dict(zip(columns, row, strict=True))) for row in rows], action=_CREATE, fields=None)
-    plan = changes_plan(model, None)
-    read = row_reader(plan, position)
+    changes_of = json_writer(changes_plan(model, None), position)  # the changes as JSON text, once per row
     pk_at = position[model._meta.pk.attname]
     province_at = position.get("province_id")
-    places = _row_places(name, position, rows)
+    places = _row_places(name, position, rows, villages or {})
     context = _context_now()
     content_type_id = ContentType.objects.get_for_model(model).pk
     prefix = f"{model._meta.verbose_name} #"  # as ``describe`` names a row about a person
-    diff = plan.diff
 
     def entries() -> Iterator[tuple[Any, ...]]:
         # Made as they are written: the entries of a province's import are never all held at once.
         for row, area_id in zip(rows, places, strict=True):
             pk = row[pk_at]
             province_id = row[province_at] if province_at is not None else None
-            yield _entry(context, content_type_id, pk, f"{prefix}{pk}", _CREATE, diff(read(row)), area_id, province_id)
+            yield _entry(context, content_type_id, pk, f"{prefix}{pk}", _CREATE, changes_of(row), area_id, province_id)
 
     _add_entries(entries(), len(rows))
     return len(rows)
@@ -434,8 +451,13 @@ _PLACED_BY_VILLAGE = ("Resident", "Household", "AssistanceLog", "TrainingSession
 _CREATE = 0  # AuditEntry.Action.CREATE (django-auditlog's value; the model is not importable here at load)
 
 
-def _row_places(name: str, position: dict[str, int], rows: Sequence[Sequence[Any]]) -> list[Any]:
-    """The area id each row's entry is filed under, as ``place_of`` finds it for the same row."""
+def _row_places(
+    name: str, position: dict[str, int], rows: Sequence[Sequence[Any]], known: dict[tuple[str, int], int]
+) -> list[Any]:
+    """The area id each row's entry is filed under, as ``place_of`` finds it for the same row.
+
+    ``known``: villages of related rows by (relation, id), not read again.
+    """
     if name in _PLACED_BY_VILLAGE:
         village_at = position["village_id"]
         return [row[village_at] for row in rows]
@@ -449,11 +471,12 @@ def _row_places(name: str, position: dict[str, int], rows: Sequence[Sequence[Any
         chosen = via[0] if row[via[0][1]] or len(via) == 1 else via[1]
         keys.append((chosen[0], row[chosen[1]]))
     wanted: dict[str, set[Any]] = {}
-    for relation_name, related_id in keys:
-        wanted.setdefault(relation_name, set()).add(related_id)
+    for key in keys:
+        if key not in known:
+            wanted.setdefault(key[0], set()).add(key[1])
     meta = apps.get_model("fieldteam", name)._meta
-    villages = _lookup_villages(wanted, {r: meta.get_field(r).related_model for r in wanted})
-    return [villages[key] for key in keys]
+    villages = _lookup_villages(wanted, {r: meta.get_field(r).related_model for r in wanted}) if wanted else {}
+    return [known[key] if key in known else villages[key] for key in keys]
 
 
 @dataclass(frozen=True)
@@ -499,11 +522,14 @@ def _entry(
     pk: Any,
     object_repr: str,
     action: int,
-    changes: dict[str, Any] | None,
+    changes: dict[str, Any] | str | None,
     area_id: Any,
     province_id: Any,
 ) -> tuple[Any, ...]:
-    """One entry's values, in ``_ENTRY_COLUMNS`` order (what ``log_create`` would set on the entry)."""
+    """One entry's values, in ``_ENTRY_COLUMNS`` order (what ``log_create`` would set on the entry).
+
+    ``changes``: a dict, or the JSON text of one (``record_created`` writes it directly).
+    """
     return (
         content_type_id,
         str(pk),
@@ -559,27 +585,33 @@ def _ip_address(address: str) -> Any:
     return ipaddress.ip_address(address)
 
 
+class _ChangesDumper(JsonbBinaryDumper):
+    """An entry's changes for binary COPY: JSON text as it comes (``record_created``), a dict by ``json.dumps``."""
+
+    def dump(self, obj: Any) -> Buffer | None:
+        if obj.__class__ is str:
+            return b"\x01" + obj.encode()  # jsonb's binary form: a version byte, then the text
+        return super().dump(obj)
+
+
 def _write_entries(entries: Iterable[tuple[Any, ...]], count: int) -> None:
     """Insert the ``count`` entries (``_ENTRY_COLUMNS`` values) into the trail, in the current transaction."""
     if connection.vendor == "postgresql" and count >= COPY_FROM:
         meta = AuditEntry._meta
         columns = [meta.get_field(name) for name in _ENTRY_COLUMNS]  # by attname
         names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
-        # Binary: psycopg's C dumpers write the ints and times; jsonb takes the changes as json.dumps
-        # writes them (the field has no encoder) and inet an address object.
+        # Binary: psycopg's C dumpers write the ints and times; jsonb takes the changes as JSON text
+        # (written once per entry, or by json.dumps: the field has no encoder) and inet an address object.
         types = [
             _COPY_TYPES[(f.target_field if f.is_relation else f).db_type(connection).split("(")[0]] for f in columns
         ]
         address_at = _ENTRY_COLUMNS.index("remote_addr")
         statement = f"COPY {connection.ops.quote_name(meta.db_table)} ({names}) FROM STDIN (FORMAT BINARY)"
-        with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-            copy.set_types(types)
-            write = copy.write_row
-            for entry in entries:
-                address = entry[address_at]
-                if address is not None:
-                    entry = (*entry[:address_at], _ip_address(address), *entry[address_at + 1 :])
-                write(entry)
+        with connection.cursor() as cursor:
+            # By type name only: used by this COPY (``set_types``), no other query of the cursor.
+            cursor.cursor.adapters.register_dumper(None, _ChangesDumper)
+            with cursor.cursor.copy(statement) as copy:
+                _copy_entries(copy, types, address_at, entries)
         return
     # Elsewhere (and for a few entries) one INSERT run over the rows, each value prepared as the
     # field would prepare it for a save, but only where the database needs it (times, JSON).
@@ -594,7 +626,7 @@ def _write_entries(entries: Iterable[tuple[Any, ...]], count: int) -> None:
         for entry in entries:
             batch.append(
                 tuple(
-                    prepared[i].get_db_prep_save(value, connection) if i in prepared else value
+                    prepared[i].get_db_prep_save(_as_json_value(value), connection) if i in prepared else value
                     for i, value in enumerate(entry)
                 )
             )
@@ -603,6 +635,22 @@ def _write_entries(entries: Iterable[tuple[Any, ...]], count: int) -> None:
                 batch = []
         if batch:
             cursor.executemany(statement, batch)
+
+
+def _as_json_value(value: Any) -> Any:
+    """A value as its field takes it: changes given as JSON text (``record_created``) read back into a dict."""
+    return json.loads(value) if value.__class__ is str else value  # the only text among them is the changes'
+
+
+def _copy_entries(copy: Any, types: list[str], address_at: int, entries: Iterable[tuple[Any, ...]]) -> None:
+    """Write the entries into the trail's binary ``COPY``: the address as an address object, for ``inet``."""
+    copy.set_types(types)
+    write = copy.write_row
+    for entry in entries:
+        address = entry[address_at]
+        if address is not None:
+            entry = (*entry[:address_at], _ip_address(address), *entry[address_at + 1 :])
+        write(entry)
 
 
 def record_access(*, actor: Any, instance: models.Model, fields: list[str], purpose: str = "") -> None:

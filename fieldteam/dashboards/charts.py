@@ -53,8 +53,13 @@ def scale_max(values: Sequence[Decimal | None], unit: str) -> Decimal:
     return max([*present, Decimal(1)]) * Decimal("1.1")
 
 
-def target_bar(*, value: Decimal | None, targets: Sequence[TargetMark], band: str, unit: str = "%") -> SafeString:
-    """A horizontal bar of ``value`` with a marker and the year at each target."""
+def target_bar(
+    *, value: Decimal | None, targets: Sequence[TargetMark], band: str, unit: str = "%", measure: str = ""
+) -> SafeString:
+    """A horizontal bar of ``value`` with a marker and the year at each target.
+
+    ``measure`` says in the label what the value is over ("theo dân số chính thức", issue 15).
+    """
     width, left, right = 300, 2, 298
     top = max(scale_max([value, *[t.value for t in targets]], unit), Decimal(1))
 
@@ -76,6 +81,8 @@ def target_bar(*, value: Decimal | None, targets: Sequence[TargetMark], band: st
         if not below:
             last_label_x = mx
     label = _("No value yet") if value is None else _("Value %(value)s%(unit)s") % {"value": fmt(value), "unit": unit}
+    if measure and value is not None:
+        label += f" ({measure})"
     for mark in targets:
         label += "; " + _("target %(year)s: %(value)s%(unit)s") % {
             "year": mark.year,
@@ -121,8 +128,13 @@ def _polylines(frame: _Frame, points: Sequence[TrendPoint]) -> list[str]:
     return [f'<polyline class="line" points="{" ".join(run)}"/>' for run in runs if len(run) > 1]
 
 
-def trend_chart(*, points: Sequence[TrendPoint], targets: Sequence[TargetMark], unit: str = "%") -> SafeString:
-    """Monthly values as a line (gaps where a month has no value), the targets as dashed lines."""
+def trend_chart(
+    *, points: Sequence[TrendPoint], targets: Sequence[TargetMark], unit: str = "%", measure: str = ""
+) -> SafeString:
+    """Monthly values as a line (gaps where a month has no value), the targets as dashed lines.
+
+    ``measure`` says in the label what the values are over, as for ``target_bar``.
+    """
     width, height = 320, 124
     frame = _Frame(
         30, 300, 10, 98, scale_max([p.value for p in points] + [t.value for t in targets], unit), max(len(points), 1)
@@ -159,6 +171,8 @@ def trend_chart(*, points: Sequence[TrendPoint], targets: Sequence[TargetMark], 
             "last": date_format(points[-1].month, "m/Y"),
             "values": ", ".join(f"{date_format(p.month, 'm/Y')} {fmt(p.value)}{unit}" for p in known),
         }
+        if measure:
+            label += f" ({measure})"
     return _svg(width, height, label, body, "trend-chart")
 
 

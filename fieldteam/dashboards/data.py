@@ -17,7 +17,9 @@ villages, communes, residents or logs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.utils.html import escape
@@ -26,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from fieldteam.choices import IndicatorGroup, IndicatorKind, PeriodKind
 from fieldteam.dashboards import charts
-from fieldteam.formatting import number_formatter, period_label, tone
+from fieldteam.formatting import number_formatter, period_label
 from fieldteam.models import Area, Indicator, User
 from fieldteam.periods import Period, month_index, month_start, today
 from fieldteam.permissions import scope_for
@@ -39,7 +41,9 @@ from fieldteam.selectors.indicators import (
     area_indicator_values,
     child_indicator_values,
     indicator_series,
+    official_figures_for,
 )
+from fieldteam.selectors.status import STATUSES, ReachedMonths, Status, reached_months, reading_status, target_status
 from fieldteam.selectors.work_list import WorkListSection, work_list
 from fieldteam.services.reports import EARLIEST_YEAR
 
@@ -54,7 +58,7 @@ class IndicatorCard:
     number: int
     reading: IndicatorReading
     band: str
-    targets: list[tuple[TargetInfo, bool]]  # each target in force, and whether the value meets it
+    targets: list[tuple[TargetInfo, Status]]  # each target in force, and where the value stands against it
     series: list[SeriesPoint]
     bar: SafeString
     trend: SafeString
@@ -65,11 +69,13 @@ class IndicatorCard:
 
     @property
     def has_trend(self) -> bool:
-        return any(point.value is not None for point in self.series)
+        return any(point.measured_value is not None for point in self.series)
+
+    status: Status  # against the target the reading is measured by (``selectors.status``)
 
     @property
     def met(self) -> bool:
-        return bool(self.reading.target and self.reading.target.is_met_by(self.reading.value))
+        return self.status.met
 
 
 @dataclass
@@ -77,6 +83,20 @@ class ChildCell:
     reading: IndicatorReading
     band: str
     text: str  # the value as printed (a province's ranking has thousands of cells: formatted once here)
+    # The rate over the official population, printed first when there is one; the three values and
+    # any warning in the cell's title.
+    official_text: str = ""
+    title: str = ""
+
+    @property
+    def html(self) -> str:
+        title = f' title="{escape(self.title)}"' if self.title else ""
+        warn = " ⚠" if self.reading.warnings else ""
+        if self.official_text:
+            inner = f'{escape(self.official_text)} <small class="muted">{escape(self.text)}</small>{warn}'
+        else:
+            inner = f"{escape(self.text)}{warn}"
+        return f'<td class="t-{self.band}"{title}>{inner}</td>'
 
 
 @dataclass
@@ -93,7 +113,7 @@ class ChildRow:
     def cells_html(self) -> SafeString:
         """The row's value cells, written once here rather than by the template (a province has thousands)."""
         # Bands come from ``formatting.TONES`` and texts from ``number_formatter``: digits, a separator, "–".
-        return mark_safe("".join(f'<td class="t-{c.band}">{escape(c.text)}</td>' for c in self.cells))  # noqa: S308
+        return mark_safe("".join(c.html for c in self.cells))  # noqa: S308
 
 
 @dataclass
@@ -116,15 +136,11 @@ class Dashboard:
 
     @property
     def summary(self) -> dict[str, int]:
-        with_target = [c for c in self.cards if c.reading.target is not None and c.reading.value is not None]
-        return {
-            "indicators": len(self.cards),
-            "with_target": len(with_target),
-            "reached": sum(1 for c in with_target if c.met),
-            "on_track": sum(1 for c in with_target if not c.met and c.reading.on_track),
-            "behind": sum(1 for c in with_target if not c.met and c.reading.on_track is False),
-            "no_value": sum(1 for c in self.cards if c.reading.value is None),
-        }
+        """How many indicators have each status (``selectors.status``), and how many in all."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for card in self.cards:
+            counts[card.status.code] += 1
+        return {"indicators": len(self.cards), **counts}
 
     @property
     def activity_children(self) -> list:
@@ -144,14 +160,14 @@ class Dashboard:
         return max(0, len(self.activity.inactive) - INACTIVE_SHOWN)
 
 
-def band_of(reading: IndicatorReading) -> str:
-    target = reading.target
-    return tone(value=reading.value, gap=reading.gap, met=bool(target and target.is_met_by(reading.value)))
+def band_of(reading: IndicatorReading, reached: ReachedMonths | None = None) -> str:
+    """The colour of a reading: its status's (``selectors.status``), never a threshold of its own."""
+    return reading_status(reading, reached).tone
 
 
-def _marks(reading: IndicatorReading) -> list[charts.TargetMark]:
+def _marks(reading: IndicatorReading, reached: ReachedMonths) -> list[charts.TargetMark]:
     return [
-        charts.TargetMark(year, info.value, info.is_met_by(reading.value))
+        charts.TargetMark(year, info.value, target_status(reading, info, reached).met)
         for year, info in sorted(reading.targets.items())
     ]
 
@@ -183,36 +199,66 @@ def series_for(*, user: User, area: Area, reading: IndicatorReading, period: Per
         indicator=reading.indicator,
         first_month=month_start(first),
         last_month=month_start(last - 1 if live_last else last),
+        figures=reading.official_history,
     )
     if live_last:
-        points.append(SeriesPoint(month_start(last), reading.numerator, reading.denominator, reading.value, True))
+        points.append(
+            SeriesPoint(
+                month_start(last), reading.numerator, reading.denominator, reading.value, True, reading.measured_value
+            )
+        )
     return points
+
+
+def child_cell(reading: IndicatorReading, format_number: Callable[[Decimal | None], str]) -> ChildCell:
+    """A ranking cell: the official rate first (when there is one), the register's, the three in its title."""
+    text = format_number(reading.value)
+    if not reading.official_band:
+        return ChildCell(reading, band_of(reading), text)
+    official = format_number(reading.official_value) if reading.has_official else ""
+    title = _("Official: %(official)s · register: %(register)s · coverage: %(coverage)s") % {
+        "official": official or reading.official_source_label,
+        "register": text,
+        "coverage": format_number(reading.coverage),
+    }
+    if reading.warnings:
+        title = " ".join([title, *reading.warning_labels])
+    return ChildCell(reading, band_of(reading), text, official, title)
 
 
 def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = "") -> Dashboard:
     """Everything the dashboard page of ``area`` shows for ``period``, as ``user`` may see it."""
     scope = scope_for(user)
     ancestors = [(a, scope.contains(a)) for a in Area.objects.get_ancestors(area)] if area.depth > 1 else []
-    readings = area_indicator_values(user=user, area=area, period=period)
+    # The official figures of the area and all below it, read once for its readings and its children's.
+    figures = official_figures_for(user=user, area=area, period=period)
+    readings = area_indicator_values(user=user, area=area, period=period, figures=figures)
+    reached = reached_months(user=user, area=area, readings=readings)
     cards: list[IndicatorCard] = []
     for number, reading in enumerate(readings, start=1):
         series = series_for(user=user, area=area, reading=reading, period=period)
-        band = band_of(reading)
-        marks = _marks(reading)
+        status = reading_status(reading, reached)
+        band = status.tone
+        marks = _marks(reading, reached)
         unit = reading.indicator.unit
         cards.append(
             IndicatorCard(
                 number=number,
                 reading=reading,
                 band=band,
-                targets=[(info, info.is_met_by(reading.value)) for _year, info in sorted(reading.targets.items())],
+                targets=[(info, target_status(reading, info, reached)) for _year, info in sorted(reading.targets.items())],
                 series=series,
-                bar=charts.target_bar(value=reading.value, targets=marks, band=band, unit=unit),
+                # Drawn as the targets measure it: over the official population where there is a figure.
+                bar=charts.target_bar(
+                    value=reading.measured_value, targets=marks, band=band, unit=unit, measure=reading.measured_label
+                ),
                 trend=charts.trend_chart(
-                    points=[charts.TrendPoint(p.month, p.value, p.is_live) for p in series],
+                    points=[charts.TrendPoint(p.month, p.measured_value, p.is_live) for p in series],
                     targets=[m for m in marks if m.year >= period.start.year],
                     unit=unit,
+                    measure=reading.measured_label,
                 ),
+                status=status,
             )
         )
     group_labels = dict(IndicatorGroup.choices)
@@ -227,7 +273,7 @@ def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = 
 
     rank_card = next((c for c in cards if c.indicator.code == rank_code), None) if rank_code else None
     child_values = child_indicator_values(
-        user=user, area=area, period=period, indicator=rank_card.indicator if rank_card else None
+        user=user, area=area, period=period, indicator=rank_card.indicator if rank_card else None, figures=figures
     )
     columns = [
         card
@@ -238,15 +284,13 @@ def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = 
     format_number = number_formatter()
     children: list[ChildRow] = []
     for rank, child in enumerate(child_values, start=1):
-        cells = [
-            ChildCell(child.readings[p], band_of(child.readings[p]), format_number(child.readings[p].value)) for p in positions
-        ]
+        cells = [child_cell(child.readings[p], format_number) for p in positions]
         if rank_card is not None:
             ranked = child.readings[rank_card.number - 1]
-            band, value = band_of(ranked), ranked.value
+            band, value = band_of(ranked), ranked.measured_value
         else:
-            value = child.gap_score
-            band = tone(value=value, gap=value, met=value is not None and value <= 0)
+            # The mean gap is not a reading: it has no status, hence no colour.
+            value, band = child.gap_score, "plain"
         children.append(ChildRow(rank, child, band, value, format_number(value), cells, scope.contains(child.area)))
     ranked_children = [row for row in children if any(r.value is not None for r in row.child.readings)]
     empty_children = [row for row in children if all(r.value is None for r in row.child.readings)]

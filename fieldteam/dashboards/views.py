@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from fieldteam.choices import PROVINCE_KINDS
 from fieldteam.dashboards.data import build_dashboard, parse_period
@@ -26,8 +26,14 @@ from fieldteam.http import SignedInRequest
 from fieldteam.models import Area, Capability, JobStatus
 from fieldteam.periods import Period
 from fieldteam.permissions import scope_for
+from fieldteam.selectors.approvals import month_sign_off
+from fieldteam.selectors.breakdowns import area_breakdowns
+from fieldteam.selectors.coverage import team_coverage
+from fieldteam.selectors.follow_ups import commune_follow_ups
+from fieldteam.selectors.homes import homes_for
 from fieldteam.selectors.indicators import visible_area
 from fieldteam.selectors.jobs import report_jobs, visible_job
+from fieldteam.selectors.reasons import LIST_TITLES, may_see_reasons, reason_counts
 from fieldteam.services import reports
 
 LOGIN_URL = reverse_lazy("dashboards:login")
@@ -36,6 +42,8 @@ JOB_REFRESH_SECONDS = 3
 RECENT_JOBS = 10
 
 signed_in = login_required(login_url=LOGIN_URL)
+# The reason lists a dashboard links to: (key, title).
+REASON_LISTS = list(LIST_TITLES.items())
 
 
 class LoginView(auth_views.LoginView):
@@ -56,7 +64,7 @@ def _attachment(report: reports.ReportFile) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 @signed_in
 def home(request: SignedInRequest) -> HttpResponse:
     """The areas the user may see; straight to the dashboard when there is only one."""
@@ -68,10 +76,10 @@ def home(request: SignedInRequest) -> HttpResponse:
     if len(areas) == 1 and "all" not in request.GET:
         return redirect("dashboards:area", area_id=areas[0].pk)
     jobs = list(report_jobs(user=request.user)[:RECENT_JOBS])
-    return render(request, "dashboards/home.html", {"areas": areas, "jobs": jobs})
+    return render(request, "dashboards/home.html", {"areas": areas, "jobs": jobs, "homes": homes_for(user=request.user)})
 
 
-@require_GET
+@require_safe
 @signed_in
 def area_dashboard(request: SignedInRequest, area_id: int) -> HttpResponse:
     area = visible_area(user=request.user, area_id=area_id)
@@ -84,6 +92,19 @@ def area_dashboard(request: SignedInRequest, area_id: int) -> HttpResponse:
         "area": area,
         "period_choices": period_choices(period),
         "selected_period": str(period),
+        "homes": homes_for(user=request.user),
+        # Issue 15: the gap for women and ethnic minorities (small cells hidden), and team coverage.
+        "breakdowns": area_breakdowns(user=request.user, area=area, period=period),
+        "coverage": team_coverage(user=request.user, area=area),
+        # Issue 17: not-done reasons per child area, for an office (a commune's or province's dashboard).
+        "reasons": reason_counts(user=request.user, area=area, period=period)
+        if area.numchild and may_see_reasons(user=request.user, area=area)
+        else None,
+        "reason_lists": REASON_LISTS,
+        # Issue 17: follow-up visits per village, on a commune's dashboard.
+        "follow_ups": commune_follow_ups(user=request.user, area=area),
+        # Issue 17: the month signed off, each commune's status and the late ones.
+        "sign_off": month_sign_off(user=request.user, area=area, period=period),
     }
     return render(request, "dashboards/area.html", context)
 
@@ -105,7 +126,7 @@ def report_create(request: SignedInRequest, area_id: int) -> HttpResponse:
     return redirect("dashboards:job", job_id=job.pk)
 
 
-@require_GET
+@require_safe
 @signed_in
 def work_list_export(request: SignedInRequest, area_id: int, fmt: str) -> HttpResponse:
     """A village's work list (optionally one capability, ``?capability=<code>``) as XLSX or CSV."""
@@ -122,7 +143,25 @@ def work_list_export(request: SignedInRequest, area_id: int, fmt: str) -> HttpRe
     return _attachment(report)
 
 
-@require_GET
+@require_safe
+@signed_in
+def reason_list_export(request: SignedInRequest, area_id: int, kind: str, fmt: str) -> HttpResponse:
+    """One list an office acts on (villages and counts, ``selectors.reasons.LISTS``) as XLSX or CSV."""
+    area = visible_area(user=request.user, area_id=area_id)
+    if not may_see_reasons(user=request.user, area=area):
+        raise Http404(_("No such area."))
+    period, problem = parse_period(request.GET.get("period", ""))
+    if problem:
+        messages.error(request, problem)
+        return redirect("dashboards:area", area_id=area.pk)
+    try:
+        report = reports.reason_list_file(user=request.user, area=area, period=period, kind=kind, fmt=fmt)
+    except ValidationError as exc:
+        raise Http404(" ".join(exc.messages)) from exc
+    return _attachment(report)
+
+
+@require_safe
 @signed_in
 def job_detail(request: SignedInRequest, job_id: UUID) -> HttpResponse:
     job = visible_job(user=request.user, job_id=job_id)
@@ -137,7 +176,7 @@ def job_detail(request: SignedInRequest, job_id: UUID) -> HttpResponse:
     return render(request, "dashboards/job.html", context)
 
 
-@require_GET
+@require_safe
 @signed_in
 def job_download(request: SignedInRequest, job_id: UUID) -> FileResponse:
     job = visible_job(user=request.user, job_id=job_id)

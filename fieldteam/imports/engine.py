@@ -29,6 +29,7 @@ from fieldteam.imports.base import (
 from fieldteam.imports.kinds.areas import VillagesImport
 from fieldteam.imports.kinds.indicators import ReportedValuesImport, TargetsImport
 from fieldteam.imports.kinds.people import HouseholdsImport, ResidentsImport
+from fieldteam.imports.kinds.population import PopulationImport
 from fieldteam.imports.kinds.teams import MembersImport, TeamsImport
 from fieldteam.models import (
     User,
@@ -50,6 +51,7 @@ KINDS: dict[str, type[ImportKind]] = {
         ResidentsImport,
         TargetsImport,
         ReportedValuesImport,
+        PopulationImport,
     )
 }
 KIND_LABELS = {
@@ -60,6 +62,7 @@ KIND_LABELS = {
     "residents": gettext_lazy("households and residents"),
     "targets": gettext_lazy("indicator targets"),
     "indicator_values": gettext_lazy("reported indicator values"),
+    "population": gettext_lazy("official population figures"),
 }
 
 

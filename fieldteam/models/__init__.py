@@ -1,13 +1,26 @@
 """Models, one module per subject."""
 
+from .approvals import MonthApproval
 from .areas import Area
 from .assistance import AssistanceItem, AssistanceLog, TrainingAttendance, TrainingSession
 from .audit import AuditEntry
-from .capabilities import Adoption, Capability
-from .indicators import Indicator, IndicatorValue, Plan, PlanTarget, RetirementAge, RollupState, Target, VillageCount
+from .capabilities import Adoption, Capability, CapabilityDerivation
+from .follow_ups import FollowUpRule
+from .indicators import (
+    Indicator,
+    IndicatorPopulationBound,
+    IndicatorValue,
+    Plan,
+    PlanTarget,
+    RetirementAge,
+    RollupState,
+    Target,
+    VillageCount,
+)
 from .jobs import BackgroundJob, JobKind, JobStatus, SyncReceipt
 from .people import ConsentRecord, Household, Resident
-from .teams import AreaRole, Membership, Team
+from .population import OfficialPopulation
+from .teams import AreaRole, Membership, MemberTraining, Team
 from .users import User
 
 __all__ = [
@@ -19,13 +32,19 @@ __all__ = [
     "AuditEntry",
     "BackgroundJob",
     "Capability",
+    "CapabilityDerivation",
     "ConsentRecord",
+    "FollowUpRule",
     "Household",
     "Indicator",
+    "IndicatorPopulationBound",
     "IndicatorValue",
     "JobKind",
     "JobStatus",
+    "MemberTraining",
     "Membership",
+    "MonthApproval",
+    "OfficialPopulation",
     "Plan",
     "PlanTarget",
     "Resident",

@@ -1,11 +1,12 @@
 """The capability catalogue and adoptions: who holds what, since when, from which source."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam.choices import AdoptionSource, CapabilitySubject
+from fieldteam.choices import AdoptionSource, CapabilitySubject, DerivationKind
 
 MAX_CAPABILITY_BIT = 62  # bits of a signed 64-bit integer mask
 
@@ -48,6 +49,53 @@ class Capability(models.Model):
     @property
     def mask(self) -> int:
         return 1 << self.bit
+
+
+class CapabilityDerivation(models.Model):
+    """A rule of the catalogue by which a subject holds ``target`` without an adoption of it.
+
+    ``implies``: whoever holds ``source`` holds ``target`` (same kind of subject; e.g. a person who
+    uses online public services uses the Internet). ``any_member``: a household holds ``target``
+    while any of its current members holds ``source`` (e.g. a smartphone). Derived holdings are
+    counted like adopted ones (``fieldteam.rollup.rules``) but are no adoption: no one logged them.
+    """
+
+    kind = models.CharField(_("kind"), max_length=12, choices=DerivationKind.choices)
+    source = models.ForeignKey(
+        Capability, verbose_name=_("held capability"), on_delete=models.PROTECT, related_name="derivations_from"
+    )
+    target = models.ForeignKey(
+        Capability, verbose_name=_("derived capability"), on_delete=models.PROTECT, related_name="derivations_to"
+    )
+
+    class Meta:
+        verbose_name = _("capability derivation")
+        verbose_name_plural = _("capability derivations")
+        ordering = ["target__sort_order", "source__sort_order"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target"], name="capability_derivation_unique"),
+            models.CheckConstraint(condition=~Q(source=F("target")), name="capability_derivation_not_itself"),
+            models.CheckConstraint(
+                condition=Q(kind__in=[k.value for k in DerivationKind]), name="capability_derivation_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target} ← {self.source}"
+
+    def clean(self) -> None:
+        source = self.source if self.source_id else None
+        target = self.target if self.target_id else None
+        if source is None or target is None:
+            return
+        if self.kind == DerivationKind.ANY_MEMBER and (
+            source.subject != CapabilitySubject.RESIDENT or target.subject != CapabilitySubject.HOUSEHOLD
+        ):
+            raise ValidationError(
+                {"kind": _("“Any member” derives a household capability from a resident capability.")}
+            )
+        if self.kind == DerivationKind.IMPLIES and source.subject != target.subject:
+            raise ValidationError({"kind": _("“Implies” links two capabilities held by the same kind of subject.")})
 
 
 class Adoption(models.Model):

@@ -1,11 +1,23 @@
 """Indicators of the digital-society plans, their targets, and their values per area and period."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam.choices import IndicatorGroup, IndicatorKind, PeriodKind, PopulationKind, Sex, TargetComparison
+from fieldteam.choices import (
+    PROVINCE_KINDS,
+    VILLAGE_KINDS,
+    IndicatorGroup,
+    IndicatorKind,
+    IndicatorLevel,
+    PeriodKind,
+    PopulationKind,
+    Sex,
+    TargetComparison,
+)
+from fieldteam.models.areas import Area
 from fieldteam.periods import today
 
 
@@ -18,7 +30,23 @@ class Indicator(models.Model):
 
     code = models.SlugField(_("code"), max_length=60, unique=True)
     name = models.CharField(_("name"), max_length=300)
+    short_name = models.CharField(
+        _("short name"),
+        max_length=40,
+        blank=True,
+        help_text=_("A few words for the heads of tables; the full name is shown on hover and focus."),
+    )
     group = models.CharField(_("group"), max_length=30, choices=IndicatorGroup.choices)
+    lowest_level = models.CharField(
+        _("measured down to"),
+        max_length=10,
+        choices=IndicatorLevel.choices,
+        default=IndicatorLevel.VILLAGE,
+        help_text=_(
+            "The lowest level with a value: village for what household data counts, province for a provincial "
+            "statistic (share of GRDP, ...). Pages below it do not list the indicator."
+        ),
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=IndicatorKind.choices)
     capability = models.ForeignKey(
         "fieldteam.Capability",
@@ -69,22 +97,83 @@ class Indicator(models.Model):
     def is_computed(self) -> bool:
         return self.kind == IndicatorKind.COMPUTED
 
+    @property
+    def label(self) -> str:
+        """The short name for the heads of tables, else the name."""
+        return self.short_name or self.name
+
+    def applies_to(self, area: Area) -> bool:
+        """Whether ``area``'s level is at or above ``lowest_level`` (a value can exist there)."""
+        if self.lowest_level == IndicatorLevel.PROVINCE:
+            return area.kind in PROVINCE_KINDS
+        if self.lowest_level == IndicatorLevel.COMMUNE:
+            return area.kind not in VILLAGE_KINDS
+        return True
+
 
 class RetirementAge(models.Model):
-    """Statutory retirement age by sex and year (it rises each year): the upper bound of working age."""
+    """Statutory retirement age of a birth cohort (Decree 135/2020, Appendix I): the upper bound of working age.
+
+    A row holds for the people of ``sex`` born from the month of ``born_from`` until the month
+    before the next row's; the first row also holds for everyone born earlier. The age rises with
+    the birth month, so working age at a given month is still a contiguous range of birth months.
+    """
 
     sex = models.CharField(_("sex"), max_length=6, choices=Sex.choices)
-    year = models.PositiveSmallIntegerField(_("year"))
+    born_from = models.DateField(_("born from (month)"), help_text=_("The first day of the first birth month."))
     age_months = models.PositiveSmallIntegerField(_("retirement age (months)"))
 
     class Meta:
         verbose_name = _("retirement age")
         verbose_name_plural = _("retirement ages")
-        ordering = ["year", "sex"]
-        constraints = [models.UniqueConstraint(fields=["sex", "year"], name="retirement_age_unique")]
+        ordering = ["sex", "born_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["sex", "born_from"], name="retirement_age_unique_cohort"),
+            models.CheckConstraint(condition=Q(born_from__day=1), name="retirement_age_born_from_first_of_month"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.get_sex_display()} {self.year}: {self.age_months // 12}y{self.age_months % 12}m"
+        return f"{self.get_sex_display()} {self.born_from:%m/%Y}: {self.age_months // 12}y{self.age_months % 12}m"
+
+
+class IndicatorPopulationBound(models.Model):
+    """A province's own age bounds for an indicator's population (e.g. Sơn La: adults from 15).
+
+    Replaces the indicator's ``min_age``/``max_age`` in that province's counts; for a working-age
+    indicator only ``min_age`` applies (the upper bound is the retirement age).
+    """
+
+    province = models.ForeignKey(
+        "fieldteam.Area", verbose_name=_("province"), on_delete=models.CASCADE, related_name="population_bounds"
+    )
+    indicator = models.ForeignKey(
+        Indicator, verbose_name=_("indicator"), on_delete=models.CASCADE, related_name="province_bounds"
+    )
+    min_age = models.PositiveSmallIntegerField(_("minimum age"), null=True, blank=True)
+    max_age = models.PositiveSmallIntegerField(
+        _("maximum age"), null=True, blank=True, help_text=_("Inclusive: residents up to and including this age.")
+    )
+    source = models.CharField(_("source"), max_length=200, blank=True, help_text=_("The plan that defines it."))
+
+    class Meta:
+        verbose_name = _("province population bound")
+        verbose_name_plural = _("province population bounds")
+        ordering = ["province", "indicator__sort_order"]
+        constraints = [
+            models.UniqueConstraint(fields=["province", "indicator"], name="population_bound_unique"),
+            models.CheckConstraint(
+                condition=Q(min_age__isnull=True) | Q(max_age__isnull=True) | Q(max_age__gte=F("min_age")),
+                name="population_bound_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.indicator.code} ({self.province}): {self.min_age or 0}–{self.max_age or ''}"
+
+    def clean(self) -> None:
+        indicator = self.indicator if self.indicator_id else None
+        if indicator is not None and (not indicator.is_computed or indicator.population == PopulationKind.HOUSEHOLDS):
+            raise ValidationError({"indicator": _("Only an indicator counted among residents has age bounds.")})
 
 
 class Plan(models.Model):
@@ -208,6 +297,13 @@ class IndicatorValue(models.Model):
     numerator = models.BigIntegerField(_("numerator"), null=True, blank=True)
     denominator = models.BigIntegerField(_("denominator"), null=True, blank=True)
     value = models.DecimalField(_("value"), max_digits=9, decimal_places=3, null=True, blank=True)
+    # The breakdown of a computed value, frozen with it (as ``VillageCount``'s); empty when reported.
+    women_numerator = models.BigIntegerField(null=True, blank=True)
+    women_denominator = models.BigIntegerField(null=True, blank=True)
+    minority_numerator = models.BigIntegerField(null=True, blank=True)
+    minority_denominator = models.BigIntegerField(null=True, blank=True)
+    kinh_numerator = models.BigIntegerField(null=True, blank=True)
+    kinh_denominator = models.BigIntegerField(null=True, blank=True)
     computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
     reported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -255,6 +351,15 @@ class VillageCount(models.Model):
     indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="+")
     numerator = models.BigIntegerField(default=0)
     denominator = models.BigIntegerField(default=0)
+    # The breakdown (``rules.BREAKDOWN``): the same counts among women, ethnic minorities and Kinh.
+    # Men are the rest (sex is required), an unrecorded ethnicity the rest of the two groups.
+    # Households have none (zeros).
+    women_numerator = models.BigIntegerField(default=0, db_default=0)
+    women_denominator = models.BigIntegerField(default=0, db_default=0)
+    minority_numerator = models.BigIntegerField(default=0, db_default=0)
+    minority_denominator = models.BigIntegerField(default=0, db_default=0)
+    kinh_numerator = models.BigIntegerField(default=0, db_default=0)
+    kinh_denominator = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         verbose_name = _("village count")

@@ -63,7 +63,8 @@ class BackgroundJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.name} ({self.get_status_display()})"
+        # ``name`` is a code ("residents"); the pages show its label (``admin.imports.job_title``).
+        return f"{self.get_kind_display()} ({self.get_status_display()})"
 
     @property
     def percent(self) -> int | None:

@@ -13,8 +13,19 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam.choices import ConsentChannel, ResidentStatus, Sex
+from fieldteam.choices import ConsentChannel, EthnicGroup, ResidentStatus, Sex
 from fieldteam.names import fold_name
+
+# "Kinh" as folded by ``fold_name`` (case, diacritics, spacing): the majority group.
+_KINH = "kinh"
+
+
+def ethnic_group_of(ethnicity: str | None) -> str:
+    """The group counting uses for a free-text ethnicity: Kinh, another (a minority), or blank (unknown)."""
+    folded = fold_name(ethnicity)
+    if not folded:
+        return EthnicGroup.UNKNOWN.value
+    return EthnicGroup.KINH.value if folded in {_KINH, f"dan toc {_KINH}"} else EthnicGroup.MINORITY.value
 
 
 class Household(models.Model):
@@ -30,6 +41,12 @@ class Household(models.Model):
     # Bit i is set while the household holds the capability whose ``bit`` is i. Derived from
     # the Adoption rows by the adoption service only; the roll-up counts read it in one scan.
     capability_mask = models.BigIntegerField(_("capabilities held"), default=0, editable=False)
+    # The household capabilities held through its members (``CapabilityDerivation`` "any member":
+    # a member's smartphone), kept by the writes that change a member (``fieldteam.rollup.derived``).
+    # Counted like ``capability_mask``, but no adoption: no one logged them.
+    derived_mask = models.BigIntegerField(
+        _("capabilities held through members"), default=0, db_default=0, editable=False
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -66,7 +83,7 @@ class Resident(models.Model):
     )
     #: Never filtered, searched or ordered on by anyone, in admin or the API (issue 13 item 11):
     #: ethnicity is sensitive data; identifiers are looked up only through the keyed-hash search.
-    SENSITIVE_FIELDS = ("ethnicity", *IDENTIFIER_FIELDS)
+    SENSITIVE_FIELDS = ("ethnicity", "ethnic_group", *IDENTIFIER_FIELDS)
 
     province = models.ForeignKey("fieldteam.Area", verbose_name=_("province"), on_delete=models.PROTECT, related_name="+")
     village = models.ForeignKey(
@@ -87,6 +104,12 @@ class Resident(models.Model):
     sex = models.CharField(_("sex"), max_length=6, choices=Sex.choices)
     # Sensitive personal data under Decree 356/2025: optional and never shown in lists.
     ethnicity = models.CharField(_("ethnicity"), max_length=60, blank=True)
+    # ``ethnic_group_of(ethnicity)``, kept by ``save`` (and the bulk import): the counts' breakdown
+    # reads this coarse group, never the sensitive text, and only aggregates of it leave the database.
+    ethnic_group = models.CharField(
+        max_length=8, choices=EthnicGroup.choices, default=EthnicGroup.UNKNOWN, db_default=EthnicGroup.UNKNOWN.value,
+        editable=False,
+    )
 
     citizen_id_ciphertext = models.TextField(_("citizen ID (encrypted)"), blank=True, editable=False)
     # NULL, not "": the unique constraint must ignore residents without a citizen ID.
@@ -156,14 +179,19 @@ class Resident(models.Model):
     def __str__(self) -> str:
         return f"{self.full_name} ({self.birth_year})"
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
+    def save(self, *args: Any, keep_ethnic_group: bool = False, **kwargs: Any) -> None:
         # Derived columns, not business logic: they must agree with the birth fields and the name
-        # however saved.
+        # however saved. ``keep_ethnic_group``: only erasure, which clears the text but keeps what
+        # the person counts for (as it keeps the birth month).
         self.derive_birth_month_index()
         self.search_name = fold_name(self.full_name)
+        if not keep_ethnic_group:
+            self.ethnic_group = ethnic_group_of(self.ethnicity)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "full_name" in update_fields and "search_name" not in update_fields:
-            kwargs["update_fields"] = [*update_fields, "search_name"]
+            kwargs["update_fields"] = update_fields = [*update_fields, "search_name"]
+        if update_fields is not None and "ethnicity" in update_fields and "ethnic_group" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "ethnic_group"]
         super().save(*args, **kwargs)
 
     @staticmethod

@@ -68,6 +68,42 @@ class Membership(models.Model):
         return f"{self.user} – {self.team} ({self.get_role_display()})"
 
 
+class MemberTraining(models.Model):
+    """A course a team member took themselves (the plans count members trained), recorded by an officer.
+
+    Recorded against the team the person was a member of (``team``: whose areas say who may record
+    and see it); the person is ``user``, so a member of two teams counts as trained in both.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.PROTECT, related_name="trainings"
+    )
+    team = models.ForeignKey(Team, verbose_name=_("team"), on_delete=models.PROTECT, related_name="member_trainings")
+    topic = models.CharField(_("course or topic"), max_length=200)
+    trained_on = models.DateField(_("trained on"))
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("member training")
+        verbose_name_plural = _("member trainings")
+        ordering = ["-trained_on", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(topic=""), name="member_training_topic_not_empty"),
+            models.UniqueConstraint(fields=["user", "topic", "trained_on"], name="member_training_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.topic} ({self.trained_on:%d/%m/%Y})"
+
+
 class AreaRole(models.Model):
     """A staff role over an area's subtree (commune officer, province officer, viewer)."""
 

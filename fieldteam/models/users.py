@@ -19,6 +19,8 @@ from django.db.models import F
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
+from fieldteam import names
+
 #: The columns whose change ends every token and session of the user.
 CREDENTIAL_FIELDS = ("password", "is_active")
 
@@ -67,6 +69,15 @@ class User(AbstractUser):
     def __str__(self) -> str:
         full = self.get_full_name()
         return f"{full} ({self.username})" if full else self.username
+
+    def get_full_name(self) -> str:
+        # Django joins "first last" (given name first); Vietnamese put the family name first.
+        return names.display_name(family=self.last_name, given=self.first_name)
+
+    @property
+    def display_name(self) -> str:
+        """The name every page, report and export shows: family name first, else the user name."""
+        return self.get_full_name() or self.get_username()
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         update_fields = kwargs.get("update_fields")

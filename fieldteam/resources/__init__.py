@@ -9,6 +9,7 @@ from .assistance import AssistanceLogResource
 from .base import CSV, FORMATS, XLSX, FieldteamResource
 from .indicators import IndicatorValueResource, ReportedValueResource, TargetResource
 from .people import HouseholdResource, ResidentResource
+from .population import OfficialPopulationResource
 from .teams import MemberResource, TeamResource
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "HouseholdResource",
     "IndicatorValueResource",
     "MemberResource",
+    "OfficialPopulationResource",
     "ReportedValueResource",
     "ResidentResource",
     "TargetResource",

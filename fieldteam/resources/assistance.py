@@ -76,7 +76,7 @@ class AssistanceLogResource(FieldteamResource):
 
     def prepare_export_chunk(self, objects: list[Any]) -> None:
         reasons = dict(REASON_WORDS)
-        labels = {value: word for word, value in reasons.items()}
+        labels: dict[str, str] = {value: word for word, value in reasons.items()}
         self._items: dict[Any, dict[int, str]] = defaultdict(dict)
         for log_id, capability_id, outcome, reason in AssistanceItem.objects.filter(
             log_id__in=[o.pk for o in objects]
@@ -99,10 +99,13 @@ class AssistanceLogResource(FieldteamResource):
         return f"{timezone.localtime(obj.occurred_at):%H:%M}"
 
     def dehydrate_subject(self, obj: AssistanceLog) -> str:
-        if obj.resident_id:
-            return f"{obj.resident.full_name} ({obj.resident.birth_year})"
-        return obj.household.head_name or obj.household.code
+        resident = obj.resident
+        if resident is not None:
+            return f"{resident.full_name} ({resident.birth_year})"
+        household = obj.household
+        assert household is not None  # noqa: S101 - a log names a resident or a household (a constraint)
+        return household.head_name or household.code
 
     def dehydrate_household_code(self, obj: AssistanceLog) -> str:
-        household = obj.resident.household if obj.resident_id else obj.household
+        household = obj.resident.household if obj.resident is not None else obj.household
         return household.code if household else ""

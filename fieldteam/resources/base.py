@@ -24,13 +24,13 @@ import datetime as dt
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
 from django.utils.encoding import force_str
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from import_export import resources, widgets
 from import_export.fields import Field
 
@@ -102,6 +102,11 @@ def _integral_text(value: Any) -> str | None:
 # --- widgets ---------------------------------------------------------------------------------------
 
 
+# Texts a column's cleaner remembers the value of (codes, choices and yes/no repeat down a column).
+REMEMBERED_TEXTS = 512
+_IMMUTABLE = frozenset({str, int, bool, dt.date, Decimal, type(None)})
+
+
 class CellWidget(widgets.Widget):
     """Base of the fieldteam widgets: ``clean`` returns ``None`` for a blank cell."""
 
@@ -109,6 +114,29 @@ class CellWidget(widgets.Widget):
         if is_blank(value):
             return None
         return self.parse(value)
+
+    def cleaner(self) -> Callable[[Any], Any]:
+        """``clean`` as one function for the cells of a column read row after row (an import's parser).
+
+        The same value, or the same ``ValueError``, as ``clean`` for every cell (``tests/imports/
+        test_cell_parsers.py``); made once per column, not looked up per cell. Here: a text the
+        column repeats is cleaned once (the first ``REMEMBERED_TEXTS`` distinct ones, immutable
+        values only); widgets whose cells rarely repeat take a shorter way for text instead.
+        """
+        clean = self.clean
+        remembered: dict[str, Any] = {}
+
+        def clean_cell(value: Any) -> Any:
+            if value.__class__ is not str:
+                return clean(value)
+            if value in remembered:
+                return remembered[value]
+            result = clean(value)
+            if len(remembered) < REMEMBERED_TEXTS and result.__class__ in _IMMUTABLE:
+                remembered[value] = result
+            return result
+
+        return clean_cell
 
     def parse(self, value: Any) -> Any:
         return value
@@ -133,11 +161,26 @@ class TextWidget(CellWidget):
             return ""
         return self.parse(value)
 
+    def cleaner(self) -> Callable[[Any], Any]:
+        if type(self).parse is not TextWidget.parse or type(self).clean is not TextWidget.clean:
+            return super().cleaner()  # a subclass reads text its own way
+        clean, limit = self.clean, self.max_length
+
+        def clean_text(value: Any) -> Any:
+            # A text cell (names, addresses: rarely repeated), as ``clean`` and ``parse`` treat it.
+            if value.__class__ is str:
+                text = " ".join(value.split())
+                if limit is None or len(text) <= limit:
+                    return text
+            return clean(value)
+
+        return clean_text
+
     def parse(self, value: Any) -> str:
         text = _integral_text(value) or force_str(value)
         text = " ".join(text.split())
         if self.max_length is not None and len(text) > self.max_length:
-            raise ValueError(_t("At most %(count)d characters.") % {"count": self.max_length})
+            raise ValueError(gettext("At most %(count)d characters.") % {"count": self.max_length})
         return text
 
 
@@ -153,6 +196,22 @@ class CodeWidget(TextWidget):
         if self.pad and text.isdigit() and len(text) < self.pad:
             text = text.zfill(self.pad)
         return text
+
+    def cleaner(self) -> Callable[[Any], Any]:
+        if type(self).parse is not CodeWidget.parse or type(self).clean is not TextWidget.clean:
+            return super().cleaner()  # a subclass reads codes its own way
+        clean, limit, pad = self.clean, self.max_length, self.pad
+
+        def clean_code(value: Any) -> Any:
+            # A text cell (a household's code: repeated only by its few rows), as ``clean`` and ``parse`` treat it.
+            if value.__class__ is str:
+                text = " ".join(value.split())
+                if limit is None or len(text) <= limit:
+                    text = text.replace(" ", "")
+                    return text.zfill(pad) if pad and text.isdigit() and len(text) < pad else text
+            return clean(value)
+
+        return clean_code
 
 
 class IdentifierWidget(CellWidget):
@@ -178,12 +237,41 @@ class IdentifierWidget(CellWidget):
             return ""
         return text
 
+    def cleaner(self) -> Callable[[Any], Any]:
+        if type(self).clean is not IdentifierWidget.clean:
+            return super().cleaner()  # a subclass reads text its own way
+        clean = self.clean
+
+        def clean_identifier(value: Any) -> Any:
+            # A text cell (every row its own number), as ``clean`` treats it.
+            if value.__class__ is str:
+                text = value.strip()
+                return "" if _MASKED in text else text
+            return clean(value)
+
+        return clean_identifier
+
 
 class DateWidget(CellWidget):
     """A date: a date cell, an Excel serial number, or text ``dd/mm/yyyy`` (also ``-`` and ``.``) or ``yyyy-mm-dd``."""
 
     _DMY = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})")
     _YMD = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?")
+
+    def cleaner(self) -> Callable[[Any], Any]:
+        remembering = super().cleaner()
+        if type(self).parse is not DateWidget.parse:
+            return remembering  # a subclass reads dates its own way
+
+        def clean_date(value: Any) -> Any:
+            # A date cell, as ``parse`` reads it; text (and numbers) the general way.
+            if value.__class__ is dt.datetime:
+                return value.date()
+            if value.__class__ is dt.date:
+                return value
+            return remembering(value)
+
+        return clean_date
 
     def parse(self, value: Any) -> dt.date:
         if isinstance(value, dt.datetime):
@@ -209,7 +297,7 @@ class DateWidget(CellWidget):
                     return dt.date(int(match[order[0]]), int(match[order[1]]), int(match[order[2]]))
                 except ValueError:
                     break
-        raise ValueError(_t("Write the date as dd/mm/yyyy, for example 25/03/1985."))
+        raise ValueError(gettext("Write the date as dd/mm/yyyy, for example 25/03/1985."))
 
     def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
         return value.strftime(DATE_DISPLAY) if value else ""
@@ -230,10 +318,10 @@ class IntegerWidget(CellWidget):
         if text is None:
             text = force_str(value).strip().replace(" ", "")
         if not re.fullmatch(r"-?\d+", text):
-            raise ValueError(_t("Write a whole number."))
+            raise ValueError(gettext("Write a whole number."))
         number = int(text)
         if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
-            raise ValueError(_t("Write a number from %(low)s to %(high)s.") % {"low": self.low, "high": self.high})
+            raise ValueError(gettext("Write a number from %(low)s to %(high)s.") % {"low": self.low, "high": self.high})
         return number
 
     def to_cell(self, value: Any, fmt: str) -> Any:
@@ -253,9 +341,9 @@ class DecimalWidget(CellWidget):
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise ValueError(_t("Write a number, for example 80 or 80,5.")) from None
+            raise ValueError(gettext("Write a number, for example 80 or 80,5.")) from None
         if not number.is_finite():
-            raise ValueError(_t("Write a number, for example 80 or 80,5."))
+            raise ValueError(gettext("Write a number, for example 80 or 80,5."))
         return number
 
     def to_cell(self, value: Any, fmt: str) -> Any:
@@ -279,7 +367,7 @@ class YesNoWidget(CellWidget):
             return True
         if word in NO_WORDS:
             return False
-        raise ValueError(_t("Write “có” (yes) or “không” (no)."))
+        raise ValueError(gettext("Write “có” (yes) or “không” (no)."))
 
     def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
         if value is None:
@@ -323,6 +411,9 @@ class ListWidget(CellWidget):
     def __init__(self, item: CodeWidget) -> None:
         super().__init__(coerce_to_string=True)
         self.item = item
+
+    def cleaner(self) -> Callable[[Any], Any]:
+        return self.clean  # a list: a fresh one for every cell
 
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> list[str]:
         if is_blank(value):
@@ -439,12 +530,12 @@ class FieldteamResource(resources.ModelResource):
         """
         by_fold: dict[str, Column] = {}
         by_code: dict[str, list[Column]] = {}
-        for column in self.import_columns():
-            for word in column.matches():
-                by_fold.setdefault(word, column)
-            code = bracket_code(column.header)
+        for candidate in self.import_columns():
+            for word in candidate.matches():
+                by_fold.setdefault(word, candidate)
+            code = bracket_code(candidate.header)
             if code:
-                by_code.setdefault(code, []).append(column)
+                by_code.setdefault(code, []).append(candidate)
         found: dict[int, Column] = {}
         taken: set[str] = set()
         for position, header in enumerate(headers):
@@ -492,12 +583,12 @@ class FieldteamResource(resources.ModelResource):
         notes.append(
             [
                 writing.Styled(t, bold=True)
-                for t in (_t("Column"), _t("Required"), _t("How to fill it in"), _t("Example"))
+                for t in (gettext("Column"), gettext("Required"), gettext("How to fill it in"), gettext("Example"))
             ]
         )
         for column in columns:
             notes.append(
-                [column.header, _t("yes") if column.required else "", force_str(column.help_text), column.example]
+                [column.header, gettext("yes") if column.required else "", force_str(column.help_text), column.example]
             )
 
     # --- exports -------------------------------------------------------------------------------

@@ -16,8 +16,18 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import TargetComparison
-from fieldteam.models import IndicatorValue, Target
+from fieldteam.models import Area, IndicatorValue, Target
 from fieldteam.periods import Period
+from fieldteam.selectors.population import (
+    NO_OFFICIAL_READING,
+    WARNING_LABELS,
+    OfficialFigure,
+    OfficialReading,
+    level_of,
+    official_figures,
+    official_source_label,
+    reading_figures,
+)
 
 from .base import (
     CellWidget,
@@ -197,9 +207,15 @@ class IndicatorValueResource(FieldteamResource):
     area_code = Column("Mã địa bàn", attribute="area__code", widget=CodeWidget(32), import_=False)
     area_name = Column("Tên địa bàn", attribute="area__name", import_=False)
     period = Column("Kỳ", widget=PeriodWidget(), import_=False)
+    # Over the official population first: what the province reports (issue 15).
+    official_value = Column("Tỷ lệ theo dân số chính thức", widget=DecimalWidget(), import_=False)
+    official_population = Column("Dân số chính thức", widget=IntegerWidget(), import_=False)
+    official_figure = Column("Số liệu chính thức", import_=False)
     numerator = Column("Tử số", attribute="numerator", widget=IntegerWidget(), import_=False)
     denominator = Column("Mẫu số", attribute="denominator", widget=IntegerWidget(), import_=False)
     value = Column("Giá trị", attribute="value", widget=DecimalWidget(), import_=False)
+    coverage = Column("Độ bao phủ của sổ đăng ký (%)", widget=DecimalWidget(), import_=False)
+    warnings = Column("Cảnh báo chất lượng số liệu", import_=False)
     unit = Column("Đơn vị", attribute="indicator__unit", import_=False)
     kind = Column("Cách tính", import_=False)
     updated = Column("Cập nhật", widget=DateWidget(), import_=False)
@@ -213,9 +229,14 @@ class IndicatorValueResource(FieldteamResource):
             "area_code",
             "area_name",
             "period",
+            "official_value",
+            "official_population",
+            "official_figure",
             "numerator",
             "denominator",
             "value",
+            "coverage",
+            "warnings",
             "unit",
             "kind",
             "updated",
@@ -227,6 +248,40 @@ class IndicatorValueResource(FieldteamResource):
 
     def dehydrate_period(self, obj: IndicatorValue) -> str:
         return str(Period(obj.period_kind, obj.period_start))
+
+    def prepare_export_chunk(self, objects: list[Any]) -> None:
+        """Each value's official parts, from the official figures of its province and year.
+
+        One query per province and year, whatever the number of rows (kept for the next chunks).
+        """
+        figures: dict[tuple[int, int], dict[int, dict[str, OfficialFigure]]] = self.options.setdefault("figures", {})
+        self.officials: dict[int, tuple[OfficialReading, str]] = {}
+        for obj in objects:
+            area = obj.area
+            key = (area.province_id or area.pk, obj.period_start.year)
+            if key not in figures:
+                figures[key] = official_figures(Area(pk=key[0], path=area.path[: Area.steplen]), key[1])
+            reading = reading_figures(obj.indicator, obj.numerator, obj.denominator, figures[key].get(area.pk))
+            self.officials[obj.pk] = (reading, level_of(area))
+
+    def _official(self, obj: IndicatorValue) -> OfficialReading:
+        return getattr(self, "officials", {}).get(obj.pk, (NO_OFFICIAL_READING, ""))[0]
+
+    def dehydrate_official_value(self, obj: IndicatorValue) -> Any:
+        return self._official(obj).value
+
+    def dehydrate_official_population(self, obj: IndicatorValue) -> Any:
+        return self._official(obj).figure.value
+
+    def dehydrate_official_figure(self, obj: IndicatorValue) -> str:
+        official, level = getattr(self, "officials", {}).get(obj.pk, (NO_OFFICIAL_READING, ""))
+        return official_source_label(official.figure, level) if official.band else ""
+
+    def dehydrate_coverage(self, obj: IndicatorValue) -> Any:
+        return self._official(obj).coverage
+
+    def dehydrate_warnings(self, obj: IndicatorValue) -> str:
+        return " ".join(str(WARNING_LABELS[code]) for code in self._official(obj).warnings)
 
     def dehydrate_kind(self, obj: IndicatorValue) -> str:
         return "tính từ dữ liệu hộ" if obj.indicator.is_computed else "báo cáo"

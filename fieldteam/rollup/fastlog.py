@@ -50,7 +50,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from fieldteam import audit, locks
-from fieldteam.choices import AdoptionSource, AssistanceOutcome, ResidentStatus
+from fieldteam.choices import AdoptionSource, AssistanceOutcome, EthnicGroup, ResidentStatus, Sex
 from fieldteam.models import Adoption, AssistanceItem, AssistanceLog, AuditEntry, Capability, Team, User
 from fieldteam.permissions import member_may_work_sql
 from fieldteam.rollup import rules
@@ -103,10 +103,26 @@ def capability_catalogue() -> dict[str, Capability]:
     return held[1]
 
 
+# Team id -> its province (which never changes), per database: whose counting rules a log takes.
+_team_province: dict[tuple[tuple[str, str], int], int] = {}
+
+
+def _province_of(team: Team) -> int:
+    """The team's province: the rules differ by province (its own population bounds). Read once per team."""
+    if team.province_id is not None:
+        return team.province_id
+    key = (rules._database(), team.pk)
+    if key not in _team_province:
+        _team_province[key] = Team.objects.values_list("province_id", flat=True).get(pk=team.pk)
+    return _team_province[key]
+
+
 def clear_caches() -> None:
     """Forget what this process holds of any database (tests, between databases)."""
     _catalogue.clear()
+    _team_province.clear()
     _rules_json.cache_clear()
+    _member_rules_json.cache_clear()
     _moved_back_changes.cache_clear()
 
 
@@ -156,9 +172,14 @@ def _subject_sql(kind: str) -> str:
     rules in hand are the province's: otherwise no row, nothing written, and the ORM path takes over.
     """
     if kind == RESIDENT:
-        table, live, facts = "fieldteam_resident", f"s.status = '{ResidentStatus.ACTIVE}'", "s.birth_month_index, s.sex"
+        table, live = "fieldteam_resident", f"s.status = '{ResidentStatus.ACTIVE}'"
+        facts = "s.birth_month_index, s.sex, s.ethnic_group, s.household_id, 0::bigint AS derived_mask"
     else:
-        table, live, facts = "fieldteam_household", "s.is_active", "0 AS birth_month_index, ''::text AS sex"
+        table, live = "fieldteam_household", "s.is_active"
+        facts = (
+            f"0 AS birth_month_index, ''::text AS sex, '{EthnicGroup.UNKNOWN}'::text AS ethnic_group, "
+            "NULL::bigint AS household_id, s.derived_mask"
+        )
     rules_state = rules.RULES_STATE_CHECK_SQL.replace("{province}", "s.province_id")
     may_work = member_may_work_sql(
         member="%(member)s::bigint", team="%(team)s::bigint", village_path="v.path", work_date="%(work_date)s::date"
@@ -176,6 +197,42 @@ def _subject_sql(kind: str) -> str:
           AND {rules_state}
         FOR UPDATE OF s
     )"""  # noqa: S608
+
+
+def _household_gain_sql() -> str:
+    """A resident's gain given to their household: what it now holds through them (``derivations``).
+
+    The household row locked (after the resident's, as every writer does), its ``derived_mask``
+    widened by the "any member" rules the resident's new holdings meet, and the household counts
+    moved for what it did not hold before. Only ever adds: no other member needs reading.
+    """
+    return """
+    member_gain AS (
+        SELECT coalesce(bit_or(m.target), 0) AS bits
+        FROM subject s, gained g, jsonb_to_recordset(%(member_rules)s::jsonb) AS m(target bigint, source bigint)
+        WHERE g.bits <> 0 AND (s.capability_mask | g.bits) & m.source <> 0
+    ),
+    household AS (
+        SELECT h.id, h.village_id, h.province_id, h.is_active, h.capability_mask | h.derived_mask AS held, mg.bits
+        FROM fieldteam_household h, subject s, member_gain mg
+        WHERE h.id = s.household_id AND mg.bits <> 0 AND h.derived_mask & mg.bits <> mg.bits
+        FOR UPDATE OF h
+    ),
+    household_mask AS (
+        UPDATE fieldteam_household t SET derived_mask = t.derived_mask | hh.bits
+        FROM household hh WHERE t.id = hh.id
+        RETURNING t.id
+    ),
+    household_counted AS (
+        INSERT INTO fieldteam_villagecount (province_id, village_id, indicator_id, numerator, denominator)
+        SELECT hh.province_id, hh.village_id, r.indicator, 1, 0
+        FROM household hh, jsonb_to_recordset(%(household_rules)s::jsonb) AS r(indicator bigint, bit bigint)
+        WHERE hh.is_active AND hh.bits & r.bit <> 0 AND hh.held & r.bit = 0
+        ORDER BY r.indicator
+        ON CONFLICT (village_id, indicator_id) DO UPDATE SET
+            numerator = fieldteam_villagecount.numerator + excluded.numerator
+        RETURNING 1
+    ),"""
 
 
 def _statement(kind: str) -> str:
@@ -240,17 +297,23 @@ def _statement(kind: str) -> str:
         RETURNING t.id
     ),
     counted AS (
-        INSERT INTO fieldteam_villagecount (province_id, village_id, indicator_id, numerator, denominator)
-        SELECT s.province_id, s.village_id, r.indicator, 1, 0
+        INSERT INTO fieldteam_villagecount (province_id, village_id, indicator_id, numerator, denominator,
+                                            women_numerator, minority_numerator, kinh_numerator)
+        SELECT s.province_id, s.village_id, r.indicator, 1, 0, (s.sex = '{Sex.FEMALE}')::integer,
+               (s.ethnic_group = '{EthnicGroup.MINORITY}')::integer, (s.ethnic_group = '{EthnicGroup.KINH}')::integer
         FROM subject s, gained g,
              jsonb_to_recordset(%(rules)s::jsonb) AS r(indicator bigint, bit bigint, high integer, low jsonb)
-        WHERE g.bits & r.bit <> 0 AND {in_population}
+        WHERE g.bits & r.bit <> 0 AND (s.capability_mask | s.derived_mask) & r.bit = 0 AND {in_population}
         ORDER BY r.indicator
         ON CONFLICT (village_id, indicator_id) DO UPDATE SET
             numerator = fieldteam_villagecount.numerator + excluded.numerator,
-            denominator = fieldteam_villagecount.denominator + excluded.denominator
+            denominator = fieldteam_villagecount.denominator + excluded.denominator,
+            women_numerator = fieldteam_villagecount.women_numerator + excluded.women_numerator,
+            minority_numerator = fieldteam_villagecount.minority_numerator + excluded.minority_numerator,
+            kinh_numerator = fieldteam_villagecount.kinh_numerator + excluded.kinh_numerator
         RETURNING 1
     ),
+    {_household_gain_sql() if kind == RESIDENT else ""}
     receipt AS (
         INSERT INTO fieldteam_syncreceipt (client_id, kind, content_hash, object_id, received_at, member_id, province_id)
         SELECT log.id, %(receipt_kind)s::text, %(hash)s::text, log.id::text, %(now)s::timestamptz, %(member)s::bigint, log.province_id FROM log
@@ -364,6 +427,17 @@ def _rules_json(in_use: rules.CountingRules, subject_kind: str) -> str:
     return json.dumps([rule.record() for rule in chosen])
 
 
+@functools.lru_cache(maxsize=16)
+def _member_rules_json(in_use: rules.CountingRules) -> dict[str, str]:
+    """The "any member" rules and the household counting rules, for a resident's gain to reach their household."""
+    return {
+        "member_rules": json.dumps(
+            [{"target": rule.target_bit, "source": rule.source_mask} for rule in in_use.derivations.members]
+        ),
+        "household_rules": json.dumps([rule.record() for rule in in_use.households]),
+    }
+
+
 def _capabilities_seen(items: Sequence[LogItem]) -> str:
     """The capabilities of the items as this process read them, as the statement lists them from the table."""
     seen = {item.capability.pk: item.capability for item in items}
@@ -393,7 +467,8 @@ def log_assistance(
     and the subject are checked by the statement itself, which writes nothing unless all holds. May raise ``IntegrityError`` (the id
     is taken: a resend), with nothing written.
     """
-    latest = rules.latest_rules()
+    province_id = _province_of(request.team)
+    latest = rules.latest_rules(province_id)
     if latest is None:
         return None
     rules_month, rules_version, in_use = latest
@@ -461,6 +536,8 @@ def log_assistance(
         "since": since,
         "source": AdoptionSource.ASSISTANCE,
         "rules": _rules_json(in_use, request.subject_kind),
+        "rules_province": province_id,
+        **(_member_rules_json(in_use) if request.subject_kind == RESIDENT else {}),
         "receipt_kind": receipt_kind,
         "log_type": content_types[AssistanceLog].pk,
         "item_type": content_types[AssistanceItem].pk,

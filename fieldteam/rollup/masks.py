@@ -13,10 +13,12 @@ import logging
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import BigIntegerField, Case, Sum, Value, When
+from django.db.models import BigIntegerField, Case, F, Sum, Value, When
 
 from fieldteam import locks
+from fieldteam.choices import ResidentStatus
 from fieldteam.models import Adoption, Capability, Household, Resident
+from fieldteam.rollup.derivations import load_derivations
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ CHUNK = 5000
 
 @dataclass(frozen=True)
 class MaskRepair:
-    kind: str  # "resident" or "household"
+    kind: str  # "resident", "household" or "household_derived" (its holdings through members)
     subject_id: int
     stored: int
     expected: int
@@ -43,6 +45,33 @@ def _expected_masks(province_id: int, field: str) -> dict[int, int]:
         .values_list(field, "mask")
     )
     return dict(rows)
+
+
+def _repair_derived_masks(province_id: int) -> list[MaskRepair]:
+    """The households' holdings through members (``derived_mask``) recomputed from the members' masks.
+
+    Run after the members' masks are repaired, under the same lock.
+    """
+    derivations = load_derivations()
+    members: dict[int, list[int]] = {}
+    if derivations.members:
+        rows = (
+            Resident.objects.filter(province_id=province_id, status=ResidentStatus.ACTIVE)
+            .annotate(_sources=F("capability_mask").bitand(derivations.member_sources))
+            .exclude(_sources=0)
+            .values_list("household_id", "capability_mask")
+        )
+        for household_id, mask in rows.iterator(chunk_size=CHUNK):
+            members.setdefault(household_id, []).append(mask)
+    repaired = []
+    stored = Household.objects.filter(province_id=province_id).values_list("pk", "derived_mask")
+    for pk, derived in stored.iterator(chunk_size=CHUNK):
+        should_be = derivations.from_members(members.get(pk, ()))
+        if derived != should_be:
+            repaired.append(MaskRepair("household_derived", pk, derived, should_be))
+    for repair in repaired:
+        Household.objects.filter(pk=repair.subject_id).update(derived_mask=repair.expected)
+    return repaired
 
 
 def _capability_masks() -> dict[int, int]:
@@ -68,6 +97,7 @@ def repair_capability_masks(*, province_id: int) -> list[MaskRepair]:
     for repair in repaired:
         model = Resident if repair.kind == "resident" else Household
         model.objects.filter(pk=repair.subject_id).update(capability_mask=repair.expected)
+    repaired += _repair_derived_masks(province_id)
     if repaired:
         logger.warning(
             "capability masks out of step with adoptions in province %s: %d repaired, e.g. %s",

@@ -15,28 +15,43 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import reduce
+from operator import or_
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from fieldteam import locks
-from fieldteam.choices import PeriodKind, ResidentStatus
+from fieldteam.choices import ApprovalStatus, PeriodKind, ResidentStatus, Sex
 from fieldteam.models import (
     Adoption,
     Area,
     Capability,
     Household,
     IndicatorValue,
+    MonthApproval,
     Resident,
     RollupState,
     VillageCount,
 )
 from fieldteam.periods import Period, month_end, month_index, month_start, today
-from fieldteam.rollup.rules import CountingRules, load_rules
+from fieldteam.rollup import sign_off
+from fieldteam.rollup.rules import (
+    CELL_WIDTH,
+    COUNT_COLUMNS,
+    GROUP_AT,
+    WOMEN_AT,
+    CountingRules,
+    empty_cell,
+    load_rules,
+)
 
 logger = logging.getLogger(__name__)
 
-Counts = dict[tuple[int, int], tuple[int, int]]  # (village_id, indicator_id) -> (numerator, denominator)
+# (village_id, indicator_id) -> (numerator, denominator, then their breakdown: ``rules.COUNT_COLUMNS``)
+Counts = dict[tuple[int, int], tuple[int, ...]]
+NO_COUNT = (0,) * CELL_WIDTH
 
 
 @dataclass
@@ -45,7 +60,7 @@ class RecomputeResult:
     month: date
     seconds: float
     rows: int
-    drift: list[tuple[int, int, tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    drift: list[tuple[int, int, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,7 @@ class AsOf:
     end: date
 
 
-def _resident_condition(rule_high: int, low: dict[str, int | None], params: list[object]) -> str:
+def _resident_condition(rule_high: int, low: dict[str, int | None], params: list[int | str]) -> str:
     parts = ["birth_month_index <= %s"]
     params.append(rule_high)
     lows = set(low.values())
@@ -79,20 +94,22 @@ def _resident_condition(rule_high: int, low: dict[str, int | None], params: list
 
 def resident_counts_sql(
     rules: CountingRules, province_id: int, as_of: AsOf | None = None
-) -> tuple[str, list[object], list[tuple[int, str, str]]]:
+) -> tuple[str, list[int | str], list[tuple[int, str, str]]]:
     """One GROUP BY over the province's residents giving every resident indicator's counts per village.
 
-    Returns the SQL, its parameters and a plan ``(indicator_id, numerator column, denominator
-    column)``. Identical populations are aggregated once. Live counts read the capability mask;
+    Grouped by village, sex and ethnic group (the breakdown: at most six groups a village, summed
+    by ``compute_counts``), so each row is aggregated once, as without a breakdown, rather than
+    once per breakdown column. Returns the SQL, its parameters and a plan ``(indicator_id,
+    numerator column, denominator column)``. Identical populations are aggregated once. Live counts read the capability mask;
     ``as_of`` counts read the adoptions valid at the period's end and the residents living there then.
     """
-    params: list[object] = []
+    params: list[int | str] = []
     population_columns: dict[tuple[object, ...], str] = {}
     select: list[str] = []
     plan: list[tuple[int, str, str]] = []
     for position, rule in enumerate(rules.residents):
         key = (rule.high_bmi, *sorted(rule.low_bmi.items(), key=lambda kv: kv[0]))
-        condition_params: list[object] = []
+        condition_params: list[int | str] = []
         condition = _resident_condition(rule.high_bmi, rule.low_bmi, condition_params)
         if key not in population_columns:
             population_columns[key] = f"d{len(population_columns)}"
@@ -108,7 +125,10 @@ def resident_counts_sql(
         params += [province_id, ResidentStatus.ACTIVE.value]
     else:
         source = _as_of_resident_source(province_id, as_of)
-    sql = f"SELECT village_id, {', '.join(select)} FROM {source} GROUP BY village_id"  # noqa: S608
+    sql = (
+        f"SELECT village_id, sex, ethnic_group, {', '.join(select)} FROM {source} "  # noqa: S608
+        "GROUP BY village_id, sex, ethnic_group"
+    )
     return sql, params, plan
 
 
@@ -119,7 +139,7 @@ def _as_of_resident_source(province_id: int, as_of: AsOf) -> str:
     end = as_of.end.isoformat()
     # Inlined constants (dates and ids we produced, never user input) keep the parameter order simple.
     return (
-        f"(SELECT r.village_id, r.birth_month_index, r.sex, COALESCE(h.held, 0) AS capability_mask "  # noqa: S608
+        f"(SELECT r.village_id, r.birth_month_index, r.sex, r.ethnic_group, COALESCE(h.held, 0) AS capability_mask "  # noqa: S608
         f"FROM {resident} r LEFT JOIN (SELECT a.resident_id, CAST(SUM(DISTINCT CAST(1 AS BIGINT) << c.bit) AS BIGINT) AS held "
         f"FROM {adoption} a JOIN {capability} c ON c.id = a.capability_id "
         f"WHERE a.province_id = {int(province_id)} AND a.resident_id IS NOT NULL AND a.since <= '{end}' "
@@ -129,13 +149,16 @@ def _as_of_resident_source(province_id: int, as_of: AsOf) -> str:
     )
 
 
-def household_counts_sql(rules: CountingRules, province_id: int, as_of: AsOf | None = None) -> tuple[str, list[object]]:
+def household_counts_sql(
+    rules: CountingRules, province_id: int, as_of: AsOf | None = None
+) -> tuple[str, list[int | str]]:
     """One GROUP BY over the province's households: per village, (numerator, count) per household rule."""
     household = Household._meta.db_table
     select = ["COUNT(*)"]
-    params: list[object] = []
+    params: list[int | str] = []
     for rule in rules.households:
-        select.append("COUNT(*) FILTER (WHERE (capability_mask & %s) <> 0)")
+        # Its holdings: its adoptions and those through its members (``rollup.derivations``).
+        select.append("COUNT(*) FILTER (WHERE ((capability_mask | derived_mask) & %s) <> 0)")
         params.append(rule.bit_mask)
     if as_of is None:
         source = f"{household} WHERE province_id = %s AND is_active = %s"
@@ -145,7 +168,8 @@ def household_counts_sql(rules: CountingRules, province_id: int, as_of: AsOf | N
         capability = Capability._meta.db_table
         end = as_of.end.isoformat()
         source = (
-            f"(SELECT hh.village_id, COALESCE(h.held, 0) AS capability_mask FROM {household} hh "  # noqa: S608
+            f"(SELECT hh.village_id, COALESCE(h.held, 0) AS capability_mask, "  # noqa: S608
+            f"{_as_of_member_derived(rules, province_id, as_of)} AS derived_mask FROM {household} hh "
             f"LEFT JOIN (SELECT a.household_id, CAST(SUM(DISTINCT CAST(1 AS BIGINT) << c.bit) AS BIGINT) AS held "
             f"FROM {adoption} a JOIN {capability} c ON c.id = a.capability_id "
             f"WHERE a.province_id = {int(province_id)} AND a.household_id IS NOT NULL AND a.since <= '{end}' "
@@ -153,6 +177,54 @@ def household_counts_sql(rules: CountingRules, province_id: int, as_of: AsOf | N
             f"ON h.household_id = hh.id WHERE hh.province_id = {int(province_id)} AND hh.is_active) counted"
         )
     return f"SELECT village_id, {', '.join(select)} FROM {source} GROUP BY village_id", params  # noqa: S608
+
+
+def _as_of_member_derived(rules: CountingRules, province_id: int, as_of: AsOf) -> str:
+    """SQL of household ``hh``'s holdings through members at ``as_of`` (``derived_mask`` then).
+
+    A member counts who lived there then (as ``_as_of_resident_source`` counts residents) and held,
+    by an adoption valid then, a capability meeting an "any member" rule's source.
+    """
+    if not rules.derivations.members:
+        return "0"
+    resident = Resident._meta.db_table
+    adoption = Adoption._meta.db_table
+    capability = Capability._meta.db_table
+    end = as_of.end.isoformat()
+    parts = [
+        f"CASE WHEN EXISTS (SELECT 1 FROM {resident} m JOIN {adoption} a ON a.resident_id = m.id "  # noqa: S608
+        f"JOIN {capability} c ON c.id = a.capability_id WHERE m.household_id = hh.id "
+        f"AND m.province_id = {int(province_id)} "
+        f"AND (m.status = '{ResidentStatus.ACTIVE.value}' OR m.left_on > '{end}') "
+        f"AND a.since <= '{end}' AND (a.ended_on IS NULL OR a.ended_on > '{end}') "
+        f"AND ((CAST(1 AS BIGINT) << c.bit) & {int(rule.source_mask)}) <> 0) "
+        f"THEN {int(rule.target_bit)} ELSE 0 END"
+        for rule in rules.derivations.members
+    ]
+    return "(" + " | ".join(parts) + ")"
+
+
+def _resident_cells(rows: list[tuple], positions: list[tuple[int, int, int]]) -> Counts:
+    """The cells of ``resident_counts_sql``'s rows: each is one sex and ethnic group of a village,
+    added to the village's total and to its breakdown (``rules.COUNT_COLUMNS``)."""
+    cells: dict[tuple[int, int], list[int]] = {}
+    for row in rows:
+        at = [0]
+        if row[1] == Sex.FEMALE:
+            at.append(WOMEN_AT)
+        if (group_at := GROUP_AT.get(row[2])) is not None:
+            at.append(group_at)
+        for indicator_id, numerator_at, denominator_at in positions:
+            denominator = int(row[denominator_at] or 0)
+            if denominator:
+                numerator = int(row[numerator_at] or 0)
+                cell = cells.get((row[0], indicator_id))
+                if cell is None:
+                    cell = cells[(row[0], indicator_id)] = empty_cell()
+                for position in at:
+                    cell[position] += numerator
+                    cell[position + 1] += denominator
+    return {key: tuple(cell) for key, cell in cells.items()}
 
 
 def compute_counts(rules: CountingRules, province_id: int, as_of: AsOf | None = None) -> Counts:
@@ -164,18 +236,15 @@ def compute_counts(rules: CountingRules, province_id: int, as_of: AsOf | None = 
             cursor.execute(sql, params)
             columns = [col[0] for col in cursor.description]
             positions = [(i, columns.index(n), columns.index(d)) for i, n, d in plan]
-            for row in cursor.fetchall():
-                for indicator_id, numerator_at, denominator_at in positions:
-                    denominator = int(row[denominator_at] or 0)
-                    if denominator:
-                        counts[(row[0], indicator_id)] = (int(row[numerator_at] or 0), denominator)
+            counts.update(_resident_cells(cursor.fetchall(), positions))
         if rules.households:
             sql, params = household_counts_sql(rules, province_id, as_of)
             cursor.execute(sql, params)
+            no_breakdown = NO_COUNT[2:]  # households have none
             for village_id, total, *numerators in cursor.fetchall():
                 if total:
                     for rule, numerator in zip(rules.households, numerators, strict=True):
-                        counts[(village_id, rule.indicator_id)] = (int(numerator or 0), int(total))
+                        counts[(village_id, rule.indicator_id)] = (int(numerator or 0), int(total), *no_breakdown)
     return counts
 
 
@@ -183,34 +252,37 @@ def stored_counts(province_id: int) -> Counts:
     # A plain cursor: at province scale (villages × indicators, ~55k rows) the ORM's per-row
     # machinery costs more than the query.
     table = VillageCount._meta.db_table
+    any_count = " OR ".join(f"{column} <> 0" for column in COUNT_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT village_id, indicator_id, numerator, denominator FROM {table} "  # noqa: S608
-            "WHERE province_id = %s AND (numerator <> 0 OR denominator <> 0)",
+            f"SELECT village_id, indicator_id, {', '.join(COUNT_COLUMNS)} FROM {table} "  # noqa: S608
+            f"WHERE province_id = %s AND ({any_count})",
             [province_id],
         )
-        return {(village, indicator): (n, d) for village, indicator, n, d in cursor.fetchall()}
+        return {(village, indicator): tuple(cell) for village, indicator, *cell in cursor.fetchall()}
 
 
-def _drift(stored: Counts, computed: Counts) -> list[tuple[int, int, tuple[int, int], tuple[int, int]]]:
+def _drift(stored: Counts, computed: Counts) -> list[tuple[int, int, tuple[int, ...], tuple[int, ...]]]:
     return [
-        (village, indicator, stored.get((village, indicator), (0, 0)), computed.get((village, indicator), (0, 0)))
+        (village, indicator, stored.get((village, indicator), NO_COUNT), computed.get((village, indicator), NO_COUNT))
         for village, indicator in sorted(set(computed) | set(stored))
-        if stored.get((village, indicator), (0, 0)) != computed.get((village, indicator), (0, 0))
+        if stored.get((village, indicator), NO_COUNT) != computed.get((village, indicator), NO_COUNT)
     ]
 
 
-def _write_counts(province_id: int, changes: dict[tuple[int, int], tuple[int, int]]) -> None:
+def _write_counts(province_id: int, changes: Counts) -> None:
     if not changes:
         return
     VillageCount.objects.bulk_create(
         [
-            VillageCount(province_id=province_id, village_id=v, indicator_id=i, numerator=n, denominator=d)
-            for (v, i), (n, d) in sorted(changes.items())
+            VillageCount(
+                province_id=province_id, village_id=v, indicator_id=i, **dict(zip(COUNT_COLUMNS, cell, strict=True))
+            )
+            for (v, i), cell in sorted(changes.items())
         ],
         update_conflicts=True,
         unique_fields=["village", "indicator"],
-        update_fields=["numerator", "denominator"],
+        update_fields=list(COUNT_COLUMNS),
         batch_size=2000,
     )
 
@@ -229,7 +301,7 @@ def recompute_province(*, province_id: int, month: date | None = None) -> Recomp
         # Written first: on SQLite this takes the database write lock before anything is read.
         state, _created = RollupState.objects.update_or_create(province_id=province_id, defaults={"month": month})
         locks.province_counts_exclusive(province_id)
-        rules = load_rules(month_index(month))
+        rules = load_rules(month_index(month), province_id)
         computed = compute_counts(rules, province_id)
         stored = stored_counts(province_id)
         # The usual case, no drift, is one dict comparison (a few ms for 55k counts).
@@ -251,21 +323,21 @@ def _ratio(numerator: int, denominator: int) -> Decimal | None:
     return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
 
 
-def area_totals(province_id: int, counts: Counts) -> dict[tuple[int, int], tuple[int, int]]:
-    """Sum village counts up every level of the tree: (area_id, indicator_id) -> (numerator, denominator)."""
+def area_totals(province_id: int, counts: Counts) -> Counts:
+    """Sum village counts up every level of the tree: (area_id, indicator_id) -> the summed cell."""
     areas = dict(Area.objects.filter(province_id=province_id).values_list("path", "pk"))
     village_paths = dict(Area.objects.filter(province_id=province_id).values_list("pk", "path"))
     steplen = Area.steplen
-    totals: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
-    for (village_id, indicator_id), (numerator, denominator) in counts.items():
+    totals: dict[tuple[int, int], list[int]] = defaultdict(empty_cell)
+    for (village_id, indicator_id), counted in counts.items():
         path = village_paths[village_id]
         for end in range(steplen, len(path) + 1, steplen):
             ancestor = areas.get(path[:end])
             if ancestor is not None:
                 cell = totals[(ancestor, indicator_id)]
-                cell[0] += numerator
-                cell[1] += denominator
-    return {key: (n, d) for key, (n, d) in totals.items()}
+                for position, value in enumerate(counted):
+                    cell[position] += value
+    return {key: tuple(cell) for key, cell in totals.items()}
 
 
 def close_month(*, province_id: int, month: date) -> int:
@@ -273,12 +345,17 @@ def close_month(*, province_id: int, month: date) -> int:
 
     Counts what was true at the month's end: ages then, adoptions valid then, residents living
     there then. Idempotent: running it again rewrites the same rows. Returns the rows written.
+    The rows of areas whose month is approved are not rewritten; a month approved for the whole
+    province is refused (``ValidationError`` naming ``month``).
     """
     index = month_index(month)
     end = month_end(index)
-    rules = load_rules(index)
+    rules = load_rules(index, province_id)
     counts = compute_counts(rules, province_id, AsOf(end))
     totals = area_totals(province_id, counts)
+    # The breakdown is frozen with the value; households have none (empty, not zero).
+    household_indicators = {rule.indicator_id for rule in rules.households}
+    no_breakdown: dict[str, int | None] = dict.fromkeys(COUNT_COLUMNS[2:])
     now = timezone.now()
     kinds = [PeriodKind.MONTH]
     if month.month % 3 == 0:
@@ -292,24 +369,43 @@ def close_month(*, province_id: int, month: date) -> int:
             indicator_id=indicator_id,
             period_kind=kind,
             period_start=Period.containing(kind, month).start,
-            numerator=numerator,
-            denominator=denominator,
-            value=_ratio(numerator, denominator),
+            numerator=cell[0],
+            denominator=cell[1],
+            value=_ratio(cell[0], cell[1]),
             computed_at=now,
+            **(no_breakdown if indicator_id in household_indicators else dict(zip(COUNT_COLUMNS[2:], cell[2:], strict=True))),
         )
-        for (area_id, indicator_id), (numerator, denominator) in totals.items()
+        for (area_id, indicator_id), cell in totals.items()
         for kind in kinds
     ]
     with transaction.atomic():
+        rows = _unlocked_rows(province_id, month_start(index), rows)
         IndicatorValue.objects.bulk_create(
             rows,
             update_conflicts=True,
             unique_fields=["area", "indicator", "period_kind", "period_start"],
-            update_fields=["numerator", "denominator", "value", "computed_at"],
+            update_fields=[*COUNT_COLUMNS, "value", "computed_at"],
             batch_size=2000,
         )
         RollupState.objects.filter(pk=province_id).update(last_closed_month=month_start(index))
     return len(rows)
+
+
+def _unlocked_rows(province_id: int, month: date, rows: list[IndicatorValue]) -> list[IndicatorValue]:
+    """``rows`` without those of the areas whose ``month`` is approved: their frozen values stay.
+
+    A month approved for the whole province is refused (``sign_off.ensure_month_open``'s error), so
+    closing it again says so rather than silently doing nothing.
+    """
+    province = Area.objects.only("path", "province_id", "name").get(pk=province_id)
+    sign_off.ensure_month_open(province, Period(PeriodKind.MONTH, month), field="month")
+    locked = sign_off.approved_paths(province_id, month)
+    if not locked:
+        return rows
+    locked_ids = set(
+        Area.objects.filter(reduce(or_, (Q(path__startswith=path) for path in locked))).values_list("pk", flat=True)
+    )
+    return [row for row in rows if row.area_id not in locked_ids]
 
 
 def roll_month_forward(*, province_id: int, on: date | None = None) -> list[date]:
@@ -324,6 +420,10 @@ def roll_month_forward(*, province_id: int, on: date | None = None) -> list[date
     first = month_index(state.month) if state else current
     closed = []
     for index in range(first, current):
+        if MonthApproval.objects.filter(
+            area_id=province_id, month=month_start(index), status=ApprovalStatus.APPROVED
+        ).exists():
+            continue  # approved for the whole province: its frozen values stay as approved
         close_month(province_id=province_id, month=month_start(index))
         closed.append(month_start(index))
     if closed or state is None or month_index(state.month) != current:

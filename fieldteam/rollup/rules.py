@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Protocol
 
 from django.db import connection
 from django.db.models import Model
 
 from fieldteam import locks
-from fieldteam.choices import IndicatorKind, PopulationKind, ResidentStatus, Sex
-from fieldteam.models import Indicator, RetirementAge, RollupState, VillageCount
+from fieldteam.choices import EthnicGroup, IndicatorKind, PopulationKind, ResidentStatus, Sex
+from fieldteam.models import Indicator, IndicatorPopulationBound, RetirementAge, RollupState, VillageCount
 from fieldteam.periods import month_index as month_index_of
 from fieldteam.periods import today
+from fieldteam.rollup.derivations import Derivations, HouseholdChange, load_derivations, refresh_households
 
 WORKING_AGE_FROM_YEARS = 15
 
@@ -75,6 +77,12 @@ class CountingRules:
     month_index: int
     residents: tuple[ResidentRule, ...]
     households: tuple[HouseholdRule, ...]
+    # The catalogue's derivation rules: the rules' ``bit_mask`` already count ``implies`` (every bit
+    # whose holding implies the indicator's capability); ``any_member`` is the households'
+    # ``derived_mask``, which the writes keep with ``derivations.members``.
+    derivations: Derivations = field(default_factory=Derivations)
+    # The province whose own population bounds these rules apply (``None``: the indicators' own).
+    province_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,7 @@ class ResidentFacts:
     sex: str
     active: bool
     capability_mask: int
+    ethnic_group: str  # ``EthnicGroup``: the breakdown's group, never the ethnicity itself
 
 
 @dataclass(frozen=True)
@@ -95,45 +104,76 @@ class HouseholdFacts:
     capability_mask: int
 
 
-def retirement_months(year: int) -> dict[str, int]:
-    """Statutory retirement age (months) by sex in ``year``: the row for the year, else the nearest before."""
-    result: dict[str, int] = {}
-    rows = RetirementAge.objects.filter(year__lte=year).order_by("sex", "-year").values_list("sex", "age_months")
-    for sex, months in rows:
-        result.setdefault(sex, months)
-    if len(result) < len(Sex):
-        for sex, months in RetirementAge.objects.order_by("sex", "year").values_list("sex", "age_months"):
-            result.setdefault(sex, months)
-    return result
+def retirement_cohorts() -> dict[str, list[tuple[int, int]]]:
+    """Per sex, the retirement age's cohorts: (first birth month index, age in months), in birth order."""
+    cohorts: dict[str, list[tuple[int, int]]] = {}
+    for sex, born_from, months in RetirementAge.objects.order_by("sex", "born_from").values_list(
+        "sex", "born_from", "age_months"
+    ):
+        cohorts.setdefault(sex, []).append((month_index_of(born_from), months))
+    return cohorts
 
 
-def load_rules(month_index: int) -> CountingRules:
-    """Counting rules of the active computed indicators for ages at the end of ``month_index``."""
+def retired_by(cohorts: list[tuple[int, int]], month_index: int) -> int | None:
+    """The last birth month whose people have reached their retirement age by the end of ``month_index``.
+
+    Someone born in month ``b`` of a cohort retiring at ``R`` months is of working age while
+    ``month_index - b < R``. As ``R`` rises with the birth month, ``b + R`` rises with ``b``: the
+    retired are exactly those born up to the month returned (``None``: no table for the sex). The
+    first cohort also holds for everyone born before it.
+    """
+    bound: int | None = None
+    for position, (born_from, months) in enumerate(cohorts):
+        last = month_index - months  # the last birth month this cohort's age has retired
+        if position and last < born_from:
+            break  # b + R rises with b: no later cohort has retired anyone either
+        upto = cohorts[position + 1][0] - 1 if position + 1 < len(cohorts) else last
+        bound = min(last, upto)
+    return bound
+
+
+def load_rules(month_index: int, province_id: int | None = None) -> CountingRules:
+    """Counting rules of the active computed indicators for ages at the end of ``month_index``.
+
+    ``province_id``: with that province's own population bounds (``IndicatorPopulationBound``).
+    """
     indicators = list(
         Indicator.objects.filter(kind=IndicatorKind.COMPUTED, is_active=True)
         .select_related("capability")
         .order_by("pk")
     )
+    bounds = (
+        {
+            indicator_id: (min_age, max_age)
+            for indicator_id, min_age, max_age in IndicatorPopulationBound.objects.filter(
+                province_id=province_id
+            ).values_list("indicator_id", "min_age", "max_age")
+        }
+        if province_id is not None
+        else {}
+    )
+    derivations = load_derivations()
     resident_rules: list[ResidentRule] = []
     household_rules: list[HouseholdRule] = []
-    retirement: dict[str, int] | None = None
+    cohorts: dict[str, list[tuple[int, int]]] | None = None
     for indicator in indicators:
-        bit_mask = 1 << indicator.capability.bit  # type: ignore[union-attr]  # the indicators here are capability indicators (filtered by the caller)
+        bit_mask = derivations.holders(1 << indicator.capability.bit)  # type: ignore[union-attr]  # the indicators here are capability indicators (filtered by the caller)
         if indicator.population == PopulationKind.HOUSEHOLDS:
             household_rules.append(HouseholdRule(indicator.pk, bit_mask))
             continue
+        min_age, max_age = bounds.get(indicator.pk, (indicator.min_age, indicator.max_age))
         if indicator.population == PopulationKind.WORKING_AGE:
-            if retirement is None:
-                retirement = retirement_months(month_index // 12)
-            min_months = (indicator.min_age if indicator.min_age is not None else WORKING_AGE_FROM_YEARS) * 12
-            low = {sex: month_index - retirement[sex] if sex in retirement else None for sex in Sex.values}
+            if cohorts is None:
+                cohorts = retirement_cohorts()
+            min_months = (min_age if min_age is not None else WORKING_AGE_FROM_YEARS) * 12
+            low = {sex: retired_by(cohorts[sex], month_index) if sex in cohorts else None for sex in Sex.values}
         else:
-            min_months = (indicator.min_age or 0) * 12
+            min_months = (min_age or 0) * 12
             # max_age is inclusive: a resident is within it until the month they turn max_age + 1.
-            limit = None if indicator.max_age is None else month_index - (indicator.max_age + 1) * 12
+            limit = None if max_age is None else month_index - (max_age + 1) * 12
             low = dict.fromkeys(Sex.values, limit)
         resident_rules.append(ResidentRule(indicator.pk, bit_mask, month_index - min_months, low))
-    return CountingRules(month_index, tuple(resident_rules), tuple(household_rules))
+    return CountingRules(month_index, tuple(resident_rules), tuple(household_rules), derivations, province_id)
 
 
 def counting_month(province_id: int) -> int:
@@ -148,26 +188,28 @@ def counting_month(province_id: int) -> int:
 
 
 # Read with the writers' lock, in one round trip: the counting month, and the version of everything
-# ``load_rules`` reads (computed indicators, capabilities, retirement ages), which a trigger moves
-# on whenever one of those tables changes (migration 0011). The rules are then taken from a
+# ``load_rules`` reads (computed indicators, capabilities, retirement ages, derivations, the
+# provinces' bounds), which a trigger moves on whenever one of those tables changes (migrations 0011, 0019). The rules are then taken from a
 # per-process cache keyed on both, so a write costs one query here instead of four, and a changed
 # indicator or retirement age can never be missed.
 _RULES_VERSION_SQL = "(SELECT version::text FROM fieldteam_countingrules_version WHERE id = 1)"
 _RULES_STATE_SQL = f"(SELECT month FROM fieldteam_rollupstate WHERE province_id = %s), {_RULES_VERSION_SQL}"  # noqa: S608
-# The same state as a condition on a province id expression (``{province}``) and two parameters
-# (the month and the rules version expected): true when the rules in hand are the ones to count with.
+# The same state as a condition on a province id expression (``{province}``) and three parameters
+# (the province, month and rules version expected): true when the rules in hand are the ones to
+# count with (the rules differ by province: its own population bounds).
 RULES_STATE_CHECK_SQL = (
-    "(SELECT month FROM fieldteam_rollupstate WHERE province_id = {province}) = %(rules_month)s::date "  # noqa: S608
+    "{province} = %(rules_province)s::bigint AND "  # noqa: S608
+    "(SELECT month FROM fieldteam_rollupstate WHERE province_id = {province}) = %(rules_month)s::date "
     f"AND {_RULES_VERSION_SQL} = %(rules_version)s::text"
 )
 # The process-wide caches below are keyed on the database (``_database``): rules versions are
 # numbers drawn by each database's own sequence, so another database (a test database, one
 # recreated under the same settings) can never be served this one's rules.
-_RULES_CACHE: dict[tuple[tuple[str, str], int, str], CountingRules] = {}
+_RULES_CACHE: dict[tuple[tuple[str, str], int, str, int], CountingRules] = {}
 _RULES_CACHE_SIZE = 64
 # The state read by this process's latest write, with its rules: what the one-statement log
 # (``fieldteam.rollup.fastlog``) assumes and has PostgreSQL confirm in its statement.
-_LATEST: dict[tuple[str, str], tuple[date, str, CountingRules]] = {}
+_LATEST: dict[tuple[tuple[str, str], int], tuple[date, str, CountingRules]] = {}
 
 
 def _database() -> tuple[str, str]:
@@ -181,71 +223,105 @@ def clear_caches() -> None:
     _LATEST.clear()
 
 
-def latest_rules() -> tuple[date, str, CountingRules] | None:
-    """The (counting month, rules version, rules) the latest write of this process counted with.
+def latest_rules(province_id: int) -> tuple[date, str, CountingRules] | None:
+    """The (counting month, rules version, rules) the latest write of this process in the province counted with.
 
-    Only a guess for the next write: the caller must have the database confirm the month and version
-    (``RULES_STATE_CHECK_SQL``) under the writers' lock, as ``rules_for_writes`` reads them. Read
-    without the lock when this process has none yet (or ``forget_latest_rules`` dropped them);
-    ``None`` before any province counts (no ``RollupState``).
+    Only a guess for the next write: the caller must have the database confirm the province, month
+    and version (``RULES_STATE_CHECK_SQL``) under the writers' lock, as ``rules_for_writes`` reads
+    them. Read without the lock when this process has none yet (or ``forget_latest_rules`` dropped
+    them); ``None`` before the province counts (no ``RollupState``).
     """
-    latest = _LATEST.get(_database())
+    latest = _LATEST.get((_database(), province_id))
     if latest is None:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT (SELECT max(month) FROM fieldteam_rollupstate), {_RULES_VERSION_SQL}")  # noqa: S608
+            cursor.execute(f"SELECT {_RULES_STATE_SQL}", [province_id])
             month, version = cursor.fetchone()
         if month is None:
             return None
-        latest = _LATEST[_database()] = (month, version, _cached_rules(month, version))
+        latest = _LATEST[(_database(), province_id)] = (month, version, _cached_rules(month, version, province_id))
     return latest
 
 
 def forget_latest_rules() -> None:
-    """Drop the guess of ``latest_rules`` (the database did not confirm it): the next call reads it again."""
-    _LATEST.pop(_database(), None)
+    """Drop the guesses of ``latest_rules`` (the database did not confirm one): the next call reads them again."""
+    database = _database()
+    for key in [key for key in _LATEST if key[0] == database]:
+        del _LATEST[key]
 
 
 def rules_for_writes(province_id: int) -> CountingRules:
     """Join the province's writers (shared lock) and load the rules its live counts follow."""
     state = locks.province_counts_shared(province_id, also=_RULES_STATE_SQL, params=(province_id,))
     if state is None or state[0] is None:  # not PostgreSQL, or the province's first write
-        return load_rules(counting_month(province_id))
-    rules = _cached_rules(state[0], state[1])
-    _LATEST[_database()] = (state[0], state[1], rules)
+        return load_rules(counting_month(province_id), province_id)
+    rules = _cached_rules(state[0], state[1], province_id)
+    _LATEST[(_database(), province_id)] = (state[0], state[1], rules)
     return rules
 
 
-def _cached_rules(month: date, version: str) -> CountingRules:
-    """The rules of counting ``month`` under rules ``version``, loaded once per process."""
-    key = (_database(), month_index_of(month), version)
+def _cached_rules(month: date, version: str, province_id: int) -> CountingRules:
+    """The rules of counting ``month`` in the province under rules ``version``, loaded once per process."""
+    key = (_database(), month_index_of(month), version, province_id)
     rules = _RULES_CACHE.get(key)
     if rules is None:
         if len(_RULES_CACHE) >= _RULES_CACHE_SIZE:
             _RULES_CACHE.clear()
-        rules = _RULES_CACHE[key] = load_rules(key[1])
+        rules = _RULES_CACHE[key] = load_rules(key[1], province_id)
     return rules
+
+
+# The columns of a village count, in the order of a count's cell (``Deltas``, ``recompute.Counts``):
+# the indicator's numerator and denominator, then the same among women, ethnic minorities and
+# Kinh (the breakdown: men and an unrecorded ethnicity are what the others leave). Households
+# have no breakdown (zeros).
+COUNT_COLUMNS = (
+    "numerator",
+    "denominator",
+    "women_numerator",
+    "women_denominator",
+    "minority_numerator",
+    "minority_denominator",
+    "kinh_numerator",
+    "kinh_denominator",
+)
+CELL_WIDTH = len(COUNT_COLUMNS)
+# Where a resident's breakdown goes in a cell: the numerator's position (the denominator is next).
+WOMEN_AT = 2
+GROUP_AT = {EthnicGroup.MINORITY.value: 4, EthnicGroup.KINH.value: 6}
+
+
+def empty_cell() -> list[int]:
+    return [0] * CELL_WIDTH
 
 
 Deltas = dict[tuple[int, int], list[int]]
 
 
 def resident_contribution(rules: CountingRules, facts: ResidentFacts | None, sign: int, into: Deltas) -> None:
-    """Add ``sign`` × what ``facts`` contributes to each (village, indicator) count."""
+    """Add ``sign`` × what ``facts`` contributes to each (village, indicator) count, breakdown included."""
     if facts is None or not facts.active:
         return
+    # The positions of the cell this resident moves: the total, and their sex's and group's, if any.
+    at = [0]
+    if facts.sex == Sex.FEMALE:
+        at.append(WOMEN_AT)
+    if (group_at := GROUP_AT.get(facts.ethnic_group)) is not None:
+        at.append(group_at)
     for rule in rules.residents:
         if rule.in_population(facts.birth_month_index, facts.sex):
-            cell = into.setdefault((facts.village_id, rule.indicator_id), [0, 0])
-            cell[1] += sign
-            if facts.capability_mask & rule.bit_mask:
-                cell[0] += sign
+            cell = into.setdefault((facts.village_id, rule.indicator_id), empty_cell())
+            held = facts.capability_mask & rule.bit_mask
+            for position in at:
+                cell[position + 1] += sign
+                if held:
+                    cell[position] += sign
 
 
 def household_contribution(rules: CountingRules, facts: HouseholdFacts | None, sign: int, into: Deltas) -> None:
     if facts is None or not facts.active:
         return
     for rule in rules.households:
-        cell = into.setdefault((facts.village_id, rule.indicator_id), [0, 0])
+        cell = into.setdefault((facts.village_id, rule.indicator_id), empty_cell())
         cell[1] += sign
         if facts.capability_mask & rule.bit_mask:
             cell[0] += sign
@@ -262,7 +338,7 @@ def apply_deltas(province_id: int, deltas: Deltas, *, mask: MaskWrite | None = N
     on PostgreSQL in the same statement (a data-modifying ``WITH``, run whether read or not):
     one round trip less for every adoption.
     """
-    rows = sorted((key, cell) for key, cell in deltas.items() if cell[0] or cell[1])
+    rows = sorted((key, cell) for key, cell in deltas.items() if any(cell))
     prefix, prefix_params = "", []
     if mask is not None:
         model, pk, value = mask
@@ -275,36 +351,72 @@ def apply_deltas(province_id: int, deltas: Deltas, *, mask: MaskWrite | None = N
     if not rows:
         return
     table = VillageCount._meta.db_table
-    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
+    values = ", ".join(["(" + ", ".join(["%s"] * (3 + CELL_WIDTH)) + ")"] * len(rows))
     params: list[int] = [*prefix_params]
-    for (village_id, indicator_id), (numerator, denominator) in rows:
-        params += [province_id, village_id, indicator_id, numerator, denominator]
+    for (village_id, indicator_id), cell in rows:
+        params += [province_id, village_id, indicator_id, *cell]
+    added = ", ".join(f"{column} = {table}.{column} + excluded.{column}" for column in COUNT_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"{prefix}INSERT INTO {table} (province_id, village_id, indicator_id, numerator, denominator) "  # noqa: S608
-            f"VALUES {values} ON CONFLICT (village_id, indicator_id) DO UPDATE SET "
-            f"numerator = {table}.numerator + excluded.numerator, "
-            f"denominator = {table}.denominator + excluded.denominator",
+            f"{prefix}INSERT INTO {table} (province_id, village_id, indicator_id, {', '.join(COUNT_COLUMNS)}) "  # noqa: S608
+            f"VALUES {values} ON CONFLICT (village_id, indicator_id) DO UPDATE SET {added}",
             params,
         )
 
 
-def resident_facts(resident: object) -> ResidentFacts:
+class CountedResident(Protocol):
+    """A resident as counting reads it: a ``Resident``, or a row with the same attributes."""
+
+    @property
+    def village_id(self) -> int: ...
+    @property
+    def birth_month_index(self) -> int: ...
+    @property
+    def sex(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def capability_mask(self) -> int: ...
+    @property
+    def ethnic_group(self) -> str: ...
+
+
+class CountedHousehold(Protocol):
+    """A household as counting reads it: a ``Household``, or a row with the same attributes."""
+
+    @property
+    def village_id(self) -> int: ...
+    @property
+    def is_active(self) -> bool: ...
+    @property
+    def capability_mask(self) -> int: ...
+
+
+def resident_facts(resident: CountedResident) -> ResidentFacts:
     return ResidentFacts(
-        village_id=resident.village_id,  # type: ignore[attr-defined]  # duck-typed: a model instance or a row with the same attributes
-        birth_month_index=resident.birth_month_index,  # type: ignore[attr-defined]  # duck-typed: a model instance or a row with the same attributes
-        sex=resident.sex,  # type: ignore[attr-defined]  # duck-typed: a model instance or a row with the same attributes
-        active=resident.status == ResidentStatus.ACTIVE,  # type: ignore[attr-defined]  # duck-typed: a model instance or a row with the same attributes
-        capability_mask=resident.capability_mask,  # type: ignore[attr-defined]  # duck-typed: a model instance or a row with the same attributes
+        village_id=resident.village_id,
+        birth_month_index=resident.birth_month_index,
+        sex=resident.sex,
+        active=resident.status == ResidentStatus.ACTIVE,
+        capability_mask=resident.capability_mask,
+        ethnic_group=resident.ethnic_group,
     )
 
 
-def household_facts(household: object) -> HouseholdFacts:
+def household_facts(household: CountedHousehold) -> HouseholdFacts:
+    """What counting knows of a household: its holdings are its adoptions and those through members."""
     return HouseholdFacts(
-        village_id=household.village_id,  # type: ignore[attr-defined]  # duck-typed: a model instance or a row with the same attributes
-        active=household.is_active,  # type: ignore[attr-defined]  # duck-typed: a model instance or a row with the same attributes
-        capability_mask=household.capability_mask,  # type: ignore[attr-defined]  # duck-typed: a model instance or a row with the same attributes
+        village_id=household.village_id,
+        active=household.is_active,
+        capability_mask=household.capability_mask | getattr(household, "derived_mask", 0),
     )
+
+
+def derived_change(change: HouseholdChange) -> tuple[HouseholdFacts, HouseholdFacts]:
+    """A household's facts before and after its ``derived_mask`` changed (``derivations.refresh_households``)."""
+    household, derived = change
+    before = household_facts(household)
+    return before, replace(before, capability_mask=household.capability_mask | derived)
 
 
 def adjust_counts(
@@ -314,15 +426,22 @@ def adjust_counts(
     households: Iterable[tuple[HouseholdFacts | None, HouseholdFacts | None]] = (),
     rules: CountingRules | None = None,
     mask: MaskWrite | None = None,
+    members_changed: Iterable[int | None] = (),
 ) -> None:
     """Move the village counts from each subject's ``before`` facts to its ``after`` facts.
 
     Call inside the service's transaction, after the subject rows are written (all but the
     ``capability_mask`` given as ``mask``, which is written here with the counts; see
     ``apply_deltas``). ``None`` stands for "did not exist". Takes the province's shared counts lock.
+    ``members_changed``: households whose members came, went or changed holdings: their holdings
+    through members (``derived_mask``) are brought in step and counted too.
     """
     rules = rules or rules_for_writes(province_id)
-    deltas: Deltas = defaultdict(lambda: [0, 0])
+    households = [
+        *households,
+        *(derived_change(change) for change in refresh_households(rules.derivations, members_changed)),
+    ]
+    deltas: Deltas = defaultdict(empty_cell)
     for before, after in residents:
         resident_contribution(rules, before, -1, deltas)
         resident_contribution(rules, after, +1, deltas)

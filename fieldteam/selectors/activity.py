@@ -14,20 +14,46 @@ one ``GROUP BY`` over the logs, the training sessions or the memberships of the 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Max, Q, QuerySet
-from django.db.models.functions import Substr, TruncDate
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Coalesce, Substr, TruncDate
 from django.utils import timezone
 
+from fieldteam import names
 from fieldteam.choices import PeriodKind
 from fieldteam.models import Area, AssistanceLog, Membership, TrainingSession, User
 from fieldteam.periods import Period, month_end, today
 from fieldteam.permissions import scope_for
 from fieldteam.selectors.indicators import OutOfScope
 
-__all__ = ["ChildActivity", "MemberActivity", "TeamActivity", "reference_month", "team_activity"]
+__all__ = [
+    "HELP_GIVEN",
+    "ChildActivity",
+    "MemberActivity",
+    "TeamActivity",
+    "help_given",
+    "reference_month",
+    "team_activity",
+]
+
+# "Help given" (lượt hỗ trợ) over assistance logs: a training session is one, however many attended
+# (each attendee has a log of the session, which counts them among the people helped). The one
+# definition: the member's home (``selectors.web``), the dashboards and the periodic report count with it.
+def help_given(where: Q | None = None) -> CombinedExpression:
+    """The help given among the logs (of a ``GROUP BY``) matching ``where`` (all of them: ``None``)."""
+    single = Q(training_session__isnull=True) if where is None else where & Q(training_session__isnull=True)
+    return Count("pk", filter=single) + Count("training_session", filter=where, distinct=True)
+
+
+HELP_GIVEN = help_given()
+
+
+def _rows(where: Q | None = None) -> Count:
+    return Count("pk", filter=where)
 
 
 @dataclass
@@ -39,8 +65,8 @@ class MemberActivity:
     username: str
     team_names: list[str] = field(default_factory=list)
     role: str = ""  # the highest MembershipRole among their teams here; "" if not a member here
-    logs: int = 0  # assistance logs in the period
-    logs_in_month: int = 0  # assistance logs in the reference month
+    logs: int = 0  # help given in the period (``HELP_GIVEN``: a training session is one)
+    logs_in_month: int = 0  # help given in the reference month
     sessions: int = 0  # training sessions given in the period
     sessions_in_month: int = 0
     last_activity: datetime | None = None  # latest log or session within the period
@@ -76,7 +102,7 @@ class TeamActivity:
     month: Period  # the reference month of "no activity this month"
     access: str  # "all", "led_teams" or "own"
     weeks: list[date]  # Mondays of the weeks the period overlaps
-    logs_per_week: list[int]
+    logs_per_week: list[int]  # help given (``HELP_GIVEN``), as ``total_logs``
     total_logs: int
     total_sessions: int
     members: list[MemberActivity]  # most logs first; cut to ``member_limit`` if one was given
@@ -129,8 +155,8 @@ def _restrict(queryset: QuerySet, access: str, team_ids: frozenset[int], user: U
 
 
 def _display_name(first: str, last: str, username: str) -> str:
-    # Vietnamese order: family name first.
-    return f"{last} {first}".strip() or username
+    # The one rule of ``User.display_name``, on values read without loading the users.
+    return names.display_name(family=last, given=first) or username
 
 
 class _Collector:
@@ -183,13 +209,21 @@ class _Collector:
             if child in self.by_child:
                 self.member_children[child].add(user_id)
 
-    def add_work(self, queryset: QuerySet, person_field: str, time_field: str, kind: str) -> None:
-        """Logs or training sessions per person (and child): in the period, and in the reference month."""
-        rows, extra = self.with_child(queryset, "village__path")
+    def add_work(
+        self,
+        queryset: QuerySet,
+        person_field: str,
+        time_field: str,
+        kind: str,
+        count: Callable[[Q | None], object],
+        place: str = "village__path",
+    ) -> None:
+        """Logs (as help given) or training sessions per person (and child): in the period, and in the reference month."""
+        rows, extra = self.with_child(queryset, place)
         names = [f"{person_field}__first_name", f"{person_field}__last_name", f"{person_field}__username"]
         for row in rows.values(f"{person_field}_id", *names, *extra).annotate(
-            n=Count("id"),
-            n_month=Count("id", filter=Q(**{f"{time_field}__gte": self.month_start})),
+            n=count(None),
+            n_month=count(Q(**{f"{time_field}__gte": self.month_start})),
             last=Max(time_field),
         ):
             person_id = row[f"{person_field}_id"]
@@ -204,13 +238,21 @@ class _Collector:
                     self.active_children[row["child"]].add(person_id)
 
     def weeks(self, logs: QuerySet) -> tuple[list[date], list[int]]:
-        """Logs per day, summed into the weeks (from Monday) the period overlaps."""
+        """Logs per day, summed into the weeks (from Monday) the period overlaps, up to this week.
+
+        An open period's weeks still to come are not drawn: an empty column would read as a week
+        without work.
+        """
         first_monday = self.period.start - timedelta(days=self.period.start.weekday())
-        weeks = [first_monday + timedelta(weeks=i) for i in range((self.period.end - first_monday).days // 7 + 1)]
+        last_day = max(min(self.period.end, today()), self.period.start)
+        weeks = [first_monday + timedelta(weeks=i) for i in range((last_day - first_monday).days // 7 + 1)]
         per_week = [0] * len(weeks)
-        per_day = logs.annotate(day=TruncDate("occurred_at")).values("day").annotate(n=Count("id"))
+        # A session's logs share its start, so a session is one in its day's (and week's) count.
+        per_day = logs.annotate(day=TruncDate("occurred_at")).values("day").annotate(n=HELP_GIVEN)
         for day, n in per_day.values_list("day", "n"):
-            per_week[(day - first_monday).days // 7] += n
+            index = (day - first_monday).days // 7
+            if 0 <= index < len(weeks):  # a log dated ahead of the server's clock is not drawn in the future
+                per_week[index] += n
         return weeks, per_week
 
     def children(self) -> list[ChildActivity]:
@@ -232,20 +274,20 @@ def team_activity(*, user: User, area: Area, period: Period, member_limit: int |
     access, team_ids = _access(user, area)
     collect = _Collector(area, period, access, team_ids, user)
     collect.add_memberships()
-    logs = collect.restrict(
-        _in_area(AssistanceLog.objects.all(), area, "village").filter(
-            occurred_at__gte=collect.start, occurred_at__lt=collect.end
-        ),
-        "member_id",
-    )
-    collect.add_work(logs, "member", "occurred_at", "logs")
+    # A session's logs count where it was held (as on the member's home), so that it is one session
+    # for the area, its child and its trainer, whichever villages its attendees live in.
+    here = AssistanceLog.objects.alias(held_in=Coalesce("training_session__village__path", "village__path"))
+    # A province: the logs' own province column (a session's attendees are of its province).
+    here = here.filter(province_id=area.pk) if area.depth == 1 else here.filter(held_in__startswith=area.path)
+    logs = collect.restrict(here.filter(occurred_at__gte=collect.start, occurred_at__lt=collect.end), "member_id")
+    collect.add_work(logs, "member", "occurred_at", "logs", help_given, "held_in")
     sessions = collect.restrict(
         _in_area(TrainingSession.objects.all(), area, "village").filter(
             started_at__gte=collect.start, started_at__lt=collect.end
         ),
         "trainer_id",
     )
-    collect.add_work(sessions, "trainer", "started_at", "sessions")
+    collect.add_work(sessions, "trainer", "started_at", "sessions", _rows)
     weeks, per_week = collect.weeks(logs)
     ranked = sorted(collect.people.values(), key=lambda m: (-(m.logs + m.sessions), m.name, m.user_id))
     inactive = sorted((m for m in ranked if m.is_member and not m.active_in_month), key=lambda m: (m.name, m.user_id))

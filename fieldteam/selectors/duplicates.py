@@ -71,8 +71,10 @@ def likely_duplicate_residents(*, actor: User, area: Area | None = None, limit: 
     if not hashes and not people:
         return []
     condition = Q(citizen_id_hash__in=hashes)
-    for key in people:
-        condition |= Q(household_id=key["household_id"], name_key=key["name_key"], birth_year=key["birth_year"])
+    for person in people:
+        condition |= Q(
+            household_id=person["household_id"], name_key=person["name_key"], birth_year=person["birth_year"]
+        )
     rows = (
         residents.annotate(name_key=F("search_name"))
         .filter(condition)
@@ -83,8 +85,9 @@ def likely_duplicate_residents(*, actor: User, area: Area | None = None, limit: 
     by_person: dict[tuple[int, str, int], DuplicateGroup] = {}
     wanted_people = {(k["household_id"], k["name_key"], k["birth_year"]) for k in people}
     for resident in rows:
-        if resident.citizen_id_hash in hashes:
-            by_hash.setdefault(resident.citizen_id_hash, DuplicateGroup(SAME_CITIZEN_ID)).residents.append(resident)
+        citizen_id_hash = resident.citizen_id_hash
+        if citizen_id_hash is not None and citizen_id_hash in hashes:
+            by_hash.setdefault(citizen_id_hash, DuplicateGroup(SAME_CITIZEN_ID)).residents.append(resident)
         key = (resident.household_id, resident.name_key, resident.birth_year)
         if key in wanted_people:
             by_person.setdefault(key, DuplicateGroup(SAME_NAME_YEAR_HOUSEHOLD)).residents.append(resident)

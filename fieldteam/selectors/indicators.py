@@ -22,9 +22,28 @@ from fieldteam.choices import IndicatorKind, PeriodKind, TargetComparison
 from fieldteam.models import Area, Indicator, IndicatorValue, Target, User, VillageCount
 from fieldteam.periods import Period, month_end, month_index, month_start, today
 from fieldteam.permissions import scope_for
+from fieldteam.selectors.population import (
+    NO_FIGURE,
+    WARNING_LABELS,
+    OfficialFigure,
+    OfficialFiguresByYear,
+    level_of,
+    official_figures_by_year,
+    official_source_label,
+    reading_figures,
+)
 
 PLAN_HORIZON_YEAR = 2030
 PACE_MONTHS = 3
+
+# What a target is measured by (issue 15): the rate over the official population where the reading
+# has one, else the register's rate; a reported indicator by its reported value.
+MEASURED_OFFICIAL, MEASURED_REGISTER, MEASURED_REPORTED = "official", "register", "reported"
+MEASURE_LABELS = {
+    MEASURED_OFFICIAL: _("over the official population"),
+    MEASURED_REGISTER: _("over the register"),
+    MEASURED_REPORTED: _("as reported"),
+}
 
 
 class OutOfScope(Http404):
@@ -65,6 +84,49 @@ class IndicatorReading:
     projection: str = ""  # "reached", "date", "not_before_horizon", "" (not enough history)
     reported_by_id: int | None = None
     reported_at: object = None
+    # Over the official population (``fieldteam.selectors.population``): what the province reports.
+    # ``official_band`` empty: the indicator's population has no official column (or it is reported).
+    official_band: str = ""
+    official: OfficialFigure = NO_FIGURE
+    official_value: Decimal | None = None
+    coverage: Decimal | None = None  # registered denominator ÷ official, in %
+    official_level: str = ""  # "province", "commune" or "village": whose figure (or children) it is
+    warnings: tuple[str, ...] = ()  # NUMERATOR_ABOVE_OFFICIAL, OFFICIAL_BELOW_REGISTER
+    # The figures of every year up to the period's (for past months measured the same way).
+    official_history: OfficialFiguresByYear | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def has_official(self) -> bool:
+        return self.official.value is not None
+
+    @property
+    def measured_by(self) -> str:
+        """What the targets are measured by: ``MEASURED_OFFICIAL``, ``MEASURED_REGISTER`` or ``MEASURED_REPORTED``."""
+        if not self.indicator.is_computed:
+            return MEASURED_REPORTED
+        return MEASURED_OFFICIAL if self.official_value is not None else MEASURED_REGISTER
+
+    @property
+    def measured_value(self) -> Decimal | None:
+        """The value targets, gap, path, projection and status are measured by (see ``measured_by``)."""
+        return self.official_value if self.measured_by == MEASURED_OFFICIAL else self.value
+
+    @property
+    def measured_label(self) -> str:
+        return str(MEASURE_LABELS[self.measured_by])
+
+    def measure_month(self, month: date, numerator: int | None, value: Decimal | None) -> Decimal | None:
+        """A month snapshot of this reading's area and indicator measured like the reading."""
+        return measured_value(self.indicator, self.area_id, month, numerator, value, self.official_history)
+
+    @property
+    def official_source_label(self) -> str:
+        """Whose figure the official rate is over, and of which year (e.g. "tổng của các thôn, năm 2025")."""
+        return official_source_label(self.official, self.official_level)
+
+    @property
+    def warning_labels(self) -> list[str]:
+        return [str(WARNING_LABELS[code]) for code in self.warnings]
 
     @property
     def projection_label(self) -> str:
@@ -82,6 +144,22 @@ class ChildValues:
     area: Area
     readings: list[IndicatorReading]
     gap_score: Decimal | None
+
+
+def measured_value(
+    indicator: Indicator,
+    area_id: int,
+    month: date,
+    numerator: int | None,
+    value: Decimal | None,
+    history: OfficialFiguresByYear | None,
+) -> Decimal | None:
+    """A month's value as targets measure it: ``numerator`` over that year's official figure of the
+    indicator's band for the area, else the register's ``value`` (and a reported value as it is)."""
+    if history is None or numerator is None or not indicator.is_computed:
+        return value
+    official = reading_figures(indicator, numerator, None, history.year(month.year).get(area_id)).value
+    return value if official is None else official
 
 
 def _ratio(numerator: int, denominator: int) -> Decimal | None:
@@ -182,32 +260,49 @@ def _targets(areas: list[Area], anchor: Area) -> dict[int, dict[int, dict[int, T
 
 
 def _history(area_ids: list[int], period: Period) -> tuple[dict, dict]:
-    """Baseline (earliest month snapshot) and the snapshot ``PACE_MONTHS`` before the period's end."""
+    """Baseline (earliest month snapshot) and the snapshot ``PACE_MONTHS`` before the period's end.
+
+    Each as (month, numerator, value): ``IndicatorReading.measure_month`` measures it like the reading.
+    """
     months = IndicatorValue.objects.filter(area_id__in=area_ids, period_kind=PeriodKind.MONTH, value__isnull=False)
     firsts = months.values("area_id", "indicator_id").annotate(first=Min("period_start"))
     first_by_key = {(r["area_id"], r["indicator_id"]): r["first"] for r in firsts}
     pace_start = month_start(period.last_month_index - PACE_MONTHS)
     wanted = set(first_by_key.values()) | {pace_start}
-    baseline: dict[tuple[int, int], tuple[date, Decimal]] = {}
-    earlier: dict[tuple[int, int], Decimal] = {}
-    for area_id, indicator_id, start, value in months.filter(period_start__in=wanted).values_list(
-        "area_id", "indicator_id", "period_start", "value"
+    baseline: dict[tuple[int, int], tuple[date, int | None, Decimal]] = {}
+    earlier: dict[tuple[int, int], tuple[date, int | None, Decimal]] = {}
+    for area_id, indicator_id, start, numerator, value in months.filter(period_start__in=wanted).values_list(
+        "area_id", "indicator_id", "period_start", "numerator", "value"
     ):
+        assert value is not None  # noqa: S101 - the months are filtered on value__isnull=False
         if first_by_key.get((area_id, indicator_id)) == start:
-            baseline[(area_id, indicator_id)] = (start, value)
+            baseline[(area_id, indicator_id)] = (start, numerator, value)
         if start == pace_start:
-            earlier[(area_id, indicator_id)] = value
+            earlier[(area_id, indicator_id)] = (start, numerator, value)
     return baseline, earlier
 
 
-def _assess(reading: IndicatorReading, baseline: tuple[date, Decimal] | None, earlier: Decimal | None) -> None:
-    """Fill target, gap, expected position on the straight path, and the projection."""
+def _assess(
+    reading: IndicatorReading,
+    baseline_month: tuple[date, int | None, Decimal] | None,
+    earlier_month: tuple[date, int | None, Decimal] | None,
+) -> None:
+    """Fill target, gap, expected position on the straight path, and the projection.
+
+    All measured by ``reading.measured_value``, the baseline and the pace's earlier month the same way.
+    """
     year = reading.period.start.year
     later = sorted(y for y in reading.targets if y >= year)
     reading.target = reading.targets[later[0]] if later else None
-    value, target = reading.value, reading.target
+    value, target = reading.measured_value, reading.target
     if target is None or value is None:
         return
+    baseline = earlier = None
+    if baseline_month is not None:
+        base_value = reading.measure_month(*baseline_month)
+        baseline = None if base_value is None else (baseline_month[0], base_value)
+    if earlier_month is not None:
+        earlier = reading.measure_month(*earlier_month)
     reading.gap = (target.value - value).quantize(Decimal("0.001"))
     end_index = reading.period.last_month_index
     target_index = target.year * 12 + 11
@@ -237,9 +332,16 @@ def _assess(reading: IndicatorReading, baseline: tuple[date, Decimal] | None, ea
 
 
 def _readings(
-    areas: list[Area], anchor: Area, period: Period, live: dict, indicators: list[Indicator]
+    areas: list[Area],
+    anchor: Area,
+    period: Period,
+    live: dict,
+    indicators: list[Indicator],
+    figures: OfficialFiguresByYear | None = None,
 ) -> dict[int, list[IndicatorReading]]:
     is_live = period.is_open()
+    history = figures if figures is not None else official_figures_by_year(anchor, period.start.year)
+    figures_now = history.year(period.start.year)
     stored = {
         (row.area_id, row.indicator_id): row
         for row in IndicatorValue.objects.filter(
@@ -254,6 +356,7 @@ def _readings(
     no_targets: dict[int, TargetInfo] = {}
     for area in areas:
         area_pk, path, area_targets = area.pk, area.path, targets[area.pk]
+        area_figures, level = figures_now.get(area_pk), level_of(area)
         readings = []
         for indicator, indicator_pk, live_value in plan:
             key = (area_pk, indicator_pk)
@@ -266,6 +369,10 @@ def _readings(
                 reading.numerator, reading.denominator, reading.value = row.numerator, row.denominator, row.value
                 reading.reported_by_id, reading.reported_at = row.reported_by_id, row.reported_at
             reading.targets = area_targets.get(indicator_pk, no_targets)
+            official = reading_figures(indicator, reading.numerator, reading.denominator, area_figures)
+            reading.official_band, reading.official, reading.official_level = official.band, official.figure, level
+            reading.official_value, reading.coverage, reading.warnings = official.value, official.coverage, official.warnings
+            reading.official_history = history
             _assess(reading, baseline.get(key), earlier.get(key))
             readings.append(reading)
         result[area_pk] = readings
@@ -276,16 +383,38 @@ def _indicators() -> list[Indicator]:
     return list(Indicator.objects.filter(is_active=True).select_related("capability").order_by("sort_order", "code"))
 
 
-def area_indicator_values(*, user: User, area: Area, period: Period) -> list[IndicatorReading]:
-    """Every active indicator's value for ``area`` and ``period``, against its targets."""
+def official_figures_for(*, user: User, area: Area, period: Period) -> OfficialFiguresByYear:
+    """The official figures of ``area`` and every area below it for ``period``'s year and the years
+    before it (one query; past months are measured over their own year's figure).
+
+    Pass them to ``area_indicator_values`` and ``child_indicator_values`` of the same area and
+    period so that a page showing both reads them once.
+    """
     _ensure_visible(user, area)
-    indicators = _indicators()
+    return official_figures_by_year(area, period.start.year)
+
+
+def area_indicator_values(
+    *, user: User, area: Area, period: Period, figures: OfficialFiguresByYear | None = None
+) -> list[IndicatorReading]:
+    """Every active indicator's value for ``area`` and ``period``, against its targets.
+
+    Each computed reading carries its rate over the official population too (``figures``: from
+    ``official_figures_for`` of the same area and period; read here when not given).
+    """
+    _ensure_visible(user, area)
+    indicators = [i for i in _indicators() if i.applies_to(area)]  # none measured only above it
     live = _live_counts(area) if period.is_open() else {}
-    return _readings([area], area, period, live, indicators)[area.pk]
+    return _readings([area], area, period, live, indicators, figures)[area.pk]
 
 
 def child_indicator_values(
-    *, user: User, area: Area, period: Period, indicator: Indicator | None = None
+    *,
+    user: User,
+    area: Area,
+    period: Period,
+    indicator: Indicator | None = None,
+    figures: OfficialFiguresByYear | None = None,
 ) -> list[ChildValues]:
     """The same for each child of ``area``, largest gap first.
 
@@ -295,9 +424,10 @@ def child_indicator_values(
     children = list(Area.objects.filter(path__startswith=area.path, depth=area.depth + 1).order_by("path"))
     if not children:
         return []
-    indicators = _indicators()
+    # The parent's indicators, so that the children's readings line up with the parent's.
+    indicators = [i for i in _indicators() if i.applies_to(area)]
     live = _live_counts(area, group_by_child=True) if period.is_open() else {}
-    per_area = _readings(children, area, period, live, indicators)
+    per_area = _readings(children, area, period, live, indicators, figures)
     rows = []
     for child in children:
         readings = per_area[child.pk]
@@ -315,13 +445,26 @@ class SeriesPoint:
     denominator: int | None
     value: Decimal | None
     is_live: bool
+    measured_value: Decimal | None  # as targets measure it (``measured_value``): what the trend draws
 
 
 def indicator_series(
-    *, user: User, area: Area, indicator: Indicator, first_month: date, last_month: date
+    *,
+    user: User,
+    area: Area,
+    indicator: Indicator,
+    first_month: date,
+    last_month: date,
+    figures: OfficialFiguresByYear | None = None,
 ) -> list[SeriesPoint]:
-    """Monthly values of one indicator for an area: frozen snapshots, and the live current month."""
+    """Monthly values of one indicator for an area: frozen snapshots, and the live current month.
+
+    Each point is measured like the area's reading (over its year's official figure where there is
+    one): ``figures`` of the area (or an ancestor) up to ``last_month``'s year, read here when not given.
+    """
     _ensure_visible(user, area)
+    if figures is None or figures.last_year < last_month.year:
+        figures = official_figures_by_year(area, last_month.year) if indicator.is_computed else None
     snapshots = {
         row.period_start: row
         for row in IndicatorValue.objects.filter(
@@ -342,15 +485,22 @@ def indicator_series(
     for index in range(month_index(first_month), month_index(last_month) + 1):
         start = month_start(index)
         if live is not None and start == live_month.start:
-            points.append(SeriesPoint(start, live[0], live[1], _ratio(*live), True))
+            value = _ratio(*live)
+            measured = measured_value(indicator, area.pk, start, live[0], value, figures)
+            points.append(SeriesPoint(start, live[0], live[1], value, True, measured))
         elif (row := snapshots.get(start)) is not None:
-            points.append(SeriesPoint(start, row.numerator, row.denominator, row.value, False))
+            measured = measured_value(indicator, area.pk, start, row.numerator, row.value, figures)
+            points.append(SeriesPoint(start, row.numerator, row.denominator, row.value, False, measured))
         else:
-            points.append(SeriesPoint(start, None, None, None, False))
+            points.append(SeriesPoint(start, None, None, None, False, None))
     return points
 
 
 __all__ = [
+    "MEASURED_OFFICIAL",
+    "MEASURED_REGISTER",
+    "MEASURED_REPORTED",
+    "MEASURE_LABELS",
     "ChildValues",
     "IndicatorReading",
     "OutOfScope",
@@ -359,5 +509,7 @@ __all__ = [
     "area_indicator_values",
     "child_indicator_values",
     "indicator_series",
+    "measured_value",
+    "official_figures_for",
     "visible_area",
 ]

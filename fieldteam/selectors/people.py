@@ -7,12 +7,12 @@ value itself is never stored in clear nor put in a query.
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.views.decorators.debug import sensitive_variables
 
 from fieldteam import identifiers
 from fieldteam.models import Household, Resident, User
-from fieldteam.names import fold_name
+from fieldteam.names import fold_name, normalise_name
 from fieldteam.permissions import scope_for
 from fieldteam.selectors.field_work import int_pk
 from fieldteam.selectors.indicators import OutOfScope
@@ -28,17 +28,38 @@ def residents_visible(*, user: User) -> QuerySet[Resident]:
     return scope_for(user).filter(Resident.objects.select_related("village")).order_by("full_name", "pk")
 
 
+# What may stand before a word of a name: a space, an apostrophe (straight or typographic), a hyphen.
+WORD_SEPARATORS = (" ", "'", "\u2019", "-")
+
+
 def name_matches(query: str, *, prefix: str = "") -> Q:
-    """Residents whose name holds every word of ``query``, whatever its case, accents or Unicode form.
+    """Residents each word of whose ``query`` begins a word of their name, whatever case, accents or Unicode form.
 
     Compares folded forms (``fieldteam.names.fold_name``) through the stored ``search_name``, so
     "NGUYEN van an", "nguyễn văn an" and its decomposed copy find the same people on every database.
-    ``prefix``: the path to the resident (``"residents__"``) when filtering another model.
+    A word matches the start of a word only: "an" finds "Anh" and "An", not "Lan" nor "Làng" (issue
+    16). ``prefix``: the path to the resident (``"residents__"``) when filtering another model.
     """
     condition = Q()
     for word in fold_name(query).split():
-        condition &= Q(**{f"{prefix}search_name__contains": word})
+        # ``startswith`` first: on PostgreSQL a left-anchored LIKE the first word usually satisfies.
+        # A word also starts after an apostrophe or a hyphen: "linh" finds "H'Linh", "Y-Blih" "blih".
+        matches = Q(**{f"{prefix}search_name__startswith": word})
+        for separator in WORD_SEPARATORS:
+            matches |= Q(**{f"{prefix}search_name__contains": f"{separator}{word}"})
+        condition &= matches
     return condition
+
+
+def name_rank(query: str) -> Case:
+    """0 for the name exactly as typed, 1 the same name without accents, 2 a name starting so, 3 the rest."""
+    return Case(
+        When(full_name=normalise_name(query), then=Value(0)),
+        When(search_name=fold_name(query), then=Value(1)),
+        When(search_name__startswith=fold_name(query), then=Value(2)),
+        default=Value(3),
+        output_field=IntegerField(),
+    )
 
 
 def household_get(*, user: User, household_id: object) -> Household:

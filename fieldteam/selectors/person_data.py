@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam import audit, identifiers
-from fieldteam.choices import ConsentPurpose
+from fieldteam.choices import CapabilitySubject, ConsentPurpose
 from fieldteam.models import (
     Adoption,
     AssistanceItem,
@@ -33,6 +33,7 @@ from fieldteam.models import (
     User,
 )
 from fieldteam.permissions import ensure_officer
+from fieldteam.rollup.derivations import implied_by
 
 # A request about a person's data is an officer's act, answerable to the person, not a field-work
 # task: out of scope reads as "outside your area" (the API answers 404 before this); a team member
@@ -176,6 +177,11 @@ def export_person_data(*, actor: User | None, resident: Resident) -> dict[str, A
                 "source": str(adoption.get_source_display()),
             }
             for adoption in resident.adoptions.select_related("capability").order_by("since", "pk")
+        ],
+        # Held by a derivation rule ("implies"), counted as held but never recorded as an adoption.
+        "derived_holdings": [
+            {"capability": capability.name, "derived_from": [source.name for source in through]}
+            for capability, through in implied_by(resident.capability_mask, CapabilitySubject.RESIDENT)
         ],
         "assistance_logs": [
             {

@@ -22,11 +22,29 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from fieldteam.choices import CapabilitySubject, IndicatorGroup, MembershipRole, Sex
-from fieldteam.formatting import period_label, tone, yes_no
+from fieldteam.formatting import period_label, yes_no
 from fieldteam.models import Area, Capability, User
 from fieldteam.periods import Period, today
 from fieldteam.selectors.activity import team_activity
-from fieldteam.selectors.indicators import area_indicator_values, child_indicator_values
+from fieldteam.selectors.breakdowns import SUPPRESSED, Breakdown, area_breakdowns
+from fieldteam.selectors.coverage import TeamCoverage, team_coverage
+from fieldteam.selectors.indicators import (
+    MEASURED_OFFICIAL,
+    area_indicator_values,
+    child_indicator_values,
+    official_figures_for,
+)
+from fieldteam.selectors.reasons import (
+    LIST_FOR,
+    MEASURES,
+    ReasonCounts,
+    count_text,
+    may_see_reasons,
+    measure_label,
+    reason_counts,
+    reason_list,
+)
+from fieldteam.selectors.status import ReachedMonths, reached_months, reading_status
 from fieldteam.selectors.work_list import work_list
 
 PERIODIC = "periodic"
@@ -42,6 +60,10 @@ SHEET_CHILDREN = gettext_lazy("Child areas")
 SHEET_ACTIVITY = gettext_lazy("Team activity")
 SHEET_WEEKS = gettext_lazy("Activity by week")
 SHEET_CHILD_ACTIVITY = gettext_lazy("Activity by area")
+SHEET_BREAKDOWNS = gettext_lazy("Women, minorities")
+SHEET_COVERAGE = gettext_lazy("Team coverage")
+SHEET_REASONS = gettext_lazy("Not-done reasons")
+SHEET_REASON_LIST = gettext_lazy("Villages")
 SHEET_WORK_SUMMARY = gettext_lazy("Summary")
 SHEET_WORK_LIST = gettext_lazy("Work list")
 
@@ -67,7 +89,7 @@ class Table:
     # Header groups over consecutive columns, as (label, span): a merged row above the header in
     # XLSX, a "group: column" prefix in CSV.
     groups: list[tuple[str, int]] = field(default_factory=list)
-    # Colour band (``formatting.tone``) of some cells, by (row index, column index).
+    # Colour band (``formatting.TONES``, from ``selectors.status``) of some cells, by (row index, column index).
     bands: dict[tuple[int, int], str] = field(default_factory=dict)
     empty_note: str = ""
     frozen_columns: int = 0
@@ -100,8 +122,8 @@ def file_stem(*parts: object) -> str:
 
 def _made_by(user: User) -> str:
     return _("Made on %(when)s by %(user)s.") % {
-        "when": date_format(timezone.localtime(), "d/m/Y H:i"),
-        "user": user.get_full_name() or user.get_username(),
+        "when": date_format(timezone.localtime(), "SHORT_DATETIME_FORMAT"),
+        "user": user.display_name,
     }
 
 
@@ -112,7 +134,7 @@ def _target_years(readings: Sequence[Any]) -> list[int]:
     return sorted(years)
 
 
-def _indicators_table(readings: Sequence[Any]) -> Table:
+def _indicators_table(readings: Sequence[Any], reached: ReachedMonths | None = None) -> Table:
     years = _target_years(readings)
     columns = [
         Column(_("No."), "int", 5),
@@ -120,20 +142,28 @@ def _indicators_table(readings: Sequence[Any]) -> Table:
         Column(_("Indicator"), width=60),
         Column(_("Group"), width=18),
         Column(_("Unit"), width=6),
+        # Over the official population first: what the province reports (issue 15).
+        Column(_("Value over the official population"), "number", 11),
+        Column(_("Official population"), "int", 12),
+        Column(_("Official figure"), width=30),
         Column(_("Numerator"), "int", 12),
         Column(_("Denominator"), "int", 12),
         Column(_("Value"), "number", 9),
+        Column(_("Register coverage (%)"), "number", 11),
+        Column(_("Data-quality warnings"), width=30),
         *[Column(_("Target %(year)s") % {"year": year}, "number", 11) for year in years],
         Column(_("Target year in force"), "int", 10),
+        # The gap, path and status are measured over the official population where there is a figure.
+        Column(_("Targets measured"), width=24),
         Column(_("Gap (points)"), "number", 11),
         Column(_("Expected by now"), "number", 11),
-        Column(_("On track"), width=9),
+        Column(_("Status"), width=16),
         Column(_("Projected to reach the target"), width=22),
         Column(_("Source of the value"), width=22),
     ]
     table = Table(str(SHEET_INDICATORS), _("Indicators against their targets"), columns, frozen_columns=3)
     groups = dict(IndicatorGroup.choices)
-    value_column = 7
+    official_column, value_column = 5, 10
     for number, reading in enumerate(readings, start=1):
         indicator, target = reading.indicator, reading.target
         if reading.is_live:
@@ -151,20 +181,27 @@ def _indicators_table(readings: Sequence[Any]) -> Table:
                 indicator.name,
                 str(groups.get(indicator.group, indicator.group)),
                 indicator.unit,
+                reading.official_value,
+                reading.official.value,
+                reading.official_source_label if reading.official_band else "",
                 reading.numerator,
                 reading.denominator,
                 reading.value,
+                reading.coverage,
+                " ".join(reading.warning_labels),
                 *[reading.targets[year].value if year in reading.targets else None for year in years],
                 target.year if target else None,
+                reading.measured_label,
                 reading.gap,
                 reading.expected_now,
-                yes_no(reading.on_track),
+                reading_status(reading, reached).label,
                 reading.projection_label,
                 source,
             ]
         )
-        met = bool(target and target.is_met_by(reading.value))
-        table.bands[(number - 1, value_column)] = tone(value=reading.value, gap=reading.gap, met=met)
+        # The colour goes on the value the status is measured by.
+        measured_column = official_column if reading.measured_by == MEASURED_OFFICIAL else value_column
+        table.bands[(number - 1, measured_column)] = reading_status(reading, reached).tone
     return table
 
 
@@ -184,8 +221,9 @@ def _children_table(children: Sequence[Any], readings: Sequence[Any]) -> Table:
     columns = list(first)
     groups: list[tuple[str, int]] = [("", len(first))]
     for position in shown:
-        groups.append((readings[position].indicator.name, 3))
+        groups.append((readings[position].indicator.name, 4))
         columns += [
+            Column(_("Official"), "number", 9),
             Column(_("Value"), "number", 9),
             Column(_("Target"), "number", 9),
             Column(_("Gap"), "number", 9),
@@ -203,10 +241,9 @@ def _children_table(children: Sequence[Any], readings: Sequence[Any]) -> Table:
         for position in shown:
             reading = child.readings[position]
             target = reading.target
-            table.bands[(row_index, len(row))] = tone(
-                value=reading.value, gap=reading.gap, met=bool(target and target.is_met_by(reading.value))
-            )
-            row += [reading.value, target.value if target else None, reading.gap]
+            measured = len(row) if reading.measured_by == MEASURED_OFFICIAL else len(row) + 1
+            table.bands[(row_index, measured)] = reading_status(reading).tone
+            row += [reading.official_value, reading.value, target.value if target else None, reading.gap]
         table.rows.append(row)
     return table
 
@@ -298,9 +335,10 @@ def periodic_report(
 ) -> ReportDocument:
     """The periodic report of ``area`` for ``period`` as ``user`` may see it (``OutOfScope`` otherwise)."""
     step = progress or (lambda: None)
-    readings = area_indicator_values(user=user, area=area, period=period)
+    figures = official_figures_for(user=user, area=area, period=period)
+    readings = area_indicator_values(user=user, area=area, period=period, figures=figures)
     step()
-    children = child_indicator_values(user=user, area=area, period=period)
+    children = child_indicator_values(user=user, area=area, period=period, figures=figures)
     step()
     activity = team_activity(user=user, area=area, period=period)
     step()
@@ -309,7 +347,107 @@ def periodic_report(
         % {"area": area.name, "code": area.code, "period": period_label(period)},
         subtitle=_made_by(user),
         filename_stem=file_stem(_("periodic report"), area.code, period),
-        tables=[_indicators_table(readings), _children_table(children, readings), *_activity_tables(activity)],
+        tables=[_indicators_table(readings, reached_months(user=user, area=area, readings=readings)), _children_table(children, readings), *_activity_tables(activity), _breakdowns_table(area_breakdowns(user=user, area=area, period=period)), _coverage_table(team_coverage(user=user, area=area)), *_reasons_tables(user=user, area=area, period=period)],
+    )
+
+
+def _breakdowns_table(breakdowns: Sequence[Breakdown]) -> Table:
+    """Each computed resident indicator by sex and ethnic group: hidden cells as ``SUPPRESSED``, as on the dashboards."""
+    table = Table(
+        sheet=str(SHEET_BREAKDOWNS),
+        title=_("Women and ethnic minorities (%(mark)s: fewer than 5 people, or would reveal such a number)")
+        % {"mark": SUPPRESSED},
+        columns=[Column(_("Indicator"), width=50), Column(_("Group"), width=24), Column(_("Numerator"), "int"),
+                 Column(_("Denominator"), "int"), Column(_("Value (%)"), "number")],
+        empty_note=_("No computed indicator over residents."),
+        frozen_columns=2,
+    )
+    for row in breakdowns:
+        for _group, label, cell in row.rows:
+            if not row.available:
+                table.rows.append([row.indicator.name, label, None, None, None])
+                continue
+            table.rows.append([
+                row.indicator.name,
+                label,
+                SUPPRESSED if cell.numerator is None else cell.numerator,
+                SUPPRESSED if cell.denominator is None else cell.denominator,
+                cell.value if cell.value is not None else (SUPPRESSED if cell.suppressed else None),
+            ])
+    return table
+
+
+def _coverage_table(coverage: TeamCoverage) -> Table:
+    """The area's team coverage, then each child's."""
+    table = Table(
+        sheet=str(SHEET_COVERAGE),
+        title=_("Team coverage"),
+        columns=[Column(_("Area"), width=30), Column(_("Villages"), "int"), Column(_("With an active team"), "int"),
+                 Column(_("Share (%)"), "number"), Column(_("Teams"), "int"), Column(_("Members"), "int"),
+                 Column(_("Members per team"), "number"), Column(_("Members trained"), "int"),
+                 Column(_("Trained (%)"), "number")],
+        frozen_columns=1,
+    )
+    for row in [coverage.total, *coverage.children]:
+        table.rows.append([row.area.name, row.villages, row.villages_with_team, row.village_share, row.teams,
+                           row.members, row.members_per_team, row.members_trained, row.trained_share])
+    return table
+
+
+# --- not-done reasons (issue 17) -----------------------------------------------------------------
+
+
+def _count_cell(value: int | None) -> Cell:
+    """A count as a number, a hidden one as ``SUPPRESSED``."""
+    return count_text(value) if value is None else value
+
+
+def _reasons_table(counts: ReasonCounts) -> Table:
+    """Subjects still lacking a capability at the period's end, per reason: the area, then each child."""
+    table = Table(
+        sheet=str(SHEET_REASONS),
+        title=_(
+            "People and households still lacking a capability at the period's end, by the reason last given "
+            "(%(mark)s: fewer than 5, or would reveal such a number)"
+        )
+        % {"mark": count_text(None)},
+        columns=[Column(_("Area"), width=30), *[Column(measure_label(measure), "int", 12) for measure in MEASURES]],
+        frozen_columns=1,
+    )
+    for row in [counts.total, *counts.children]:
+        table.rows.append([row.area.name, *[_count_cell(row.counts[measure]) for measure in MEASURES]])
+    return table
+
+
+def _reasons_tables(*, user: User, area: Area, period: Period) -> list[Table]:
+    """The reasons sheet, for those who see an office's figures (``selectors.reasons``); none for a team member."""
+    if not may_see_reasons(user=user, area=area):
+        return []
+    return [_reasons_table(reason_counts(user=user, area=area, period=period))]
+
+
+def reason_list_report(*, user: User, area: Area, period: Period, kind: str) -> ReportDocument:
+    """One list an office acts on (``selectors.reasons.LISTS``): villages and counts, no person named."""
+    listed = reason_list(user=user, area=area, period=period, kind=kind)
+    table = Table(
+        sheet=str(SHEET_REASON_LIST),
+        title=f"{listed.title}. {LIST_FOR[kind]}",
+        columns=[
+            Column(_("No."), "int", 5),
+            Column(_("Commune"), width=30),
+            Column(_("Village"), width=30),
+            Column(measure_label(listed.measure), "int", 14),
+        ],
+        empty_note=_("Nobody is concerned."),
+        frozen_columns=3,
+    )
+    for number, row in enumerate(listed.rows, start=1):
+        table.rows.append([number, row.place, row.village, _count_cell(row.count)])
+    return ReportDocument(
+        title=_("%(list)s: %(area)s, %(period)s") % {"list": listed.title, "area": area.name, "period": period_label(period)},
+        subtitle=_made_by(user),
+        filename_stem=file_stem(listed.title, area.code, period),
+        tables=[table],
     )
 
 
@@ -384,7 +522,7 @@ def work_list_report(*, user: User, village: Area, capability: Capability | None
     stem = file_stem(_("work list"), village.code, capability.code if capability else "")
     return ReportDocument(
         title=_("Work list: %(village)s (%(code)s), %(day)s")
-        % {"village": village.name, "code": village.code, "day": date_format(today(), "d/m/Y")},
+        % {"village": village.name, "code": village.code, "day": date_format(today(), "SHORT_DATE_FORMAT")},
         subtitle=_made_by(user),
         filename_stem=stem,
         tables=[summary, people],

@@ -28,6 +28,7 @@ from fieldteam.choices import (
     MembershipRole,
     PeriodKind,
     ResidentStatus,
+    Sex,
 )
 from fieldteam.models import (
     Adoption,
@@ -43,11 +44,21 @@ from fieldteam.models import (
     TrainingSession,
     User,
 )
-from fieldteam.names import fold_name
-from fieldteam.periods import Period, today
+from fieldteam.periods import Period, month_index, today
 from fieldteam.permissions import scope_for
-from fieldteam.selectors.indicators import IndicatorReading, area_indicator_values
-from fieldteam.selectors.people import households_visible, name_matches, residents_by_identifier, residents_visible
+from fieldteam.rollup.derivations import implied_by
+from fieldteam.rollup.rules import load_rules
+from fieldteam.selectors.activity import HELP_GIVEN
+from fieldteam.selectors.follow_ups import FollowUpCounts, follow_up_counts_by_member, follow_ups
+from fieldteam.selectors.indicators import IndicatorReading, TargetInfo, area_indicator_values
+from fieldteam.selectors.people import (
+    households_visible,
+    name_matches,
+    name_rank,
+    residents_by_identifier,
+    residents_visible,
+)
+from fieldteam.selectors.status import Status, reached_months, reading_status, target_status
 
 MAX_MASK_BIT = 63
 
@@ -130,9 +141,37 @@ class Activity:
     trainings: int = 0
 
 
+FIRST_BIRTH_YEAR = 1890  # the earliest a resident may be born (the model's constraint)
+
+
+def training_populations(*, capabilities: list[Capability], province_id: int | None) -> dict[str, dict[str, object]]:
+    """Whom a session may count, for the training page: per capability code and sex, ``[first, last]`` birth year.
+
+    From the counting rules of this month (``rollup.rules``), a year admitted if any of its months
+    is (the phone knows birth years only; the service checks the exact month). A capability no
+    indicator counts is absent (everyone); ``None`` for a sex: no one of it.
+    """
+    rules = load_rules(month_index(today()), province_id)
+    found: dict[str, dict[str, object]] = {}
+    for capability in capabilities:
+        counting = [rule for rule in rules.residents if rule.bit_mask & (1 << capability.bit)]
+        if not counting:
+            continue
+        by_sex: dict[str, object] = {}
+        for sex in Sex.values:
+            years = [
+                year
+                for year in range(FIRST_BIRTH_YEAR, today().year + 1)
+                if any(rule.in_population(year * 12 + month, sex) for rule in counting for month in range(12))
+            ]
+            by_sex[sex] = [years[0], years[-1]] if years else None
+        found[capability.code] = by_sex
+    return found
+
+
 def _activity(logs: QuerySet[AssistanceLog], trainings: QuerySet[TrainingSession]) -> Activity:
     totals = logs.aggregate(
-        logs=Count("pk", distinct=True),
+        logs=HELP_GIVEN,
         residents=Count("resident", distinct=True),
         households=Count("household", distinct=True),
     )
@@ -172,6 +211,17 @@ def my_work(*, user: User) -> MyWork:
 class MemberActivity:
     user: User
     logs: int
+    # Issue 17: the member's follow-ups due within the week, done on time this month, overdue.
+    follow_ups: FollowUpCounts = field(default_factory=FollowUpCounts)
+
+
+@dataclass(frozen=True)
+class ProgressLine:
+    """One line of the progress list: a reading, its status and each of its targets' (``selectors.status``)."""
+
+    reading: IndicatorReading
+    status: Status
+    targets: list[tuple[TargetInfo, Status]]
 
 
 @dataclass
@@ -182,6 +232,7 @@ class VillageProgress:
     month_logs: int
     readings: list[IndicatorReading]
     team_activity: list[MemberActivity] = field(default_factory=list)
+    lines: list[ProgressLine] = field(default_factory=list)
 
 
 def village_progress(*, user: User, place: MemberVillage) -> VillageProgress:
@@ -193,24 +244,38 @@ def village_progress(*, user: User, place: MemberVillage) -> VillageProgress:
         for r in area_indicator_values(user=user, area=village, period=Period.containing(PeriodKind.MONTH, today()))
         if r.indicator.kind == IndicatorKind.COMPUTED
     ]
-    month_logs = AssistanceLog.objects.filter(village=village, occurred_at__gte=month_start)
+    # A session counts in the village it was held in (as on the dashboards), wherever its attendees live.
+    here = Q(village=village, training_session__isnull=True) | Q(training_session__village=village)
+    month_logs = AssistanceLog.objects.filter(here, occurred_at__gte=month_start)
     progress = VillageProgress(
         place=place,
         residents=Resident.objects.filter(village=village, status=ResidentStatus.ACTIVE).count(),
         households=Household.objects.filter(village=village, is_active=True).count(),
-        month_logs=month_logs.count(),
+        month_logs=month_logs.aggregate(n=HELP_GIVEN)["n"],
         readings=readings,
     )
+    # The words and colours of the dashboards: one rule, so a target whose year is over reads "missed".
+    reached = reached_months(user=user, area=village, readings=readings)
+    progress.lines = [
+        ProgressLine(
+            r,
+            reading_status(r, reached),
+            [(info, target_status(r, info, reached)) for _year, info in sorted(r.targets.items())],
+        )
+        for r in readings
+    ]
     if place.team.pk in scope_for(user).led_team_ids:
         # A leader also sees the team's activity: this month's logs by each member.
         counts = dict(
-            month_logs.filter(team=place.team).values_list("member").annotate(n=Count("pk")).values_list("member", "n")
+            month_logs.filter(team=place.team).values_list("member").annotate(n=HELP_GIVEN).values_list("member", "n")
         )
         members = User.objects.filter(memberships__team=place.team, memberships__ended_on__isnull=True).order_by(
             "first_name", "username"
         )
+        follow_up_counts = follow_up_counts_by_member(user=user, villages=[village])
         progress.team_activity = sorted(
-            (MemberActivity(m, counts.get(m.pk, 0)) for m in members), key=lambda a: -a.logs
+            (MemberActivity(m, counts.get(m.pk, 0), follow_up_counts.get(m.pk, FollowUpCounts())) for m in members),
+            key=lambda a: -a.logs,
         )
     return progress
 
@@ -225,11 +290,15 @@ def looks_like_identifier(text: str) -> bool:
 
 
 @sensitive_variables("query", "value", "words")
-def search_residents(*, user: User, query: str, limit: int = 30) -> list[Resident]:
-    """Residents in scope by name, household code or head, or exactly by phone or citizen ID.
+def search_residents(*, user: User, query: str, limit: int = 30, village_id: int | None = None) -> list[Resident]:
+    """Residents in scope by the words of their name or exactly by household code, phone or citizen ID.
 
-    Digits that make a phone number or a CCCD are matched through the keyed hash only (the
-    identifier is never compared in clear, never stored, never put in a URL: the form posts).
+    Each word typed begins a word of the name, accents optional ("nguyen an" finds "Nguyễn Văn An"
+    and "Nguyễn Anh", never "Nguyễn Bình" of "Làng An"); the name as typed comes first, then the
+    same name without accents, then names starting so. ``village_id`` narrows to one village (a
+    filter, never matched against the words). Digits that make a phone number or a CCCD are matched
+    through the keyed hash only (the identifier is never compared in clear, never stored, never put
+    in a URL: the form posts).
     """
     query = " ".join(query.split())
     if not query:
@@ -244,24 +313,12 @@ def search_residents(*, user: User, query: str, limit: int = 30) -> list[Residen
             found += residents_by_identifier(user=user, **{kind: value}).select_related("household")[:limit]
         return found
     residents = residents_visible(user=user).filter(status=ResidentStatus.ACTIVE).select_related("household")
-    # People type names without diacritics ("nguyen van an"); the database cannot fold them
-    # everywhere (SQLite), so the member's own villages are matched folded, in Python (a few
-    # thousand names at most), and a wider staff scope by the database as typed.
-    words = fold_name(query).split()
-    village_ids = [p.village.pk for p in member_villages(user=user)]
-    matched: list[int] = []
-    rows = residents.filter(village_id__in=village_ids).values_list(
-        "pk", "full_name", "household__code", "household__head_name"
-    )
-    for pk, name, code, head in rows.order_by():
-        text = fold_name(f"{name} {code} {head}")
-        if all(word in text for word in words):
-            matched.append(pk)
-    condition = Q(pk__in=matched[: limit * 4])
-    if not village_ids or scope_for(user).is_staff_scope:
-        # Folded the same way as the stored ``search_name``: any case, accents or Unicode form.
-        condition |= name_matches(query) | Q(household__code__iexact=query) | Q(household__head_name__icontains=query)
-    return list(residents.filter(condition).order_by("full_name", "pk")[:limit])
+    if village_id is not None:
+        residents = residents.filter(village_id=village_id)  # in scope or nothing: the scope filters first
+    # The stored ``search_name`` is folded like the query (any case, accents or Unicode form), so
+    # both databases compare it alike, in SQL.
+    condition = name_matches(query) | Q(household__code__iexact=query)
+    return list(residents.filter(condition).order_by(name_rank(query), "full_name", "pk")[:limit])
 
 
 @dataclass
@@ -269,6 +326,10 @@ class HeldCapability:
     capability: Capability
     since: dt.date | None
     source: str = ""
+    # Held with no adoption, by a derivation rule (``derivations.implied_by``): what it is held
+    # through, a member's capability when ``through_member``. Shown apart: no one logged it.
+    derived_from: list[Capability] = field(default_factory=list)
+    through_member: bool = False
 
 
 @dataclass
@@ -302,15 +363,37 @@ def _log_entries(logs: QuerySet[AssistanceLog]) -> list[LogEntry]:
     return [LogEntry(log, list(log.items.all())) for log in logs]
 
 
-def _held(adoptions: QuerySet[Adoption], capabilities: list[Capability]) -> tuple[list[HeldCapability], list]:
+def derived_holdings(subject: Resident | Household) -> dict[int, HeldCapability]:
+    """Capability id -> how ``subject`` holds it without an adoption (a derivation rule), for the pages that list holdings."""
+    if isinstance(subject, Household):
+        derived = implied_by(subject.capability_mask, CapabilitySubject.HOUSEHOLD, subject.derived_mask)
+    else:
+        derived = implied_by(subject.capability_mask, CapabilitySubject.RESIDENT)
+    return {
+        capability.pk: HeldCapability(
+            capability,
+            None,
+            derived_from=through,
+            through_member=any(source.subject != capability.subject for source in through),
+        )
+        for capability, through in derived
+    }
+
+
+def _held(
+    adoptions: QuerySet[Adoption], capabilities: list[Capability], derived: dict[int, HeldCapability]
+) -> tuple[list[HeldCapability], list]:
+    """The adopted capabilities (with since when), and every row of the page: missing, then derived, then adopted."""
     by_capability = {a.capability_id: a for a in adoptions.filter(ended_on__isnull=True)}
     held = [
         HeldCapability(c, by_capability[c.pk].since, by_capability[c.pk].get_source_display())
         for c in capabilities
         if c.pk in by_capability
     ]
-    rows = [HeldCapability(c, None) for c in capabilities if c.pk not in by_capability] + held
-    return held, rows
+    missing = [c for c in capabilities if c.pk not in by_capability]
+    rows = [HeldCapability(c, None) for c in missing if c.pk not in derived]
+    rows += [derived[c.pk] for c in missing if c.pk in derived]
+    return held, rows + held
 
 
 def resident_page(*, user: User, resident_id: int, history: int = 30) -> ResidentPage:
@@ -319,7 +402,7 @@ def resident_page(*, user: User, resident_id: int, history: int = 30) -> Residen
     if resident is None:
         raise Http404(_("No such resident."))
     capabilities = capabilities_for(CapabilitySubject.RESIDENT, resident.province_id)
-    held, rows = _held(resident.adoptions.all(), capabilities)
+    held, rows = _held(resident.adoptions.all(), capabilities, derived_holdings(resident))
     return ResidentPage(
         resident=resident,
         held=held,
@@ -352,7 +435,7 @@ def household_page(*, user: User, household_id: int, history: int = 30) -> House
     if household is None:
         raise Http404(_("No such household."))
     capabilities = capabilities_for(CapabilitySubject.HOUSEHOLD, household.province_id)
-    held, rows = _held(household.adoptions.all(), capabilities)
+    held, rows = _held(household.adoptions.all(), capabilities, derived_holdings(household))
     return HouseholdPage(
         household=household,
         members=list(household.residents.filter(status=ResidentStatus.ACTIVE).order_by("birth_year", "pk")),
@@ -445,4 +528,20 @@ def roster(*, user: User) -> dict[str, object]:
             for h in households.values_list("pk", "village_id", "code", "head_name", "capability_mask")
         ],
         "residents": resident_rows,
+        # Issue 17: the open follow-ups, soonest due first, so the work list shows them offline too.
+        "follow_ups": [
+            {
+                "s": f.subject,
+                "i": f.subject_id,
+                "h": f.household_id,
+                "v": f.village_id,
+                "n": f.name,
+                "c": f.capability_code,
+                "r": f.reason,
+                "l": f.reason_label,
+                "a": timezone.localdate(f.visited_at).isoformat(),
+                "d": f.due_on.isoformat(),
+            }
+            for f in follow_ups(user=user, villages=[p.village for p in places])
+        ],
     }

@@ -25,6 +25,7 @@ from fieldteam.errors import field_error
 from fieldteam.models import Area, Capability, Household, Resident, RollupState, User
 from fieldteam.periods import Period, month_index, today
 from fieldteam.permissions import scope_for
+from fieldteam.rollup.derivations import load_derivations
 from fieldteam.rollup.rules import WORKING_AGE_FROM_YEARS, ResidentRule, load_rules
 from fieldteam.selectors.indicators import IndicatorReading, OutOfScope, area_indicator_values
 
@@ -105,7 +106,9 @@ def _add_residents(village: Area, sections: list[WorkListSection], province_id: 
     """Each resident section's residents who lack its capability and count towards its indicators."""
     counting_month = _counting_month(province_id)
     rules_by_mask: dict[int, list[ResidentRule]] = {}
-    for rule in load_rules(counting_month).residents:
+    counting = load_rules(counting_month, province_id)
+    # A rule's ``bit_mask`` is every bit whose holding counts (derived holdings: ``rollup.derivations``).
+    for rule in counting.residents:
         rules_by_mask.setdefault(rule.bit_mask, []).append(rule)
     # Capabilities no indicator counts: residents of working age and over (the people teams help).
     fallback_high = counting_month - WORKING_AGE_FROM_YEARS * 12
@@ -126,7 +129,7 @@ def _add_residents(village: Area, sections: list[WorkListSection], province_id: 
         )
     )
     for section in sections:
-        mask = section.capability.mask
+        mask = counting.derivations.holders(section.capability.mask)
         rules = rules_by_mask.get(mask, [])
         for rid, name, hid, hcode, head, year, bmi, sex, phone, held in rows:
             if held & mask:
@@ -142,14 +145,16 @@ def _add_households(village: Area, sections: list[WorkListSection]) -> None:
     rows = list(
         Household.objects.filter(village=village, is_active=True)
         .order_by("code", "id")
-        .values_list("id", "code", "head_name", "capability_mask")
+        .values_list("id", "code", "head_name", "capability_mask", "derived_mask")
     )
+    derivations = load_derivations()
     for section in sections:
-        mask = section.capability.mask
+        # Held by an adoption, through a member, or implied by another holding: not lacking it.
+        mask = derivations.holders(section.capability.mask)
         section.entries.extend(
             WorkListEntry(CapabilitySubject.HOUSEHOLD, hid, head or code, hid, code, head)
-            for hid, code, head, held in rows
-            if not held & mask
+            for hid, code, head, held, derived in rows
+            if not (held | derived) & mask
         )
 
 

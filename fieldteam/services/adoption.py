@@ -11,18 +11,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
+from typing import cast
 
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam import audit
-from fieldteam.choices import AdoptionSource, CapabilitySubject
+from fieldteam.choices import AdoptionSource, CapabilitySubject, ResidentStatus
 from fieldteam.errors import field_error
 from fieldteam.models import Adoption, AssistanceLog, AuditEntry, Capability, Household, Resident, User
 from fieldteam.periods import today
 from fieldteam.permissions import ensure_can_write
-from fieldteam.rollup.rules import adjust_counts, household_facts, resident_facts
+from fieldteam.rollup.derivations import Derivations, HouseholdChange, gain_from_member, refresh_households
+from fieldteam.rollup.rules import adjust_counts, derived_change, household_facts, resident_facts, rules_for_writes
 
 
 def _lock_subject(
@@ -36,23 +38,48 @@ def _lock_subject(
         return Resident.objects.select_for_update().get(pk=resident.pk)
     if capability.subject != CapabilitySubject.HOUSEHOLD:
         raise field_error("capability", _("This capability is held by residents, not households."), code="subject")
-    return Household.objects.select_for_update().get(pk=household.pk)  # type: ignore[union-attr]  # the capability's subject says which of the two is given
+    assert household is not None  # noqa: S101 - exactly one of the two was checked to be given
+    return Household.objects.select_for_update().get(pk=household.pk)
 
 
 def _adjust(subject: Resident | Household, old_mask: int, *, write_mask: bool = False) -> None:
     """Move the counts from the subject with ``old_mask`` to the subject as it is now.
 
     ``write_mask``: the subject's new ``capability_mask`` is not saved yet; write it with the counts.
+    A resident's change reaches their household when it holds something through them
+    (``derivations``: a member's smartphone), in the same move of the counts.
     """
     mask = (type(subject), subject.pk, subject.capability_mask) if write_mask else None
+    rules = rules_for_writes(subject.province_id)
     if isinstance(subject, Resident):
         after = resident_facts(subject)
-        adjust_counts(subject.province_id, residents=[(replace(after, capability_mask=old_mask), after)], mask=mask)
+        adjust_counts(
+            subject.province_id,
+            residents=[(replace(after, capability_mask=old_mask), after)],
+            households=[derived_change(change) for change in _household_changes(rules.derivations, subject, old_mask)],
+            rules=rules,
+            mask=mask,
+        )
     else:
         after_h = household_facts(subject)
-        adjust_counts(
-            subject.province_id, households=[(replace(after_h, capability_mask=old_mask), after_h)], mask=mask
-        )
+        # Its holdings through members (``derived_mask``) are the same before and after.
+        before_h = replace(after_h, capability_mask=old_mask | subject.derived_mask)
+        adjust_counts(subject.province_id, households=[(before_h, after_h)], rules=rules, mask=mask)
+
+
+def _household_changes(derivations: Derivations, resident: Resident, old_mask: int) -> list[HouseholdChange]:
+    """The resident's household's ``derived_mask`` brought in step with the resident's new holdings.
+
+    Nothing when the change touches no "any member" rule or the resident is not counted; a gain
+    only adds (no other member to read), a loss asks the other members.
+    """
+    changed = old_mask ^ resident.capability_mask
+    if not changed & derivations.member_sources or resident.status != ResidentStatus.ACTIVE:
+        return []
+    if resident.capability_mask & changed == changed:
+        gained = gain_from_member(derivations, resident.household_id, resident.capability_mask)
+        return [gained] if gained is not None else []
+    return refresh_households(derivations, [resident.household_id])
 
 
 def _open_adoptions(capability: Capability, subject: Resident | Household) -> QuerySet[Adoption]:
@@ -158,12 +185,14 @@ def set_adoptions(
     if moved_back:
         Adoption.objects.bulk_update(moved_back, ["since"])
         audit.record_bulk(moved_back, action=AuditEntry.Action.UPDATE, fields=["since"])
+    resident = locked if isinstance(locked, Resident) else None
+    household = None if isinstance(locked, Resident) else locked
     new_rows = [
         Adoption(
             province_id=locked.province_id,
             capability=capability,
-            resident=locked if is_resident else None,
-            household=None if is_resident else locked,
+            resident=resident,
+            household=household,
             since=since,
             source=source,
             assistance_log=assistance_log,
@@ -203,7 +232,8 @@ def set_adoption(
     """
     if (resident is None) == (household is None):
         raise field_error("resident", _("Give either a resident or a household."), code="one_subject")
-    subject: Resident | Household = resident if resident is not None else household  # type: ignore[assignment]  # exactly one of the two was checked to be given
+    # Exactly one of the two was checked to be given.
+    subject = cast("Resident | Household", resident if resident is not None else household)
     return set_adoptions(
         actor=actor,
         subject=subject,

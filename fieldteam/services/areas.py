@@ -8,13 +8,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, ProtectedError
 from django.utils.translation import gettext_lazy as _
 from vietnam_provinces import Province, Ward
 
 from fieldteam.choices import COMMUNE_KINDS, PROVINCE_KINDS, VILLAGE_KINDS, AreaKind, CapabilitySubject
 from fieldteam.errors import field_error
-from fieldteam.models import Area, Capability, User
+from fieldteam.models import Area, Capability, Team, User
 from fieldteam.models.capabilities import MAX_CAPABILITY_BIT
 from fieldteam.permissions import ensure_officer
 
@@ -418,6 +418,27 @@ def move_area(*, actor: User | None, area: Area, parent: Area) -> Area:
     Area.objects.move(area, parent, "sorted-child")
     area.refresh_from_db()
     return area
+
+
+@transaction.atomic
+def delete_village(*, actor: User | None, area: Area) -> None:
+    """Remove a village entered by mistake: a leaf, by an officer of it, while nothing refers to it.
+
+    Official units (provinces, communes) are the official list's and are never deleted by hand.
+    """
+    row = Area.objects.select_for_update().get(pk=area.pk)
+    _ensure_may_change(actor, row, field="parent")
+    if row.kind not in VILLAGE_KINDS or row.numchild:
+        raise field_error("parent", _("Only a village with no areas below it can be deleted."), code="protected")
+    message = _("This village has people, teams or values: it cannot be deleted.")
+    # A team's villages are a many-to-many link, which the database would drop without a word.
+    if Team.objects.filter(areas=row).exists():
+        raise field_error("parent", message, code="protected")
+    try:
+        with transaction.atomic():
+            row.delete()
+    except ProtectedError:
+        raise field_error("parent", message, code="protected") from None
 
 
 def _renamed(error: ValidationError, **names: str) -> ValidationError:

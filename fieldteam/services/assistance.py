@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -192,7 +193,7 @@ def create_log(
     insert at the end. ``subject_locked``: the caller read the subject under its row lock in this
     transaction (see ``set_adoptions``).
     """
-    subject: Resident | Household = resident or household  # type: ignore[assignment]  # exactly one of the two was checked to be given
+    subject = cast("Resident | Household", resident or household)  # exactly one of the two was checked to be given
     # Recorded below with its items (one entry each, as the signal would have written).
     log = audit.created_unsignalled(
         AssistanceLog,
@@ -272,7 +273,7 @@ def log_assistance(
     """
     if (resident is None) == (household is None):
         raise field_error("resident", _("Choose either a resident or a household."), code="one_subject")
-    subject: Resident | Household = resident or household  # type: ignore[assignment]  # exactly one of the two was checked to be given
+    subject = cast("Resident | Household", resident or household)  # exactly one of the two was checked to be given
     subject_field = "resident" if resident else "household"
     if resident is not None and resident.status != ResidentStatus.ACTIVE:
         raise field_error("resident", _("This resident no longer lives here."), code="inactive")

@@ -90,12 +90,14 @@ def check_given_at(
     birth_year: int | None = None,
     birth_date: dt.date | None = None,
     field: str = "consent.given_at",
+    today: dt.date | None = None,
 ) -> None:
     """Refuse a consent date in the future, before ``EARLIEST_CONSENT_DATE`` or before the person's birth.
 
     ``given_at`` is a time (API, sync, admin) or a day (an import's "Ngày ký đồng ý"); ``None`` is
     now. With only a birth year, a consent before 1 January of that year is refused. The error
-    names ``field``.
+    names ``field``. ``today``: the local date now, when the caller has it (an import of many rows
+    reads it once); read here otherwise.
     """
     if given_at is None:
         return
@@ -105,7 +107,7 @@ def check_given_at(
         day = timezone.localtime(given_at).date() if timezone.is_aware(given_at) else given_at.date()
     else:
         day = given_at
-        if day > timezone.localdate():
+        if day > (today or timezone.localdate()):
             raise field_error(field, _("The date is in the future."), code="future")
     if day < EARLIEST_CONSENT_DATE:
         raise field_error(

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import (
     Affiliation,
@@ -28,7 +30,7 @@ from fieldteam.choices import (
 from fieldteam.models import Area, AreaRole, Capability, Household, Membership, Team, User
 from fieldteam.periods import month_index, month_start, today
 from fieldteam.rollup import recompute
-from fieldteam.services import adoption, areas, people, reference
+from fieldteam.services import adoption, areas, people, population, reference
 from fieldteam.services.assistance import ItemInput, log_assistance
 
 DEMO_PROVINCE_CODE = "52"  # Gia Lai (merged with Bình Định in 2025)
@@ -82,7 +84,7 @@ GIVEN_NAMES = [
 @dataclass
 class DemoResult:
     created: bool
-    logins: list[tuple[str, str, str]] = field(default_factory=list)  # (role, username, password)
+    logins: list[tuple[str | Promise, str, str]] = field(default_factory=list)  # (role, username, password)
     households: int = 0
     residents: int = 0
     logs: int = 0
@@ -113,13 +115,14 @@ def seed_demo(
         areas.load_admin_units(province_codes=[DEMO_PROVINCE_CODE])
     commune = Area.objects.get(code=DEMO_COMMUNE_CODE)
     province = Area.objects.get(code=DEMO_PROVINCE_CODE)
-    logins = [
-        ("superuser", "admin"),
-        ("province officer", "canbo.tinh"),
-        ("commune officer", "canbo.xa"),
-        ("viewer", "xem.tinh"),
-        ("team leader", "totruong.01"),
-        ("team member", "thanhvien.01.1"),
+    # Each login with its role as the interface names it (printed by ``manage.py seed_demo``).
+    logins: list[tuple[str | Promise, str]] = [
+        (_("Administrator"), "admin"),
+        (AreaRoleKind.PROVINCE_OFFICER.label, "canbo.tinh"),
+        (AreaRoleKind.COMMUNE_OFFICER.label, "canbo.xa"),
+        (AreaRoleKind.VIEWER.label, "xem.tinh"),
+        (MembershipRole.LEADER.label, "totruong.01"),
+        (MembershipRole.MEMBER.label, "thanhvien.01.1"),
     ]
     result = DemoResult(created=False, logins=[(role, name, password) for role, name in logins])
     if Household.objects.filter(village__path__startswith=commune.path).exists():
@@ -169,7 +172,8 @@ def seed_demo(
                 members.append(user)
         teams.append((team, members, village))
     for team, members, village in teams:
-        _populate_village(rng, team, members, village, capabilities, now, result, households_per_village)
+        registered = _populate_village(rng, team, members, village, capabilities, now, result, households_per_village)
+        _official_population(rng, village, registered, households_per_village, now.year)
     for index in range(month_index(now) - HISTORY_MONTHS, month_index(now)):
         recompute.close_month(province_id=province.pk, month=month_start(index))
     recompute.recompute_province(province_id=province.pk)
@@ -186,7 +190,9 @@ def _populate_village(
     now: dt.date,
     result: DemoResult,
     households: int,
-) -> None:
+) -> list[tuple[int, str]]:
+    """Register the village's households and residents with their adoptions and logs; their (age, sex)."""
+    registered: list[tuple[int, str]] = []
     resident_caps = [c for c in capabilities.values() if c.subject == CapabilitySubject.RESIDENT]
     household_caps = [c for c in capabilities.values() if c.subject == CapabilitySubject.HOUSEHOLD]
     for h in range(households):
@@ -207,7 +213,7 @@ def _populate_village(
                     source="survey",
                     since=now - dt.timedelta(days=rng.randrange(30, 700)),
                 )
-        for _ in range(rng.choice([1, 2, 3, 3, 4, 4, 4, 5, 5, 6])):
+        for _person in range(rng.choice([1, 2, 3, 3, 4, 4, 4, 5, 5, 6])):
             age = _age(rng)
             sex = rng.choice(Sex.values)
             born = now - dt.timedelta(days=age * 365 + rng.randrange(365))
@@ -219,6 +225,7 @@ def _populate_village(
                 **({"birth_date": born} if rng.random() < 0.85 else {"birth_year": born.year}),
             )
             result.residents += 1
+            registered.append((age, sex))
             if age < 15:
                 continue
             for capability in resident_caps:
@@ -268,3 +275,43 @@ def _populate_village(
                         ],
                     )
                     result.logs += 1
+    return registered
+
+
+def _official_population(
+    rng: random.Random, village: Area, registered: list[tuple[int, str]], households: int, year: int
+) -> None:
+    """The village's official figures for ``year``: the register covers only part of the population
+    (55–85 %), so the dashboards show the official rate, the register's and its coverage apart.
+
+    The commune gets none of its own: its figure is the sum of its villages' ("tổng của các thôn").
+    """
+    coverage = rng.uniform(0.55, 0.85)
+
+    def official(count: int) -> int:
+        return round(count / coverage)
+
+    # Working age: from 15 to about the retirement age (61 for men, 57 for women in the coming years).
+    working = {
+        sex: sum(1 for age, s in registered if s == sex and 15 <= age < (61 if sex == Sex.MALE else 57))
+        for sex in Sex.values
+    }
+    total = official(len(registered))
+    over_14 = min(official(sum(1 for age, _sex in registered if age >= 14)), total)
+    over_15 = min(official(sum(1 for age, _sex in registered if age >= 15)), over_14)
+    male, female = official(working.get(Sex.MALE, 0)), official(working.get(Sex.FEMALE, 0))
+    if male + female > over_15:
+        male, female = over_15 // 2, over_15 - over_15 // 2
+    population.set_official_population(
+        actor=None,
+        area=village,
+        year=year,
+        total=total,
+        age_14_plus=over_14,
+        age_15_plus=over_15,
+        age_18_plus=min(official(sum(1 for age, _sex in registered if age >= 18)), over_15),
+        working_age_male=male,
+        working_age_female=female,
+        households=min(official(households), total),
+        source="Công an xã (số liệu minh hoạ)",
+    )

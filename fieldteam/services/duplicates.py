@@ -118,6 +118,8 @@ def merge_residents(*, actor: User | None, keep: Resident, duplicate: Resident) 
     adjust_counts(
         keep.province_id,
         residents=[(keep_before, resident_facts(keep)), (duplicate_before, resident_facts(duplicate))],
+        # The kept record may hold more, the duplicate holds nothing now: their households follow.
+        members_changed=[keep.household_id, duplicate.household_id] if keep.capability_mask or duplicate_before.capability_mask else (),
     )
     return keep
 

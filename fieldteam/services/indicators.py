@@ -22,6 +22,7 @@ from fieldteam.errors import field_error
 from fieldteam.models import Area, AuditEntry, Indicator, IndicatorValue, Plan, PlanTarget, Target, User
 from fieldteam.periods import Period, today
 from fieldteam.permissions import ensure_can_write, ensure_officer, scope_for
+from fieldteam.rollup.sign_off import ensure_month_open
 
 TARGETS_REFUSED = _("Only the province officer of this area sets its targets.")
 VALUES_REFUSED = _("Only the province officer of this area reports its values.")
@@ -56,6 +57,7 @@ def report_indicator_value(
         raise field_error("value", _("A percentage cannot exceed 100."), code="range")
     if period.start > today():
         raise field_error("period", _("The period has not started yet."), code="future")
+    ensure_month_open(area, period)
     now: datetime = timezone.now()
     row, _created = IndicatorValue.objects.update_or_create(
         area=area,
@@ -107,6 +109,15 @@ def set_target(
     target.full_clean(validate_unique=False)
     target.save()
     return target
+
+
+@transaction.atomic
+def delete_target(*, actor: User | None, target: Target) -> None:
+    """Remove a target entered by mistake: the same officers as ``set_target`` (the area's province officers)."""
+    row = Target.objects.select_for_update().select_related("area").get(pk=target.pk)
+    ensure_can_write(actor, row.area, field="area")
+    ensure_officer(actor, _province_of(row.area), field="area", message=TARGETS_REFUSED)
+    row.delete()
 
 
 @dataclass

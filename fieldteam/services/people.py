@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +27,7 @@ from fieldteam.services.consent import (
     create_consent,
     require_consent_for_identifiers,
 )
+from fieldteam.transactions import in_callers_transaction
 
 RESIDENT_FIELDS = frozenset({"full_name", "sex", "birth_year", "birth_date", "citizen_id", "phone", "ethnicity"})
 EARLIEST_BIRTH_YEAR = 1890
@@ -251,6 +254,93 @@ def register_resident(
     return resident
 
 
+@dataclass(frozen=True)
+class ResidentInput:
+    """One person registered with a new household (``register_household_with_residents``)."""
+
+    full_name: str
+    sex: str
+    birth_year: int | None = None
+    birth_date: date | None = None
+    citizen_id: str = ""
+    phone: str = ""
+    ethnicity: str = ""
+    consent: ConsentInput | None = None
+
+
+MAX_HOUSEHOLD_RESIDENTS = 50
+
+
+def _person_refused(position: int, exc: ValidationError) -> ValidationError:
+    """``exc`` of the person at ``position`` as errors of ``residents[position].<field>``, with a summary."""
+    errors: dict[str, list[ValidationError]] = {}
+    if hasattr(exc, "error_dict"):
+        for name, problems in exc.error_dict.items():
+            key = f"residents[{position}]" if name == NON_FIELD_ERRORS else f"residents[{position}].{name}"
+            errors[key] = list(problems)
+    else:
+        errors[f"residents[{position}]"] = list(exc.error_list)
+    summary = ValidationError(
+        _("Nothing was saved: person %(number)s could not be registered."),
+        code="resident_refused",
+        params={"number": position + 1},
+    )
+    return ValidationError({NON_FIELD_ERRORS: [summary], **errors})
+
+
+@transaction.atomic
+def register_household_with_residents(
+    *,
+    actor: User | None,
+    village: Area,
+    residents: Sequence[ResidentInput],
+    code: str = "",
+    head_name: str = "",
+    address: str = "",
+) -> tuple[Household, list[Resident]]:
+    """Register a household in ``village`` together with its people: all of them, or nothing.
+
+    What ``register_household`` and ``register_resident`` check, in one transaction. A refused
+    person (a citizen ID already registered, a bad birth year...) raises ``ValidationError`` with
+    that person's errors named ``residents[<position>].<field>`` and a summary saying nothing was
+    saved; the household and the people before it are rolled back with it.
+    """
+    ensure_can_write(actor, village, field="village")
+    if not residents:
+        raise field_error("residents", _("Add at least one person to the household."), code="required")
+    if len(residents) > MAX_HOUSEHOLD_RESIDENTS:
+        raise field_error(
+            "residents",
+            _("At most %(limit)s people per household."),
+            code="too_many",
+            params={"limit": MAX_HOUSEHOLD_RESIDENTS},
+        )
+    # Savepoints would guard nothing: any error here rolls the whole registration back.
+    household = in_callers_transaction(register_household)(
+        actor=actor, village=village, code=code, head_name=head_name, address=address
+    )
+    created: list[Resident] = []
+    for position, person in enumerate(residents):
+        try:
+            created.append(
+                in_callers_transaction(register_resident)(
+                    actor=actor,
+                    household=household,
+                    full_name=person.full_name,
+                    sex=person.sex,
+                    birth_year=person.birth_year,
+                    birth_date=person.birth_date,
+                    citizen_id=person.citizen_id,
+                    phone=person.phone,
+                    ethnicity=person.ethnicity,
+                    consent=person.consent,
+                )
+            )
+        except ValidationError as exc:
+            raise _person_refused(position, exc) from exc
+    return household, created
+
+
 def _lock_resident(resident: Resident) -> Resident:
     return Resident.objects.select_for_update().get(pk=resident.pk)
 
@@ -334,10 +424,16 @@ def move_resident(*, actor: User | None, resident: Resident, household: Househol
     if not household.is_active:
         raise field_error("household", _("This household is no longer active."), code="inactive")
     before = resident_facts(resident)
+    left = resident.household_id
     resident.household = household
     resident.village_id = household.village_id
     resident.save(update_fields=["household", "village", "updated_at"])
-    adjust_counts(resident.province_id, residents=[(before, resident_facts(resident))])
+    adjust_counts(
+        resident.province_id,
+        residents=[(before, resident_facts(resident))],
+        # What each household holds through its members may change with who its members are.
+        members_changed=[left, household.pk] if resident.capability_mask else (),
+    )
     return resident
 
 
@@ -358,7 +454,11 @@ def record_departure(*, actor: User | None, resident: Resident, status: str, on:
     resident.status = status
     resident.left_on = on
     resident.save(update_fields=["status", "left_on", "updated_at"])
-    adjust_counts(resident.province_id, residents=[(before, resident_facts(resident))])
+    adjust_counts(
+        resident.province_id,
+        residents=[(before, resident_facts(resident))],
+        members_changed=[resident.household_id] if resident.capability_mask else (),
+    )
     return resident
 
 
@@ -379,4 +479,7 @@ def split_household(
     for resident in locked:
         resident.household = new
     audit.record_bulk(locked, action=AuditEntry.Action.UPDATE, fields=["household"])
+    if any(resident.capability_mask for resident in locked):
+        # Both households' holdings through members follow the members who moved.
+        adjust_counts(old.province_id, members_changed=[old.pk, new.pk])
     return new

@@ -11,13 +11,13 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.files.storage import Storage
 from django.db import transaction
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Field, Model, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -170,7 +170,8 @@ def scrub_identifiers(*, province_id: int, numbers: set[str]) -> dict[str, int]:
 
 
 def _field(model: type[Model], name: str) -> Any:
-    return model._meta.get_field(name).verbose_name
+    # The workbook's columns are the models' own fields, never a reverse relation.
+    return cast("Field[Any, Any]", model._meta.get_field(name)).verbose_name
 
 
 def _sections() -> list[tuple[str, Any, list[tuple[str, Any]]]]:
@@ -215,6 +216,11 @@ def _sections() -> list[tuple[str, Any, list[tuple[str, Any]]]]:
             "adoptions",
             Adoption._meta.verbose_name_plural,
             [("id", _("id")), *((n, _field(Adoption, n)) for n in ("capability", "since", "ended_on", "source"))],
+        ),
+        (
+            "derived_holdings",
+            _("capabilities held by derivation"),
+            [("capability", _field(Adoption, "capability")), ("derived_from", _("derived from"))],
         ),
         (
             "assistance_logs",
@@ -341,7 +347,8 @@ def _anonymise_one(*, actor: User | None, locked: Resident, reason: str) -> None
         if locked.birth_month_index != month_index:  # the counts would move: keep the date
             locked.birth_date = birth_date
             locked.derive_birth_month_index()
-    locked.save(update_fields=["full_name", "ethnicity", "birth_date", "updated_at"])
+    # The ethnic group stays (not the text): the person's counts, breakdowns included, do not move.
+    locked.save(update_fields=["full_name", "ethnicity", "birth_date", "updated_at"], keep_ethnic_group=True)
     household = Household.objects.select_for_update().get(pk=locked.household_id)
     if household.head_name and household.head_name.strip() == old_name.strip():
         household.head_name = ""

@@ -9,18 +9,28 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam.choices import IndicatorKind, Sex
+from fieldteam.choices import IndicatorKind, IndicatorLevel
 from fieldteam.errors import field_error
-from fieldteam.models import Area, Capability, Indicator, Plan, PlanTarget, RetirementAge, Target
+from fieldteam.models import (
+    Area,
+    Capability,
+    CapabilityDerivation,
+    Indicator,
+    Plan,
+    PlanTarget,
+    RetirementAge,
+    Target,
+)
 from fieldteam.services.areas import AdminUnitsResult, create_capability, load_admin_units, official_province_codes
 from fieldteam.services.indicators import apply_plan_targets, refresh_plan_targets
 
@@ -51,6 +61,7 @@ class ReferenceResult:
     """
 
     capabilities: UpsertCounts = field(default_factory=UpsertCounts)
+    derivations: UpsertCounts = field(default_factory=UpsertCounts)
     retirement_ages: UpsertCounts = field(default_factory=UpsertCounts)
     indicators: UpsertCounts = field(default_factory=UpsertCounts)
     targets: UpsertCounts = field(default_factory=UpsertCounts)
@@ -58,7 +69,7 @@ class ReferenceResult:
 
     @property
     def changed(self) -> int:
-        parts = (self.capabilities, self.retirement_ages, self.indicators, self.targets)
+        parts = (self.capabilities, self.derivations, self.retirement_ages, self.indicators, self.targets)
         return sum(p.created + p.updated + p.removed for p in parts)
 
 
@@ -118,6 +129,12 @@ def _read(fixtures_dir: Path, filename: str, key: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _read_optional(fixtures_dir: Path, filename: str, key: str) -> list[dict[str, Any]]:
+    """As ``_read``, but a file without ``key`` has no rows of it."""
+    document = json.loads((fixtures_dir / filename).read_text(encoding="utf-8"))
+    return _read(fixtures_dir, filename, key) if isinstance(document, dict) and key in document else []
+
+
 def _file_error(filename: str, message: Any, code: str, **params: Any) -> ValidationError:
     return field_error(filename, message, code=code, params=params)
 
@@ -129,6 +146,11 @@ def _required(row: dict[str, Any], keys: tuple[str, ...], number: int, problems:
     return not missing
 
 
+def _column(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    # The reference files name the models' own columns, never a reverse relation.
+    return cast("models.Field[Any, Any]", model._meta.get_field(name))
+
+
 def _upsert(model: type[models.Model], lookup: dict[str, Any], values: dict[str, Any]) -> str:
     """Create or update the row matching ``lookup``; ``created``, ``updated`` or ``unchanged``.
 
@@ -136,7 +158,7 @@ def _upsert(model: type[models.Model], lookup: dict[str, Any], values: dict[str,
     """
     lookup = dict(lookup)
     for name, value in lookup.items():
-        model_field = model._meta.get_field(name)
+        model_field = _column(model, name)
         if not model_field.is_relation:
             try:
                 lookup[name] = model_field.to_python(value)
@@ -150,7 +172,7 @@ def _upsert(model: type[models.Model], lookup: dict[str, Any], values: dict[str,
         return "created"
     changed = []
     for name, value in values.items():
-        model_field = instance._meta.get_field(name)
+        model_field = _column(model, name)
         current = getattr(instance, model_field.attname)
         new = value.pk if isinstance(value, models.Model) else value
         # A bad value stays as it is: it differs, and full_clean below reports it against the field.
@@ -200,24 +222,72 @@ def _load_capabilities(rows: list[dict[str, Any]], counts: UpsertCounts) -> None
     problems.raise_if_any()
 
 
+def _born_from(value: Any) -> date | None:
+    """``YYYY-MM`` as the first day of that month; ``None`` if it is not one."""
+    try:
+        year, month = (int(part) for part in str(value).split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        return None
+
+
 def _load_retirement_ages(rows: list[dict[str, Any]], counts: UpsertCounts) -> None:
-    """Rows: ``year``, ``male_months``, ``female_months`` (retirement age in months)."""
+    """Rows: ``sex``, ``born_from`` (``YYYY-MM``: the cohort's first birth month), ``age_months``.
+
+    The file is the whole table (Decree 135/2020, Appendix I): cohorts it no longer lists are removed.
+    """
     problems = _Problems(RETIREMENT_AGES_FILE)
+    kept: set[tuple[str, date]] = set()
     for number, row in enumerate(rows, start=1):
-        if not _required(row, ("year", "male_months", "female_months"), number, problems):
+        if not _required(row, ("sex", "born_from", "age_months"), number, problems):
             continue
-        for sex, key in ((Sex.MALE, "male_months"), (Sex.FEMALE, "female_months")):
-            try:
-                counts.count(_upsert(RetirementAge, {"sex": sex, "year": row["year"]}, {"age_months": row[key]}))
-            except ValidationError as error:
-                problems.add_validation_error(number, error)
+        born_from = _born_from(row["born_from"])
+        if born_from is None:
+            problems.add(number, "born_from", _("Write the month as YYYY-MM."))
+            continue
+        try:
+            counts.count(
+                _upsert(RetirementAge, {"sex": row["sex"], "born_from": born_from}, {"age_months": row["age_months"]})
+            )
+            kept.add((row["sex"], born_from))
+        except ValidationError as error:
+            problems.add_validation_error(number, error)
+    problems.raise_if_any()
+    for stored in RetirementAge.objects.all():
+        if (stored.sex, stored.born_from) not in kept:
+            stored.delete()
+            counts.count("removed")
+
+
+def _load_derivations(rows: list[dict[str, Any]], counts: UpsertCounts) -> None:
+    """Rows: ``kind`` (``any_member``/``implies``), ``source`` and ``target`` (capability codes).
+
+    Matched on (source, target); the model's ``clean`` checks the kind fits the two subjects.
+    """
+    problems = _Problems(CAPABILITIES_FILE)
+    capabilities = {c.code: c for c in Capability.objects.all()}
+    for number, row in enumerate(rows, start=1):
+        if not _required(row, ("kind", "source", "target"), number, problems):
+            continue
+        ends = {}
+        for key in ("source", "target"):
+            ends[key] = capabilities.get(row[key])
+            if ends[key] is None:
+                problems.add(number, key, _("No capability has the code “%(code)s”.") % {"code": row[key]})
+        if None in ends.values():
+            continue
+        try:
+            counts.count(_upsert(CapabilityDerivation, ends, {"kind": row["kind"]}))
+        except ValidationError as error:
+            problems.add_validation_error(number, error)
     problems.raise_if_any()
 
 
 def _load_indicators(rows: list[dict[str, Any]], counts: UpsertCounts) -> None:
     """Rows: ``code``, ``group``, ``kind``, ``name_vi`` (stored; ``name`` is the English), and for
     computed ones ``capability`` (a capability code), ``population``, ``min_age``/``max_age``;
-    optional ``unit``, ``source``, ``description_vi``, ``sort_order``.
+    optional ``unit``, ``source``, ``description_vi``, ``sort_order``, ``short_name_vi`` (the heads of
+    tables) and ``lowest_level`` (``village``, the default, ``commune`` or ``province``).
     """
     problems = _Problems(INDICATORS_FILE)
     capabilities = {c.code: c for c in Capability.objects.all()}
@@ -255,6 +325,8 @@ def _load_indicators(rows: list[dict[str, Any]], counts: UpsertCounts) -> None:
             "source": row.get("source", ""),
             "description": row.get("description_vi", ""),
             "sort_order": row.get("sort_order", 100),
+            "short_name": row.get("short_name_vi", ""),
+            "lowest_level": row.get("lowest_level") or IndicatorLevel.VILLAGE,
         }
         try:
             counts.count(_upsert(Indicator, {"code": row["code"]}, values))
@@ -414,6 +486,7 @@ def load_reference(*, fixtures_dir: Path | None = None) -> ReferenceResult:
 
     result = ReferenceResult()
     _load_capabilities(capabilities, result.capabilities)
+    _load_derivations(_read_optional(fixtures_dir, CAPABILITIES_FILE, "derivations"), result.derivations)
     _load_retirement_ages(retirement_ages, result.retirement_ages)
     _load_indicators(indicators, result.indicators)
     result.admin_units = _ensure_target_areas(plans)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -31,7 +32,9 @@ from fieldteam.errors import field_error
 from fieldteam.models import Area, BackgroundJob, Capability, JobKind, JobStatus, User
 from fieldteam.periods import Period, today
 from fieldteam.permissions import scope_for
+from fieldteam.selectors.approvals import month_report
 from fieldteam.selectors.indicators import OutOfScope
+from fieldteam.selectors.reasons import LISTS
 from fieldteam.selectors.reports import (
     JOB_NAMES,
     PERIODIC,
@@ -40,6 +43,7 @@ from fieldteam.selectors.reports import (
     ReportDocument,
     Table,
     periodic_report,
+    reason_list_report,
     work_list_report,
 )
 from fieldteam.services import jobs
@@ -139,7 +143,8 @@ def report_csv(document: ReportDocument) -> bytes:
             for row in table.rows:
                 sheet.append(row)
 
-    return writing.spreadsheet_bytes("csv", build, date_format="%Y-%m-%d", datetime_format="%Y-%m-%d %H:%M")
+    # Dates as every other file and page writes them: dd/mm/yyyy (HH:MM).
+    return writing.spreadsheet_bytes("csv", build)
 
 
 WRITERS: dict[str, Callable[[ReportDocument], bytes]] = {"xlsx": report_xlsx, "csv": report_csv}
@@ -187,10 +192,30 @@ def report_file(*, user: User, area: Area, period: Period, fmt: str) -> ReportFi
     return _file(periodic_report(user=user, area=area, period=period), fmt)
 
 
+def month_report_file(*, user: User, area: Area, month: date, fmt: str) -> ReportFile:
+    """A province's (or commune's) report of a closed month from its approved values, naming the communes
+    not approved (``selectors.approvals.month_report``), made now, in the request."""
+    _check_format(fmt)
+    return _file(month_report(user=user, area=area, month=month), fmt)
+
+
 def work_list_file(*, user: User, village: Area, fmt: str, capability: Capability | None = None) -> ReportFile:
     """A village's work list made now, in the request (a village is always small enough)."""
     _check_format(fmt)
     return _file(work_list_report(user=user, village=village, capability=capability), fmt)
+
+
+def reason_list_file(*, user: User, area: Area, period: Period, kind: str, fmt: str) -> ReportFile:
+    """One list an office acts on (``selectors.reasons.LISTS``: villages and counts) made now, in the request.
+
+    Raises ``ValidationError`` naming ``list``, ``format`` or ``period`` for bad input, ``OutOfScope``
+    unless the user sees the area's reasons.
+    """
+    if kind not in LISTS:
+        raise field_error("list", _("Unknown list."), code="invalid_choice")
+    _check_format(fmt)
+    _check_period(period)
+    return _file(reason_list_report(user=user, area=area, period=period, kind=kind), fmt)
 
 
 def report_job_create(
@@ -251,17 +276,19 @@ def _fail(job: BackgroundJob, message: str) -> None:
 def _job_document(job: BackgroundJob, progress: Callable[[], None]) -> ReportDocument:
     params = job.params
     user = job.created_by
+    area = job.area
+    assert area is not None  # noqa: S101 - report_job_create always records the area (protected)
     if params.get("report") == WORK_LIST:
         capability = None
         if params.get("capability"):
             capability = Capability.objects.filter(code=params["capability"]).first()
             if capability is None:
                 raise field_error("capability", _("This capability no longer exists."), code="missing")
-        document = work_list_report(user=user, village=job.area, capability=capability)
+        document = work_list_report(user=user, village=area, capability=capability)
         for _step in range(3):
             progress()
         return document
-    return periodic_report(user=user, area=job.area, period=Period.parse(params["period"]), progress=progress)
+    return periodic_report(user=user, area=area, period=Period.parse(params["period"]), progress=progress)
 
 
 def report_job_run(*, job_id: UUID | str) -> BackgroundJob | None:

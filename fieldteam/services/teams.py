@@ -14,12 +14,15 @@ Who may:
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from datetime import date
+from typing import Final, Literal
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam import identifiers
@@ -29,7 +32,14 @@ from fieldteam.models import Area, AreaRole, Membership, Team, User
 from fieldteam.periods import today
 from fieldteam.permissions import ensure_can_write, ensure_officer
 
-_UNSET = object()
+
+class _Unset(enum.Enum):
+    """The default of an argument whose None means "clear it": not given, left as it is."""
+
+    UNSET = enum.auto()
+
+
+_UNSET: Final = _Unset.UNSET
 
 
 def _province_of(area: Area) -> Area:
@@ -134,6 +144,21 @@ def update_team(
     return row
 
 
+@transaction.atomic
+def delete_team(*, actor: User | None, team: Team) -> None:
+    """Remove a team entered by mistake; one with members or logs is kept (close it with ``is_active``)."""
+    row = Team.objects.select_for_update().get(pk=team.pk)
+    ensure_can_write_team(actor, row, field="team")
+    if row.memberships.exists():
+        message = _("The team has members: end their memberships and make it inactive instead.")
+        raise field_error("team", message, code="protected")
+    try:
+        with transaction.atomic():
+            row.delete()
+    except ProtectedError:
+        raise field_error("team", _("Help was logged by this team: make it inactive instead."), code="protected") from None
+
+
 def _check_membership(membership: Membership) -> None:
     if membership.ended_on is not None and membership.started_on and membership.ended_on < membership.started_on:
         raise field_error("ended_on", _("The end date is before the start date."), code="before_start")
@@ -185,7 +210,7 @@ def update_membership(
     role: str | None = None,
     affiliation: str | None = None,
     started_on: date | None = None,
-    ended_on: date | object | None = _UNSET,
+    ended_on: date | Literal[_Unset.UNSET] | None = _UNSET,
     team: Team | None = None,
     user: User | None = None,
 ) -> Membership:
@@ -205,7 +230,7 @@ def update_membership(
     if started_on is not None:
         row.started_on = started_on
     if ended_on is not _UNSET:
-        row.ended_on = ended_on  # type: ignore[assignment]  # a date or None past the sentinel
+        row.ended_on = ended_on
     return _save_membership(row)
 
 

@@ -9,7 +9,9 @@ transaction.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,7 +21,9 @@ from fieldteam import audit
 from fieldteam.choices import AdoptionSource, AssistanceChannel, AssistanceOutcome, CapabilitySubject, ResidentStatus
 from fieldteam.errors import field_error
 from fieldteam.models import Area, AuditEntry, Capability, Resident, Team, TrainingAttendance, TrainingSession, User
+from fieldteam.periods import month_index
 from fieldteam.permissions import ensure_can_write
+from fieldteam.rollup.rules import Deltas, load_rules, resident_contribution, resident_facts
 from fieldteam.services.assistance import (
     CLOCK_SKEW_TOLERANCE,
     ItemInput,
@@ -49,7 +53,29 @@ def _check_capability(capability: Capability | None) -> Capability:
     return capability
 
 
-def _check_attendees(actor: User, team: Team, attendees: list[Resident]) -> None:
+def admitted_by(capability: Capability, *, on: date, province_id: int) -> Callable[[Resident], bool]:
+    """Whether a resident is in the population of an indicator counting ``capability`` at the end of ``on``'s month.
+
+    The counting rules decide (``rollup.rules``: age bands, working age by birth cohort), not a
+    restatement here; a capability no indicator counts admits everyone.
+    """
+    rules = load_rules(month_index(on), province_id)
+    counted = {rule.indicator_id for rule in rules.residents if rule.bit_mask & (1 << capability.bit)}
+    if not counted:
+        return lambda resident: True
+
+    def admits(resident: Resident) -> bool:
+        cells: Deltas = {}
+        facts = replace(resident_facts(resident), active=True)
+        resident_contribution(rules, facts, 1, cells)
+        return any(indicator_id in counted for _village, indicator_id in cells)
+
+    return admits
+
+
+def _check_attendees(
+    actor: User, team: Team, attendees: list[Resident], admits: Callable[[Resident], bool] = lambda r: True
+) -> None:
     if not attendees:
         raise field_error("attendees", _("Record at least one attendee."), code="required")
     if len(attendees) > MAX_ATTENDEES:
@@ -68,6 +94,13 @@ def _check_attendees(actor: User, team: Team, attendees: list[Resident]) -> None
         ensure_can_write(actor, resident.village, field=field)
         if not any(resident.village.path.startswith(path) for path in team_paths):
             raise field_error(field, _("This person is outside the team's villages."), code="outside_team")
+        if not admits(resident):
+            raise field_error(
+                field,
+                _("%(name)s (born %(year)s) is not among the people this skill is counted for."),
+                code="not_in_population",
+                params={"name": resident.full_name, "year": resident.birth_year},
+            )
 
 
 @transaction.atomic
@@ -112,7 +145,9 @@ def record_training_session(
         if ended_at > timezone.now() + CLOCK_SKEW_TOLERANCE:
             raise field_error("ended_at", _("The time is in the future."), code="future")
     capability = _check_capability(capability if capability is not None else default_capability())
-    _check_attendees(actor, team, attendees)
+    province_id = village.province_id or village.pk
+    admits = admitted_by(capability, on=timezone.localdate(started_at), province_id=province_id)
+    _check_attendees(actor, team, attendees, admits)
     session = TrainingSession.objects.create(
         id=session_id or uuid.uuid4(),
         province_id=village.province_id or village.pk,

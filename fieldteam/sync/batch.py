@@ -56,15 +56,20 @@ class ItemResult:
     # and with the object created.
     codes: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
     created: Any = field(default=None, repr=False, compare=False)
+    # The people registered with a household item: [{"client_id", "id"}] (only then in the answer).
+    residents: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        answer: dict[str, object] = {
             "client_id": self.client_id,
             "kind": self.kind,
             "status": self.status,
             "id": self.id,
             "errors": self.errors,
         }
+        if self.residents:
+            answer["residents"] = self.residents
+        return answer
 
 
 class Batch:
@@ -76,6 +81,9 @@ class Batch:
         # Households created by this batch, by client id: a resident of the same batch joins one
         # without reading it back.
         self.households: dict[uuid.UUID, Household] = {}
+        # What the item being applied created under client ids of its own (the people of a
+        # household item): (client id, kind, server id), remembered only once the item is created.
+        self.nested: list[tuple[uuid.UUID, str, str]] = []
         # Receipts of the batch's client ids, read in one query before the items (``None``: not read).
         self.receipts: dict[uuid.UUID, SyncReceipt] | None = None
         # PostgreSQL: each item commits without waiting for its WAL flush; one flush at the end.
@@ -129,12 +137,17 @@ class Batch:
     def created(self, client_id: uuid.UUID, kind: str, obj: Any, receipt: SyncReceipt | None) -> ItemResult:
         """Remember an item just created (later items may refer to it, or repeat it) and give its result."""
         self.refs[client_id] = (kind, str(obj.pk))
+        nested: list[dict[str, str]] = []
         if kind == HOUSEHOLD:
             self.households[client_id] = obj
+            for nested_id, nested_kind, object_id in self.nested:
+                self.refs[nested_id] = (nested_kind, object_id)
+                nested.append({"client_id": str(nested_id), "id": object_id})
+        self.nested = []
         self.last_created = client_id
         if self.receipts is not None and receipt is not None:  # the same id again later in this batch is a resend
             self.receipts[client_id] = receipt
-        return ItemResult(str(client_id), kind, CREATED, str(obj.pk), created=obj)
+        return ItemResult(str(client_id), kind, CREATED, str(obj.pk), created=obj, residents=nested)
 
     def object_id(self, client_id: uuid.UUID, kind: str) -> str | None:
         """The server id of an item received earlier under ``client_id`` (this batch or before)."""

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
@@ -103,7 +103,7 @@ def _receive(batch: Batch, raw_id: object, kind: object, data: object) -> ItemRe
     errors = _envelope_errors(raw_id, kind, data)
     if errors:
         return _rejected(raw_id, kind, errors)
-    client_id = uuid.UUID(raw_id)  # type: ignore[arg-type]  # _envelope_errors checked it is a UUID string
+    client_id = uuid.UUID(cast(str, raw_id))  # _envelope_errors checked it is a UUID string
     kind = str(kind)
     digest = content_hash({"kind": kind, "data": data})
     written = log_in_one_statement(batch, client_id, kind, data, digest)
@@ -121,7 +121,8 @@ def _receive(batch: Batch, raw_id: object, kind: object, data: object) -> ItemRe
         try:
             # The trail's entries of the item's rows in one insert, in the item's transaction.
             with transaction.atomic(), audit.collected():
-                obj, province_id = HANDLERS[kind](batch, client_id, data, digest)  # type: ignore[arg-type]  # _envelope_errors checked the kind and that data is a dict
+                # _envelope_errors checked the kind and that data is a dict.
+                obj, province_id = HANDLERS[kind](batch, client_id, cast("dict[str, Any]", data), digest)
                 receipt = SyncReceipt.objects.create(
                     client_id=client_id,
                     province_id=province_id,

@@ -17,11 +17,11 @@ microseconds, which a serializer would multiply (``bench/api.py``'s CPU per log)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass
 from dataclasses import field as attribute
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final, cast
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -34,6 +34,7 @@ from fieldteam.choices import AssistanceChannel, AssistanceOutcome, ConsentChann
 from fieldteam.control_characters import CONTROL_CHARACTERS
 from fieldteam.models import ConsentRecord, Household, Resident, TrainingSession
 from fieldteam.services.assistance import NOTE_MAX_LENGTH
+from fieldteam.services.people import MAX_HOUSEHOLD_RESIDENTS
 
 MAX_BATCH_ITEMS = 500
 MAX_LOG_ITEMS = 50
@@ -42,8 +43,8 @@ MAX_ATTENDEES = 500
 INT_LIMIT = 2**31
 ID_LIMIT = 2**63
 
-HOUSEHOLD = "household"
-RESIDENT = "resident"
+HOUSEHOLD: Final = "household"
+RESIDENT: Final = "resident"
 ASSISTANCE_LOG = "assistance_log"
 TRAINING_SESSION = "training_session"
 KINDS = (HOUSEHOLD, RESIDENT, ASSISTANCE_LOG, TRAINING_SESSION)
@@ -55,7 +56,7 @@ _UNSTORABLE = CONTROL_CHARACTERS
 
 def _length(model: type[models.Model], name: str) -> int:
     """The ``max_length`` of a model's text column: an input is held to what its column stores."""
-    max_length = model._meta.get_field(name).max_length
+    max_length = cast("models.Field[Any, Any]", model._meta.get_field(name)).max_length
     assert max_length is not None, f"{model.__name__}.{name} has no max_length"  # noqa: S101
     return max_length
 
@@ -241,7 +242,7 @@ class Text(Field):
 class Choice(Field):
     """One of ``choices`` (value, label); an optional one also takes ``""`` as absent."""
 
-    choices: tuple[tuple[str, Any], ...]
+    choices: Sequence[tuple[str, Any]]  # kept as a tuple
     values: list[str] = attribute(init=False, repr=False)  # the values of ``choices``, for reading
 
     def __post_init__(self) -> None:
@@ -357,6 +358,8 @@ class Form:
     name: str
     fields: tuple[Field, ...]
     description: str = ""
+    by_name: dict[str, Field] = attribute(init=False, repr=False)  # the fields by name
+    names: frozenset[str] = attribute(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
@@ -371,16 +374,6 @@ class Form:
 
 
 # --- the inputs --------------------------------------------------------------------------------------
-
-HOUSEHOLD_DATA = Form(
-    "HouseholdItemData",
-    (
-        ServerId("village", message=_("Give the id of an area.")),
-        Text("code", max_length=_length(Household, "code")),
-        Text("head_name", max_length=_length(Household, "head_name")),
-        Text("address", max_length=_length(Household, "address")),
-    ),
-)
 
 CONSENT_DATA = Form(
     "ConsentItemData",
@@ -415,6 +408,35 @@ RESIDENT_DATA = Form(
         Text("phone", max_length=30),
         Nested("consent", CONSENT_DATA),
     ),
+)
+
+# A person registered with a new household (``HOUSEHOLD_DATA["residents"]``): a resident item's
+# data without the household, and the client id later items may refer to the person by.
+HOUSEHOLD_RESIDENT = Form(
+    "HouseholdResidentData",
+    (
+        ClientId("client_id", required=False, help_text="The client-made id later items refer to the person by."),
+        *(f for f in RESIDENT_DATA.fields if f.name != "household"),
+    ),
+)
+
+# A household and its people, registered together or not at all (``residents``); a household
+# item without ``residents`` (older phones, people added later as resident items) still works.
+HOUSEHOLD_DATA = Form(
+    "HouseholdItemData",
+    (
+        ServerId("village", message=_("Give the id of an area.")),
+        Text("code", max_length=_length(Household, "code")),
+        Text("head_name", max_length=_length(Household, "head_name")),
+        Text("address", max_length=_length(Household, "address")),
+        ListOf(
+            "residents",
+            HOUSEHOLD_RESIDENT,
+            max_items=MAX_HOUSEHOLD_RESIDENTS,
+            help_text="The household's people, registered with it in one transaction: all, or nothing.",
+        ),
+    ),
+    "With residents, a refused person (errors under residents[<position>].<field>) saves nothing of the item.",
 )
 
 LOG_ITEM = Form(

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, overload
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
@@ -27,9 +27,11 @@ from fieldteam.services.assistance import (
     CLOCK_SKEW_TOLERANCE,
     ItemInput,
     clean_log_content,
+    content_hash,
     log_assistance,
 )
 from fieldteam.services.consent import CURRENT_NOTICE_VERSION, DEFAULT_PURPOSES, ConsentInput
+from fieldteam.services.people import ResidentInput
 from fieldteam.services.training import record_training_session
 from fieldteam.sync.batch import Batch, ItemResult
 from fieldteam.sync.fields import (
@@ -38,6 +40,7 @@ from fieldteam.sync.fields import (
     CONSENT_DATA,
     HOUSEHOLD,
     HOUSEHOLD_DATA,
+    HOUSEHOLD_RESIDENT,
     LOG_ITEM,
     RESIDENT,
     RESIDENT_DATA,
@@ -67,6 +70,14 @@ def _not_found(name: str, kind: str) -> ValidationError:
     return ValidationError({name: [_missing(kind)]})
 
 
+@overload
+def _resolve(
+    batch: Batch, name: str, ref: int | uuid.UUID, kind: Literal["household"], *, lock: bool = False
+) -> Household: ...
+@overload
+def _resolve(
+    batch: Batch, name: str, ref: int | uuid.UUID, kind: Literal["resident"], *, lock: bool = False
+) -> Resident: ...
 def _resolve(batch: Batch, name: str, ref: int | uuid.UUID, kind: str, *, lock: bool = False) -> Household | Resident:
     """The household or resident a reference names, in the actor's scope, else a field error.
 
@@ -128,18 +139,88 @@ def _in_item(service: Service) -> Service:
 Applied = tuple[Any, int]  # (the object created, its province id)
 
 
+def _household_residents(reader: Reader) -> list[tuple[uuid.UUID | None, ResidentInput, dict[str, Any]]]:
+    """The people of a household item: (client id, what to register, the entry as sent), each read."""
+    people_read: list[tuple[uuid.UUID | None, ResidentInput, dict[str, Any]]] = []
+    seen: set[uuid.UUID] = set()
+    for position, raw in enumerate(HOUSEHOLD_DATA["residents"].read(reader)):
+        prefix = f"residents[{position}]"
+        if not isinstance(raw, dict):
+            reader.error(prefix, _("Each person is an object with a name, sex and birth year."), "invalid")
+            continue
+        inner = Reader(raw, HOUSEHOLD_RESIDENT)
+        person_id = None
+        if raw.get("client_id") is not None:
+            ref = inner.id_value("client_id", raw["client_id"])
+            if isinstance(ref, uuid.UUID) and ref not in seen:
+                person_id = ref
+                seen.add(ref)
+            elif ref is not None:
+                inner.error("client_id", _("Give each person a client id of their own (a UUID)."), "invalid")
+        person = ResidentInput(
+            full_name=HOUSEHOLD_RESIDENT["full_name"].read(inner),
+            sex=HOUSEHOLD_RESIDENT["sex"].read(inner),
+            birth_year=HOUSEHOLD_RESIDENT["birth_year"].read(inner),
+            birth_date=HOUSEHOLD_RESIDENT["birth_date"].read(inner),
+            citizen_id=HOUSEHOLD_RESIDENT["citizen_id"].read(inner),
+            phone=HOUSEHOLD_RESIDENT["phone"].read(inner),
+            consent=_consent(inner),
+        )
+        for name, problems in inner.errors.items():
+            reader.errors.setdefault(f"{prefix}.{name}", []).extend(problems)
+        people_read.append((person_id, person, raw))
+    return people_read
+
+
 def _apply_household(batch: Batch, client_id: uuid.UUID, data: dict[str, Any], digest: str) -> Applied:
+    batch.nested = []
     reader = Reader(data, HOUSEHOLD_DATA)
     village = _village(batch, reader)
     code = HOUSEHOLD_DATA["code"].read(reader)
     head_name = HOUSEHOLD_DATA["head_name"].read(reader)
     address = HOUSEHOLD_DATA["address"].read(reader)
+    residents = _household_residents(reader) if data.get("residents") is not None else None
     reader.check()
     village = cast(Area, village)  # reader.check() raised if it was missing
     ensure_can_write(batch.actor, village, field="village")
-    household = _in_item(people.register_household)(
-        actor=batch.actor, village=village, code=code, head_name=head_name, address=address
+    if residents is None:  # a household alone (its people follow as resident items)
+        household = _in_item(people.register_household)(
+            actor=batch.actor, village=village, code=code, head_name=head_name, address=address
+        )
+        return household, household.province_id
+    ids = [person_id for person_id, _person, _raw in residents if person_id is not None]
+    taken = set(SyncReceipt.objects.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    for position, (person_id, _person, _raw) in enumerate(residents):
+        if person_id in taken:
+            reader.error(
+                f"residents[{position}].client_id",
+                _("This client id was already used for other content; nothing was changed."),
+                "conflict",
+            )
+    reader.check()
+    household, created = _in_item(people.register_household_with_residents)(
+        actor=batch.actor,
+        village=village,
+        residents=[person for _id, person, _raw in residents],
+        code=code,
+        head_name=head_name,
+        address=address,
     )
+    # Each person's own receipt: later items (a log, a session) refer to them by their client id.
+    receipts = [
+        SyncReceipt(
+            client_id=person_id,
+            province_id=household.province_id,
+            kind=RESIDENT,
+            content_hash=content_hash({"kind": RESIDENT, "data": raw}),
+            object_id=str(resident.pk),
+            member=batch.actor,
+        )
+        for (person_id, _person, raw), resident in zip(residents, created, strict=True)
+        if person_id is not None
+    ]
+    SyncReceipt.objects.bulk_create(receipts)
+    batch.nested = [(receipt.client_id, RESIDENT, receipt.object_id) for receipt in receipts]
     return household, household.province_id
 
 
@@ -158,7 +239,7 @@ def _apply_resident(batch: Batch, client_id: uuid.UUID, data: dict[str, Any], di
     ensure_can_write(batch.actor, household.village, field="household")
     resident = _in_item(people.register_resident)(
         actor=batch.actor,
-        household=household,  # type: ignore[arg-type]  # reader.check() raised if it was missing or invalid
+        household=household,
         full_name=full_name,
         sex=sex,
         birth_year=birth_year,
@@ -258,7 +339,8 @@ def _read_assistance_log(
     note = ASSISTANCE_LOG_DATA["note"].read(reader)
     items = _log_items(batch, reader, capabilities)
     reader.check()
-    return _LogData(team, resident_ref, household_ref, occurred_at, channel, note, items)  # type: ignore[arg-type]  # reader.check() raised if it was missing or invalid
+    # reader.check() raised if the team was missing or invalid.
+    return _LogData(cast(Team, team), resident_ref, household_ref, occurred_at, channel, note, items)
 
 
 def _apply_assistance_log(batch: Batch, client_id: uuid.UUID, data: dict[str, Any], digest: str) -> Applied:
@@ -275,8 +357,8 @@ def _apply_assistance_log(batch: Batch, client_id: uuid.UUID, data: dict[str, An
         occurred_at=read.occurred_at,
         channel=read.channel,
         items=read.items,
-        resident=resident,  # type: ignore[arg-type]  # reader.check() raised if it was missing or invalid
-        household=household,  # type: ignore[arg-type]  # reader.check() raised if it was missing or invalid
+        resident=resident,
+        household=household,
         note=read.note,
         log_id=client_id,
         content_hash=digest,
@@ -317,7 +399,7 @@ def log_in_one_statement(batch: Batch, client_id: uuid.UUID, kind: str, data: ob
     request = fastlog.LogRequest(
         team=read.team,
         subject_kind=subject_kind,
-        subject_id=ref,  # type: ignore[arg-type]  # an int for a resident or household row; a str only for a client reference, resolved above
+        subject_id=cast(int, ref),  # the read refused an item naming neither; a client id is resolved above
         occurred_at=read.occurred_at,
         channel=read.channel,
         note=note,
@@ -388,8 +470,8 @@ def _apply_training_session(batch: Batch, client_id: uuid.UUID, data: dict[str, 
     attendees = _attendees(batch, reader)
     session = _in_item(record_training_session)(
         actor=batch.actor,
-        team=team,  # type: ignore[arg-type]  # reader.check() raised if it was missing or invalid
-        village=village,  # type: ignore[arg-type]  # reader.check() raised if it was missing or invalid
+        team=cast(Team, team),  # reader.check() raised if it was missing or invalid
+        village=cast(Area, village),  # as above
         topic=topic,
         started_at=started_at,
         ended_at=ended_at,
@@ -407,4 +489,7 @@ HANDLERS: dict[str, Callable[[Batch, uuid.UUID, dict[str, Any], str], Applied]] 
     ASSISTANCE_LOG: _apply_assistance_log,
     TRAINING_SESSION: _apply_training_session,
 }
-MODELS = {ASSISTANCE_LOG: AssistanceLog, TRAINING_SESSION: TrainingSession}
+MODELS: dict[str, type[AssistanceLog] | type[TrainingSession]] = {
+    ASSISTANCE_LOG: AssistanceLog,
+    TRAINING_SESSION: TrainingSession,
+}

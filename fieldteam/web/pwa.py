@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from fieldteam.http import SignedInRequest
 from fieldteam.selectors import web as selectors
@@ -34,7 +35,7 @@ PRECACHED_PAGES = (
 UNCACHED_PREFIXES = ("/admin/", "/api/", "/dashboards/", "/login/", "/logout/", "/i18n/")
 
 
-@require_GET
+@require_safe
 @vietnamese_by_default
 def manifest(request: HttpRequest) -> HttpResponse:
     data = {
@@ -65,7 +66,19 @@ def manifest(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
+# The app's icon (16, 32 and 48 px; ``tools/make_icons.py``), for browsers that ask the site root.
+FAVICON = (Path(__file__).resolve().parent.parent / "static" / "web" / "icons" / "favicon.ico").read_bytes()
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``: the app's icon, answered here so that it is never a 404 in the logs."""
+    response = HttpResponse(FAVICON, content_type="image/x-icon")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@require_safe
 def service_worker(request: HttpRequest) -> HttpResponse:
     """The service worker, from the site root so that its scope is the whole app.
 
@@ -90,7 +103,7 @@ def service_worker(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 @web_page
 def roster(request: SignedInRequest) -> HttpResponse:
     """The member's villages' people (masked identifiers only), cached by the service worker.

@@ -22,6 +22,7 @@ urlpatterns = [
     path("offline/", views.offline, name="offline"),
     path("roster.json", pwa.roster, name="roster"),
     path("manifest.webmanifest", pwa.manifest, name="manifest"),
+    path("favicon.ico", pwa.favicon, name="favicon"),
     path("sw.js", pwa.service_worker, name="sw"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404
-from django.urls import reverse_lazy
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from fieldteam.choices import AssistanceChannel, CapabilitySubject, NotDoneReason, Sex
 from fieldteam.http import SignedInRequest
 from fieldteam.models import Area, Capability, User
 from fieldteam.periods import today
 from fieldteam.selectors import web as selectors
+from fieldteam.selectors.follow_ups import FollowUp, follow_ups
+from fieldteam.selectors.homes import FIELD_APP, homes_for
 from fieldteam.selectors.work_list import WorkListEntry, WorkListSection, work_list
 from fieldteam.services.consent import CURRENT_NOTICE_VERSION, NOTICES
 from fieldteam.web.common import asset_url, render_page, vietnamese_by_default, web_page
@@ -48,7 +50,10 @@ class LoginView(auth_views.LoginView):
 
     template_name = "registration/login.html"
     redirect_authenticated_user = True
-    next_page = reverse_lazy("web:home")  # type: ignore[assignment]  # Django resolves lazy URLs; the stubs want str
+
+    def get_default_redirect_url(self) -> str:
+        # Where the person starts (``selectors.homes``): the field app, or their area's dashboards.
+        return reverse(homes_for(user=cast(User, self.request.user)).start)  # signed in by now
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return {**super().get_context_data(**kwargs), "login_css": asset_url("web/app.css")}
@@ -83,25 +88,50 @@ def _work_groups(
     return [WorkGroup(s, s.entries[:limit] if limit else s.entries, len(s.entries)) for s in sections if s.entries]
 
 
-@require_GET
+@require_safe
 @web_page
 def home(request: SignedInRequest) -> HttpResponse:
-    """My village(s), my work today and this month, and the work list (closest to a target first)."""
+    """My village(s), my work today and this month, and the work list (closest to a target first).
+
+    Staff without a team start at their area's dashboards (``selectors.homes``), not here.
+    """
+    homes = homes_for(user=request.user)
+    if homes.start != FIELD_APP:
+        return redirect(homes.start)
+    places = selectors.member_villages(user=request.user)
+    # Issue 17: the open follow-ups of all the member's villages in one read, soonest due first; the
+    # list shows the overdue and those due within the week, and counts the later ones.
+    day = today()
+    due: dict[int, list[FollowUp]] = {}
+    later: dict[int, int] = {}
+    for item in follow_ups(user=request.user, villages=[place.village for place in places]):
+        if item.is_due(day):
+            due.setdefault(item.village_id, []).append(item)
+        else:
+            later[item.village_id] = later.get(item.village_id, 0) + 1
     villages = [
         {
             "progress": selectors.village_progress(user=request.user, place=place),
+            "follow_ups": due.get(place.village.pk, []),
+            "later_follow_ups": later.get(place.village.pk, 0),
             "work": _work_groups(request.user, place.village, limit=HOME_WORK_ENTRIES),
         }
-        for place in selectors.member_villages(user=request.user)
+        for place in places
     ]
     return render_page(
         request,
         "web/home.html",
-        {"villages": villages, "work": selectors.my_work(user=request.user), "page": "home", "today": today()},
+        {
+            "villages": villages,
+            "work": selectors.my_work(user=request.user),
+            "page": "home",
+            "today": day,
+            "other_homes": homes.others,
+        },
     )
 
 
-@require_GET
+@require_safe
 @web_page
 def work(request: SignedInRequest, village_id: int, capability: str) -> HttpResponse:
     """Everyone in one of the member's villages still lacking one capability."""
@@ -117,7 +147,7 @@ def work(request: SignedInRequest, village_id: int, capability: str) -> HttpResp
     )
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("q")  # the query may be a CCCD or phone: never in an error report
 @web_page
 @sensitive_variables("query")
@@ -126,24 +156,33 @@ def search(request: SignedInRequest) -> HttpResponse:
     query = request.POST.get("q", "") if request.method == "POST" else request.GET.get("q", "")
     if request.method == "GET" and selectors.looks_like_identifier(query):
         query = ""  # an identifier that reached a URL is not searched (nor echoed back)
-    results = selectors.search_residents(user=request.user, query=query) if query else []
+    raw_village = (request.POST if request.method == "POST" else request.GET).get("village", "")
+    village_id = int(raw_village) if raw_village.isdigit() else None  # a filter: anything else is no filter
+    results = selectors.search_residents(user=request.user, query=query, village_id=village_id) if query else []
     # A number searched for is not written back into the page (nor into a cached copy of it).
     shown = "" if selectors.looks_like_identifier(query) else query
     return render_page(
         request,
         "web/search.html",
-        {"query": shown, "results": results, "searched": bool(query), "page": "search"},
+        {
+            "query": shown,
+            "results": results,
+            "searched": bool(query),
+            "places": selectors.member_villages(user=request.user),
+            "village_id": village_id,
+            "page": "search",
+        },
     )
 
 
-@require_GET
+@require_safe
 @web_page
 def resident(request: SignedInRequest, resident_id: int) -> HttpResponse:
     data = selectors.resident_page(user=request.user, resident_id=resident_id)
     return render_page(request, "web/resident.html", {"r": data, "page": "resident", **_form_choices()})
 
 
-@require_GET
+@require_safe
 @web_page
 def household(request: SignedInRequest, household_id: int) -> HttpResponse:
     data = selectors.household_page(user=request.user, household_id=household_id)
@@ -156,7 +195,7 @@ def _shell_capabilities(request: SignedInRequest, subject: str) -> list[selector
     return [selectors.HeldCapability(c, None) for c in selectors.capabilities_for(subject, province_id)]
 
 
-@require_GET
+@require_safe
 @web_page
 def resident_shell(request: SignedInRequest) -> HttpResponse:
     """The resident page without a resident: filled in by JavaScript from the roster when offline."""
@@ -172,7 +211,7 @@ def resident_shell(request: SignedInRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 @web_page
 def household_shell(request: SignedInRequest) -> HttpResponse:
     return render_page(
@@ -187,7 +226,7 @@ def household_shell(request: SignedInRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 @web_page
 def register(request: SignedInRequest) -> HttpResponse:
     """Register a household with its people (or, with ``?household=``, add people to one)."""
@@ -213,25 +252,27 @@ def register(request: SignedInRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 @web_page
 def training(request: SignedInRequest) -> HttpResponse:
     """Record a training session and tick its attendees (from the offline roster)."""
     places = selectors.member_villages(user=request.user)
     province_id = places[0].village.province_id if places else None
+    capabilities = selectors.capabilities_for(CapabilitySubject.RESIDENT, province_id)
     return render_page(
         request,
         "web/training.html",
         {
             "places": places,
-            "capabilities": selectors.capabilities_for(CapabilitySubject.RESIDENT, province_id),
+            "capabilities": capabilities,
+            "populations": selectors.training_populations(capabilities=list(capabilities), province_id=province_id),
             "default_capability": TRAINING_CAPABILITY,
             "page": "training",
         },
     )
 
 
-@require_GET
+@require_safe
 @web_page
 def history(request: SignedInRequest) -> HttpResponse:
     """My history: the logs I made and the sessions I taught (plus, by JavaScript, what waits to be sent)."""
@@ -247,14 +288,14 @@ def history(request: SignedInRequest) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 @web_page
 def outbox(request: SignedInRequest) -> HttpResponse:
     """What is saved on this phone and waiting to be sent, or was rejected (drawn by JavaScript)."""
     return render_page(request, "web/outbox.html", {"page": "outbox"})
 
 
-@require_GET
+@require_safe
 @web_page
 def offline(request: SignedInRequest) -> HttpResponse:
     """Shown by the service worker for a page that is not on the phone while there is no connection."""

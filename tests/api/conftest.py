@@ -25,6 +25,7 @@ from fieldteam.models import (
     Household,
     Indicator,
     IndicatorValue,
+    OfficialPopulation,
     Resident,
     Team,
     TrainingSession,
@@ -41,6 +42,7 @@ from tests.factories import (
     HouseholdFactory,
     IndicatorFactory,
     MembershipFactory,
+    OfficialPopulationFactory,
     ResidentFactory,
     TeamFactory,
     make_citizen_id,
@@ -88,6 +90,7 @@ class World:
     fibre_indicator: Indicator
     grdp: Indicator
     reported: dict[str, IndicatorValue] = field(default_factory=dict)
+    population: dict[str, OfficialPopulation] = field(default_factory=dict)
     colleague_log: AssistanceLog | None = None
 
     @property
@@ -186,6 +189,7 @@ def world(area_tree: AreaTree, capabilities, member: User, leader: User, team: T
         world.reported[name] = report_indicator_value(
             actor=superuser, indicator=world.grdp, area=area, period=last_year, value=Decimal("12.5")
         )
+        world.population[name] = OfficialPopulationFactory(area=area, year=last_year.start.year, total=120)
     return world
 
 

@@ -1,4 +1,4 @@
-"""Server-side SVG charts: valid, small, accessible, escaped; colour bands by distance to the target."""
+"""Server-side SVG charts: valid, small, accessible, escaped; coloured by the band they are given."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 
-import pytest
 from django.utils import translation
 
 from fieldteam.dashboards import charts
-from fieldteam.formatting import fmt, fmt_short, period_label, tone
+from fieldteam.formatting import fmt, fmt_short, period_label
 from fieldteam.periods import Period
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -18,21 +17,6 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def parse(svg: str) -> ET.Element:
     return ET.fromstring(str(svg))  # noqa: S314 - our own markup
-
-
-@pytest.mark.parametrize(
-    ("value", "gap", "met", "band"),
-    [
-        (Decimal(96), Decimal(-1), True, "reached"),
-        (Decimal(90), Decimal(5), False, "near"),
-        (Decimal(80), Decimal(15), False, "mid"),
-        (Decimal(50), Decimal(45), False, "far"),
-        (None, None, False, "none"),
-        (Decimal(50), None, False, "none"),  # no target
-    ],
-)
-def test_tone(value, gap, met, band):
-    assert tone(value=value, gap=gap, met=met) == band
 
 
 def test_target_bar_marks_each_target():

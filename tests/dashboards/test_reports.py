@@ -72,18 +72,25 @@ def test_the_xlsx_report_has_the_expected_sheets_and_headers(scenario):
         str(report_documents.SHEET_ACTIVITY),
         str(report_documents.SHEET_WEEKS),
         str(report_documents.SHEET_CHILD_ACTIVITY),
+        str(report_documents.SHEET_BREAKDOWNS),
+        str(report_documents.SHEET_COVERAGE),
+        str(report_documents.SHEET_REASONS),  # an officer's report (issue 17)
     ]
     indicators = book[str(report_documents.SHEET_INDICATORS)]
     assert scenario.tree.commune.name in indicators["A1"].value
-    assert header(indicators)[:8] == [
+    assert header(indicators)[:12] == [
         _("No."),
         _("Code"),
         _("Indicator"),
         _("Group"),
         _("Unit"),
+        _("Value over the official population"),
+        _("Official population"),
+        _("Official figure"),
         _("Numerator"),
         _("Denominator"),
         _("Value"),
+        _("Register coverage (%)"),
     ]
     assert _("Target %(year)s") % {"year": 2025} in header(indicators)
     assert _("Target %(year)s") % {"year": 2030} in header(indicators)
@@ -106,8 +113,9 @@ def test_the_numbers_in_the_xlsx_report_are_the_selectors(scenario, who, where, 
     target_2030 = columns.index(_("Target %(year)s") % {"year": 2030})
     for row, reading in zip(rows(sheet), readings, strict=True):
         assert row[1] == reading.indicator.code
-        assert (row[5], row[6]) == (reading.numerator, reading.denominator)
-        assert row[7] == (float(reading.value) if reading.value is not None else None)
+        assert (row[5], row[6]) == (None, None)  # the scenario has no official figures
+        assert (row[8], row[9]) == (reading.numerator, reading.denominator)
+        assert row[10] == (float(reading.value) if reading.value is not None else None)
         assert row[gap] == (float(reading.gap) if reading.gap is not None else None)
         expected_target = reading.targets.get(2030)
         assert row[target_2030] == (float(expected_target.value) if expected_target else None)
@@ -119,8 +127,9 @@ def test_the_numbers_in_the_xlsx_report_are_the_selectors(scenario, who, where, 
     position = next(i for i, r in enumerate(readings) if r.indicator == scenario.adults)
     for row, child in zip(child_rows, children, strict=True):
         reading = child.readings[position]
-        # The adults indicator is the first one shown: value, target, gap after the four first columns.
-        assert row[4:7] == [
+        # The adults indicator is the first one shown: official value, value, target, gap after the four first columns.
+        assert row[4:8] == [
+            None,
             float(reading.value) if reading.value is not None else None,
             float(reading.target.value) if reading.target else None,
             float(reading.gap) if reading.gap is not None else None,
@@ -139,13 +148,14 @@ def test_the_csv_report_has_the_same_numbers(scenario):
     report = reports.report_file(user=user, area=area, period=p, fmt="csv")
 
     assert report.content_type.startswith("text/csv")
-    indicators, children, members, weeks, by_area = csv_sections(report.content)
+    indicators, children, members, weeks, by_area, _breakdowns, _coverage, _reasons = csv_sections(report.content)
     readings = area_indicator_values(user=user, area=area, period=p)
     assert indicators[1][:3] == [_("No."), _("Code"), _("Indicator")]
     for row, reading in zip(indicators[2:], readings, strict=True):
         assert row[1] == reading.indicator.code
-        assert row[7] == ("" if reading.value is None else format(reading.value, "f"))
-    assert children[1][4] == f"{scenario.adults.name}: {_('Value')}"  # header groups flattened
+        assert row[10] == ("" if reading.value is None else format(reading.value, "f"))
+    assert children[1][4] == f"{scenario.adults.name}: {_('Official')}"  # header groups flattened
+    assert children[1][5] == f"{scenario.adults.name}: {_('Value')}"
     assert [row[1] for row in children[2:]] == [
         c.area.code for c in child_indicator_values(user=user, area=area, period=p)
     ]

@@ -15,7 +15,6 @@ from openpyxl import Workbook
 
 from fieldteam.choices import PopulationKind, Sex
 from fieldteam.models import Capability, Indicator, VillageCount
-from fieldteam.periods import today
 from tests.factories import CapabilityFactory, IndicatorFactory, RetirementAgeFactory, make_citizen_id
 
 
@@ -37,9 +36,8 @@ def catalogue(db) -> Catalogue:
     payment = CapabilityFactory(code="payment_account", name="Có tài khoản thanh toán", sort_order=20)
     skills = CapabilityFactory(code="basic_digital_skills", name="Có kỹ năng số cơ bản", sort_order=30)
     fibre = CapabilityFactory(code="fibre_broadband", name="Hộ có cáp quang", for_household=True, sort_order=40)
-    for year in (2025, today().year):
-        RetirementAgeFactory(sex=Sex.MALE, year=year)
-        RetirementAgeFactory(sex=Sex.FEMALE, year=year)
+    RetirementAgeFactory(sex=Sex.MALE)
+    RetirementAgeFactory(sex=Sex.FEMALE)
     return Catalogue(
         smartphone=smartphone,
         payment=payment,

@@ -61,6 +61,7 @@ OBJECTS: dict[str, tuple[Callable[[LeakWorld, str], object], object]] = {
     "assistance-log": (lambda lw, p: lw.places[p].log.pk, uuid.UUID(int=7)),
     "training-session": (lambda lw, p: lw.places[p].session.pk, uuid.UUID(int=7)),
     "reported-value": (lambda lw, p: lw.world.reported[p].pk, MISSING_INT),
+    "population-figure": (lambda lw, p: lw.world.population[p].pk, MISSING_INT),
 }
 LISTS = [f"api:{basename}-list" for basename in OBJECTS] + ["api:report-list"]
 # Routes tried elsewhere (POST-only, no data of anyone, or jobs: ``test_leaks_files``).
@@ -329,6 +330,11 @@ def _writes(lw: LeakWorld, ref: Callable[[str], object]) -> list[tuple[str, str,
             "reported.area",
             "/api/v1/reported-values/",
             {"indicator": lw.world.grdp.code, "area": ref("village"), "period": "2025-Q4", "value": "1.5"},
+        ),
+        (
+            "population.area",
+            "/api/v1/population-figures/",
+            {"area": ref("village"), "year": 2025, "total": 100},
         ),
         ("report.area", "/api/v1/reports/", {"area": ref("village"), "period": "2026-01"}),
         ("work list.area", "/api/v1/reports/", {"report": "work_list", "area": ref("village")}),

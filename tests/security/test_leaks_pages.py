@@ -44,6 +44,7 @@ WITH_IDS = {
     "dashboards:area": "area",
     "dashboards:report": "area",  # POST: test_leaks_files
     "dashboards:work_list": "area",  # test_leaks_files
+    "dashboards:reason_list": "area",  # tests/dashboards/test_reasons.py (every role, 404 like a missing area)
     "dashboards:job": "job",  # test_leaks_files
     "dashboards:job_download": "job",
 }
@@ -62,7 +63,7 @@ WITHOUT_IDS = {
     "web:sw",
     "dashboards:home",
 }
-NO_DATA = {"web:login", "web:logout", "web:set_language", "dashboards:login", "dashboards:logout"}
+NO_DATA = {"web:login", "web:logout", "web:set_language", "web:favicon", "dashboards:login", "dashboards:logout"}
 
 
 def test_every_page_is_in_the_matrix() -> None:

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from fieldteam.choices import AreaRoleKind
-from fieldteam.models import Area, AreaRole, AssistanceLog, Household, IndicatorValue, Resident, Team
+from fieldteam.models import (
+    Area,
+    AreaRole,
+    AssistanceLog,
+    Household,
+    IndicatorValue,
+    OfficialPopulation,
+    Resident,
+    Team,
+    User,
+)
+from fieldteam.periods import Period, today
 from fieldteam.rollup import recompute
+from fieldteam.selectors.indicators import area_indicator_values
 from fieldteam.services.demo import DEMO_COMMUNE_CODE, DEMO_PROVINCE_CODE, seed_demo
 
 
@@ -29,6 +43,18 @@ def test_the_demo_is_believable_consistent_and_idempotent():
     )
     # Every count the services kept is what the recompute finds.
     assert recompute.recompute_province(province_id=province.pk).drift == []
+    # Official figures on every village, above what the register holds: the three values differ.
+    figures = OfficialPopulation.objects.filter(area__path__startswith=commune.path)
+    assert figures.count() == 5 and not figures.filter(area=commune).exists()
+    admin = User.objects.get(username="admin")
+    adults = next(
+        r
+        for r in area_indicator_values(user=admin, area=commune, period=Period.containing("month", today()))
+        if r.official_band == "age_18_plus"
+    )
+    assert adults.official.source == "children" and adults.coverage is not None
+    assert Decimal(50) < adults.coverage < Decimal(90)
+    assert adults.official_value is not None and adults.official_value < adults.value
 
     again = seed_demo(password="pw", households_per_village=6)
 

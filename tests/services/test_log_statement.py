@@ -29,6 +29,7 @@ from fieldteam.models import (
     AuditEntry,
     Capability,
     Household,
+    Indicator,
     Resident,
     SyncReceipt,
 )
@@ -67,10 +68,14 @@ def statement_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 
 def _twins(village, *, birth_year: int, sex: str) -> tuple[Resident, Resident]:
-    household = people.register_household(actor=None, village=village)
+    # Each in a household of their own: what a household holds through a member moves the same way for both.
     return tuple(
         people.register_resident(
-            actor=None, household=household, full_name=f"Người {n}", sex=sex, birth_year=birth_year
+            actor=None,
+            household=people.register_household(actor=None, village=village),
+            full_name=f"Người {n}",
+            sex=sex,
+            birth_year=birth_year,
         )
         for n in (1, 2)
     )
@@ -259,9 +264,10 @@ def test_a_departed_resident_is_refused_as_before(place, statement_calls, settin
 def test_rules_out_of_date_leave_the_log_to_the_orm_path_and_are_read_again(place, statement_calls, settings):
     first, second = _twins(place["village"], birth_year=1985, sex=Sex.MALE)
     items = [{"capability": "smartphone", "outcome": "done"}]
-    latest = rules.latest_rules()
+    province_id = place["village"].province_id
+    latest = rules.latest_rules(province_id)
     assert latest is not None
-    rules._LATEST[rules._database()] = (latest[0] - dt.timedelta(days=31), latest[1], latest[2])  # a month behind
+    rules._LATEST[(rules._database(), province_id)] = (latest[0] - dt.timedelta(days=31), latest[1], latest[2])
 
     stale = _send(place["member"], _log_data(place, first, items), statement=True, settings=settings)
     fresh = _send(place["member"], _log_data(place, second, items), statement=True, settings=settings)
@@ -469,3 +475,27 @@ def test_the_population_rule_in_sql_is_the_python_rule(place):
         )
         in_sql = [row[0] for row in cursor.fetchall()]
     assert in_sql == [rule.in_population(bmi, sex) for rule, bmi, sex in cases]
+
+
+def test_a_members_gain_reaches_the_household_in_the_same_statement(place, statement_calls, settings):
+    """A household holds a smartphone through any member (Sơn La): the one statement counts it once."""
+    village = place["village"]
+    household = people.register_household(actor=None, village=village)
+    first, second = (
+        people.register_resident(actor=None, household=household, full_name=f"Người {n}", sex=Sex.MALE, birth_year=1980)
+        for n in (1, 2)
+    )
+    households_smartphone = Indicator.objects.get(code="households_smartphone").pk
+    before = _counts(village).get(households_smartphone, (0, 0))
+    items = [{"capability": "smartphone", "outcome": "done"}]
+
+    for resident in (first, second):
+        result = _send(place["member"], _log_data(place, resident, items), statement=True, settings=settings)
+        assert result.status == sync.CREATED
+
+    assert len(statement_calls) == 2 and None not in statement_calls
+    household.refresh_from_db()
+    assert household.derived_mask == Capability.objects.get(code="household_smartphone").mask
+    assert household.capability_mask == 0  # held through its members: no adoption of its own
+    assert _counts(village)[households_smartphone] == (before[0] + 1, before[1])
+    assert recompute.recompute_province(province_id=village.province_id).drift == []

@@ -48,6 +48,7 @@ SECTIONS = (
     "household",
     "consents",
     "adoptions",
+    "derived_holdings",
     "assistance_logs",
     "household_assistance_logs",
     "sync_receipts",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -15,7 +16,7 @@ from django.core.management import call_command
 from django.utils import translation
 
 from fieldteam.choices import COMMUNE_KINDS, CapabilitySubject, IndicatorKind, PopulationKind, Sex, TargetComparison
-from fieldteam.models import Area, Capability, Indicator, RetirementAge, Target
+from fieldteam.models import Area, Capability, CapabilityDerivation, Indicator, RetirementAge, Target
 from fieldteam.services.areas import create_capability, load_admin_units
 from fieldteam.services.reference import load_reference
 
@@ -52,14 +53,23 @@ def test_load_reference_on_an_empty_database_loads_everything_and_the_target_pro
     assert result.admin_units is not None
     assert (result.admin_units.provinces_created, result.admin_units.communes_created) == (2, 135 + 75)
     assert Area.objects.filter(province__code=GIA_LAI, kind__in=COMMUNE_KINDS).count() == 135
-    assert (result.capabilities.created, result.retirement_ages.created) == (12, 40)
+    assert (result.capabilities.created, result.retirement_ages.created) == (14, 9 + 16)
+    assert result.derivations.created == 4
     assert (result.indicators.created, result.targets.created) == (18, 33)
 
     # The catalogue: Vietnamese names stored, bits in file order.
     smartphone = Capability.objects.get(code="smartphone")
     assert (smartphone.name, smartphone.bit, smartphone.subject) == ("Có điện thoại thông minh", 0, "resident")
     assert Capability.objects.get(code="fibre_broadband").subject == CapabilitySubject.HOUSEHOLD
-    assert sorted(Capability.objects.values_list("bit", flat=True)) == list(range(12))
+    assert sorted(Capability.objects.values_list("bit", flat=True)) == list(range(14))
+    # Issue 15: coverage is a household fact of its own, the subscription stays another.
+    coverage = Indicator.objects.get(code="households_fibre_coverage")
+    assert (coverage.kind, coverage.capability.code, coverage.population) == ("computed", "fibre_coverage", "households")
+    assert Capability.objects.get(code="e_health_record").subject == CapabilitySubject.RESIDENT
+    derived = set(CapabilityDerivation.objects.values_list("kind", "source__code", "target__code"))
+    assert ("any_member", "smartphone", "household_smartphone") in derived
+    assert ("implies", "telehealth", "internet_use") in derived
+    assert not any(target == "telehealth" for _kind, _source, target in derived)
 
     # Indicators: the age bound is part of the definition.
     payment = Indicator.objects.get(code="payment_account_15plus")
@@ -76,7 +86,7 @@ def test_load_reference_on_an_empty_database_loads_everything_and_the_target_pro
     assert (target.value, target.comparison) == (Decimal("95"), TargetComparison.MORE_THAN)
     target = _target("adults_smartphone", GIA_LAI, 2025)
     assert (target.value, target.comparison) == (Decimal("80"), TargetComparison.AT_LEAST)
-    # The plans' broadband target is coverage (DESIGN.md §3), a reported indicator for now.
+    # The plans' broadband target is coverage (DESIGN.md §3).
     assert _target("households_fibre_coverage", GIA_LAI, 2030).value == Decimal("100")
     assert _target("households_fibre_coverage", SON_LA, 2025).value == Decimal("80")
     assert not Target.objects.filter(indicator__code="households_fibre_broadband").exists()
@@ -85,12 +95,14 @@ def test_load_reference_on_an_empty_database_loads_everything_and_the_target_pro
     assert "811" in _target("internet_users", SON_LA, 2025).source
     assert not Target.objects.filter(area__code=SON_LA, year=2030).exists()
 
-    # Decree 135/2020: the examples of DESIGN.md §6 and the ends of the two ramps.
-    ages = {(r.sex, r.year): r.age_months for r in RetirementAge.objects.all()}
-    assert ages[(Sex.MALE, 2025)] == 61 * 12 + 3
-    assert ages[(Sex.FEMALE, 2025)] == 56 * 12 + 8
-    assert (ages[(Sex.MALE, 2021)], ages[(Sex.MALE, 2028)], ages[(Sex.MALE, 2040)]) == (723, 744, 744)
-    assert (ages[(Sex.FEMALE, 2021)], ages[(Sex.FEMALE, 2035)], ages[(Sex.FEMALE, 2040)]) == (664, 720, 720)
+    # Decree 135/2020, Appendix I, by birth cohort: the ends of the two ramps and the 2025 cohorts.
+    ages = {(r.sex, r.born_from): r.age_months for r in RetirementAge.objects.all()}
+    assert ages[(Sex.MALE, date(1961, 1, 1))] == 60 * 12 + 3
+    assert ages[(Sex.MALE, date(1964, 1, 1))] == 61 * 12 + 3  # reach it in 2025 (DESIGN.md §6)
+    assert ages[(Sex.MALE, date(1966, 4, 1))] == 62 * 12
+    assert ages[(Sex.FEMALE, date(1966, 1, 1))] == 55 * 12 + 4
+    assert ages[(Sex.FEMALE, date(1968, 9, 1))] == 56 * 12 + 8  # reach it in 2025
+    assert ages[(Sex.FEMALE, date(1975, 5, 1))] == 60 * 12
 
 
 @pytest.mark.django_db
@@ -119,7 +131,7 @@ def test_rows_are_matched_on_codes_and_changed_values_are_updated():
     result = load_reference()
 
     assert result.admin_units is None  # the provinces were there already
-    assert (result.capabilities.created, result.capabilities.updated) == (11, 1)
+    assert (result.capabilities.created, result.capabilities.updated) == (13, 1)
     smartphone = Capability.objects.get(code="smartphone")
     assert (smartphone.name, smartphone.bit) == ("Có điện thoại thông minh", 1)
     assert Capability.objects.get(code="local-app").bit == 0

@@ -50,6 +50,8 @@ RUNS_IN_CALLERS_TRANSACTION = {
     "assistance.create_log",
     "rules.rules_for_writes",
     "rules.adjust_counts",
+    "derivations.refresh_households",
+    "derivations.gain_from_member",
     "consent.create_consent",
     "privacy.scrub_identifiers",
     "jobs.redact_job_files",

@@ -24,6 +24,7 @@ from fieldteam.models import Area, Indicator, User
 from fieldteam.periods import Period, today
 from fieldteam.selectors.field_work import area_get, areas_visible
 from fieldteam.selectors.indicators import area_indicator_values, child_indicator_values
+from fieldteam.selectors.status import reached_months
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,60}")
 
@@ -95,7 +96,8 @@ class AreaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSe
         user = acting_user(request)
         area = area_get(user=user, area_id=pk)
         readings = area_indicator_values(user=user, area=area, period=_period(request))
-        return Response(IndicatorReadingSerializer(readings, many=True).data)
+        reached = reached_months(user=user, area=area, readings=readings)
+        return Response(IndicatorReadingSerializer(readings, many=True, context={"reached": reached}).data)
 
     @extend_schema(
         parameters=[

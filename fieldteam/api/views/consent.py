@@ -34,7 +34,9 @@ class ResidentConsentsView(APIView):
         resident = resident_get(user=user, resident_id=pk)
         data = ConsentFields(data=request.data)
         data.is_valid(raise_exception=True)
-        record = record_consent(actor=user, resident=resident, consent=consent_input(data.validated_data))
+        consent = consent_input(data.validated_data)
+        assert consent is not None  # noqa: S101 - ConsentFields requires the channel
+        record = record_consent(actor=user, resident=resident, consent=consent)
         return Response(ConsentRecordSerializer(record).data, status=status.HTTP_201_CREATED)
 
 

@@ -35,7 +35,7 @@ from fieldteam.selectors.field_work import (
 
 
 class ErrorSerializer(serializers.Serializer):
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]  # the API's "errors" key, in a schema-only serializer: shadows Serializer.errors on purpose
     codes = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 

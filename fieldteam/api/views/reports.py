@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
@@ -177,7 +178,7 @@ class ReportJobListCreate(GenericAPIView):
 
 class ReportJobDetail(APIView):
     @extend_schema(responses=ReportJobOutput)
-    def get(self, request: Request, job_id: str) -> Response:
+    def get(self, request: Request, job_id: UUID) -> Response:
         job = visible_job(user=acting_user(request), job_id=job_id)
         return Response(ReportJobOutput(job, context={"request": request}).data)
 
@@ -186,15 +187,16 @@ class ReportJobDownload(APIView):
     renderer_classes = [JSONRenderer, AnyFileRenderer]
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 409: None})
-    def get(self, request: Request, job_id: str) -> FileResponse:
+    def get(self, request: Request, job_id: UUID) -> FileResponse:
         job = visible_job(user=acting_user(request), job_id=job_id)
         if job.status == JobStatus.FAILED:
             raise NotFound(job.error or _("The report could not be made."))
-        if job.status != JobStatus.DONE or not job.result_file:
+        stored_name = job.result_file.name  # empty when there is no file yet
+        if job.status != JobStatus.DONE or not stored_name:
             raise NotReady
         return FileResponse(
             job.result_file.open("rb"),
             as_attachment=True,
-            filename=job.summary.get("filename") or job.result_file.name.rsplit("/", 1)[-1],
+            filename=job.summary.get("filename") or stored_name.rsplit("/", 1)[-1],
             content_type=job.summary.get("content_type"),
         )

@@ -14,12 +14,22 @@ from fieldteam.api.views.base import acting_user
 from fieldteam.api.views.field_work import ErrorSerializer
 
 
+class SyncNestedResult(serializers.Serializer):
+    client_id = serializers.UUIDField()
+    id = serializers.CharField()
+
+
 class SyncResult(serializers.Serializer):
     client_id = serializers.UUIDField(allow_null=True)
     kind = serializers.CharField()
     status = serializers.ChoiceField(choices=[(s, s) for s in sync.STATUSES])
     id = serializers.CharField(allow_null=True, help_text="The server id of the object, as a string.")
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]  # the API's "errors" key, in a schema-only serializer: shadows Serializer.errors on purpose
+    residents = SyncNestedResult(
+        many=True,
+        required=False,
+        help_text="A household created with its people: the server id of each person sent with a client id.",
+    )
 
 
 class SyncResponse(serializers.Serializer):

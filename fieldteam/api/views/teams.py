@@ -54,13 +54,14 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSe
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        context = self.get_serializer_context()
+        assert page is not None  # noqa: S101 - the API always paginates its lists
+        context = dict(self.get_serializer_context())
         context["member_counts"] = team_member_counts([t.pk for t in page])
         return self.get_paginated_response(TeamSerializer(page, many=True, context=context).data)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         team = self.get_object()
-        context = self.get_serializer_context()
+        context = dict(self.get_serializer_context())
         context["member_counts"] = team_member_counts([team.pk])
         return Response(TeamSerializer(team, context=context).data)
 

@@ -13,7 +13,7 @@ from fieldteam.choices import (
     VILLAGE_KINDS,
     AreaKind,
 )
-from fieldteam.imports.base import ImportKind, group_rows, parent_ids
+from fieldteam.imports.base import ImportKind, group_rows, parent_ids, resolved
 from fieldteam.models import (
     Area,
 )
@@ -106,7 +106,9 @@ class VillagesImport(ImportKind):
 
     def plan(self, items: list[VillageRow]) -> dict[str, int]:
         existing = [i for i in items if i.existing is not None]
-        changed = sum(1 for i in existing if _stored(i.existing) != (i.name, i.kind, i.kind_label))
+        changed = sum(
+            1 for i in items if i.existing is not None and _stored(i.existing) != (i.name, i.kind, i.kind_label)
+        )
         return {
             "villages_new": len(items) - len(existing),
             "villages_existing": len(existing),
@@ -118,7 +120,7 @@ class VillagesImport(ImportKind):
         counts = self.plan(items)
         for item in sorted(items, key=lambda i: (i.commune_code, i.code)):
             if item.existing is None:
-                commune = Area.objects.get(pk=item.commune.pk)  # fresh path: earlier inserts may have moved it
+                commune = Area.objects.get(pk=resolved(item.commune).pk)  # fresh path: earlier inserts may have moved it
                 with self.refusals_of_row(item.row):
                     create_village(
                         actor=self.actor,

@@ -14,7 +14,7 @@ from fieldteam.choices import (
     IndicatorKind,
     TargetComparison,
 )
-from fieldteam.imports.base import ImportKind, ImportRefused, group_rows
+from fieldteam.imports.base import ImportKind, ImportRefused, group_rows, resolved
 from fieldteam.models import (
     Area,
     AreaRole,
@@ -27,6 +27,7 @@ from fieldteam.resources import (
     ReportedValueResource,
     TargetResource,
 )
+from fieldteam.rollup import sign_off
 from fieldteam.services import indicators
 
 
@@ -124,7 +125,7 @@ class TargetsImport(ImportKind):
             for t in Target.objects.filter(indicator__in={i.indicator for i in valid}, area__in={i.area for i in valid})
         }
         for item in valid:
-            item.existing = existing.get((item.indicator.pk, item.area.pk, item.year))
+            item.existing = existing.get((resolved(item.indicator).pk, resolved(item.area).pk, item.year))
 
     def plan(self, items: list[TargetRow]) -> dict[str, int]:
         existing = sum(1 for i in items if i.existing is not None)
@@ -137,8 +138,8 @@ class TargetsImport(ImportKind):
             with self.refusals_of_row(item.row):
                 indicators.set_target(
                     actor=self.actor,
-                    indicator=item.indicator,
-                    area=item.area,
+                    indicator=resolved(item.indicator),
+                    area=resolved(item.area),
                     year=item.year,
                     value=item.value,
                     comparison=item.comparison,
@@ -209,15 +210,24 @@ class ReportedValuesImport(ImportKind):
             "period",
             _("The same value is also on row %(rows)s."),
         )
+        # An approved month's values are locked: said on the row before anything is written.
+        for item in valid:
+            area = resolved(item.area)
+            approval = sign_off.approvals_locking(area, sign_off.locking_month(item.period)).first()
+            if approval is not None:
+                message = sign_off.month_locked_error(approval, field="period").error_dict["period"][0].message
+                self.fail(item.row, "period", message, code="month_locked")
 
     @transaction.atomic
     def write(self, items: list[ReportedValueRow]) -> dict[str, int]:
+        actor = self.actor
+        assert actor is not None  # noqa: S101 - start() refused an import without a user
         for item in items:
             with self.refusals_of_row(item.row):
                 indicators.report_indicator_value(
-                    actor=self.actor,
-                    indicator=item.indicator,
-                    area=item.area,
+                    actor=actor,
+                    indicator=resolved(item.indicator),
+                    area=resolved(item.area),
                     period=item.period,
                     value=item.value,
                     note=item.note,

@@ -32,6 +32,7 @@ from fieldteam.models import (
     User,
 )
 from fieldteam.names import normalise_name
+from fieldteam.periods import today
 from fieldteam.permissions import Scope
 from fieldteam.resources import (
     HouseholdResource,
@@ -52,6 +53,7 @@ class _PeopleImport(ImportKind):
     def __init__(self, *, actor: User | None, options: ImportOptions) -> None:
         super().__init__(actor=actor, options=options)
         self.capabilities: dict[str, Capability] = {c.code: c for c in Capability.objects.filter(is_active=True)}
+        self.local_today = today()  # the calendar's today, read once (``self.today`` may be the import date)
         self.capability_by_id = {c.pk: c for c in self.capabilities.values()}
 
     def not_required(self) -> set[str]:
@@ -59,7 +61,7 @@ class _PeopleImport(ImportKind):
 
     def bind(self, headers: list[Any]) -> None:
         super().bind(headers)
-        # (yes/no key, date key, capability) for every capability column present in the file
+        # (yes/no key, date key, capability id, of households?) for every capability column in the file
         pairs: dict[str, list[str | None]] = {}
         for _position, column in self.columns:
             parsed = capability_code_of(column.key)
@@ -68,7 +70,9 @@ class _PeopleImport(ImportKind):
             code, is_date = parsed
             pairs.setdefault(code, [None, None])[1 if is_date else 0] = column.key
         self.capability_columns = [
-            (keys[0], keys[1], self.capabilities[code]) for code, keys in pairs.items() if code in self.capabilities
+            (keys[0], keys[1], capability.pk, capability.subject == CapabilitySubject.HOUSEHOLD)
+            for code, keys in pairs.items()
+            if (capability := self.capabilities.get(code)) is not None
         ]
 
     def parse_capabilities(
@@ -77,7 +81,7 @@ class _PeopleImport(ImportKind):
         """Resident and household capabilities of the row: capability id → since."""
         held: dict[int, date] = {}
         household: dict[int, date] = {}
-        for yes_key, date_key, capability in self.capability_columns:
+        for yes_key, date_key, capability_id, of_household in self.capability_columns:
             raw_answer = cells.get(yes_key) if yes_key else None
             raw_since = cells.get(date_key) if date_key else None
             if (raw_answer is None or raw_answer == "") and (raw_since is None or raw_since == ""):
@@ -96,13 +100,12 @@ class _PeopleImport(ImportKind):
             if since > self.today:
                 self.fail(row, date_key or yes_key or "", _("The date is in the future."), code="future")
                 continue
-            of_household = capability.subject == CapabilitySubject.HOUSEHOLD
             if birth is not None and since < birth and not of_household:
                 self.fail(row, date_key or yes_key or "", _("The date is before the birth."), code="before_birth")
                 continue
             target = household if of_household else held
-            if capability.pk not in target or since < target[capability.pk]:
-                target[capability.pk] = since
+            if capability_id not in target or since < target[capability_id]:
+                target[capability_id] = since
         return held, household
 
     @property
@@ -169,11 +172,13 @@ class _PeopleImport(ImportKind):
                 part.village = area
 
     def household_key(self, row: int, part: HouseholdPart) -> tuple[Any, ...]:
+        village = part.village
+        assert village is not None  # noqa: S101 - resolve_households skips the parts without a village
         if part.code:
-            return (part.village.pk, "code", part.code)
+            return (village.pk, "code", part.code)
         if part.head_name:
-            return (part.village.pk, "head", match_key(part.head_name), match_key(part.address))
-        return (part.village.pk, "row", row)
+            return (village.pk, "head", match_key(part.head_name), match_key(part.address))
+        return (village.pk, "row", row)
 
     def resolve_households(self, rows: list[tuple[int, HouseholdPart]]) -> None:
         """Match household parts to existing households (by code, or by head of household and address)."""
@@ -255,14 +260,23 @@ class ResidentsImport(_PeopleImport):
             self.fail(row, "consent_date", _("The date is in the future."), code="future")
         elif consent_date is not None:
             try:  # the same rule as every route: not before 2023-07-01 nor before the birth
-                check_given_at(consent_date, birth_year=birth_year, birth_date=birth_date, field="consent_date")
+                check_given_at(
+                    consent_date,
+                    birth_year=birth_year,
+                    birth_date=birth_date,
+                    field="consent_date",
+                    today=self.local_today,
+                )
             except ValidationError as exc:
-                self.fail(row, "consent_date", " ".join(exc.messages), code=exc.error_dict["consent_date"][0].code)
+                # check_given_at's every refusal has a code.
+                given_at_code = exc.error_dict["consent_date"][0].code or "invalid"
+                self.fail(row, "consent_date", " ".join(exc.messages), code=given_at_code)
         birth = birth_date or (date(birth_year, 1, 1) if birth_year else None)
         held, household_held = self.parse_capabilities(row, cells, birth)
         part.capabilities = household_held
         if row in self.errors:
             return None
+        assert birth_year is not None  # noqa: S101 - parse_birth recorded an error for a row without one
         return ResidentRow(
             row=row,
             household=part,
@@ -436,7 +450,8 @@ class ResidentsImport(_PeopleImport):
             "birth": item.birth_date.strftime(DATE_DISPLAY) if item.birth_date else str(item.birth_year),
             "citizen_id": identifiers.mask_citizen_id(item.citizen_id),
             "capabilities": ", ".join(
-                sorted(self.capability_by_id[c].code for c in (*item.capabilities, *item.household.capabilities))
+                # By name, as people read them (the code is the file's, not the page's).
+                sorted(self.capability_by_id[c].name for c in (*item.capabilities, *item.household.capabilities))
             ),
         }
 
@@ -455,6 +470,7 @@ _RESIDENT_VALUES = (
     "phone_hash",
     "birth_month_index",
     "sex",
+    "ethnic_group",
 )
 
 
@@ -486,7 +502,7 @@ def _visible_ids(scope: Scope | None, ids: list[int]) -> set[int]:
     """Which of the residents ``ids`` the importing user's scope covers (all of them for the system)."""
     if scope is None:
         return set(ids)
-    ordered, seen = sorted(set(ids)), set()
+    ordered, seen = sorted(set(ids)), set[int]()
     for start in range(0, len(ordered), LOOKUP_CHUNK):
         rows = scope.filter(Resident.objects.filter(pk__in=ordered[start : start + LOOKUP_CHUNK]), area_field="village")
         seen.update(rows.values_list("pk", flat=True))

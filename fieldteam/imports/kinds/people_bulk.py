@@ -20,7 +20,7 @@ from fieldteam.choices import (
     ConsentChannel,
     ResidentStatus,
 )
-from fieldteam.imports.base import LOOKUP_CHUNK
+from fieldteam.imports.base import LOOKUP_CHUNK, resolved
 from fieldteam.imports.bulk import INSERT_BATCH, bulk_insert
 from fieldteam.models import (
     Adoption,
@@ -32,9 +32,11 @@ from fieldteam.models import (
     Resident,
     User,
 )
+from fieldteam.models.people import ethnic_group_of
 from fieldteam.names import fold_name
 from fieldteam.resources.people import open_consent_given_at
 from fieldteam.rollup import rules
+from fieldteam.rollup.derivations import refresh_households
 from fieldteam.services.consent import (
     CURRENT_NOTICE_VERSION,
     DEFAULT_PURPOSES,
@@ -112,7 +114,7 @@ class _Counting:
     def province(self, province_id: int) -> rules.Deltas:
         if province_id not in self.rules:
             self.rules[province_id] = rules.rules_for_writes(province_id)
-            self.deltas[province_id] = defaultdict(lambda: [0, 0])
+            self.deltas[province_id] = defaultdict(rules.empty_cell)
         return self.deltas[province_id]
 
     def resident(self, province_id: int, before: rules.ResidentFacts | None, after: rules.ResidentFacts | None) -> None:
@@ -126,6 +128,12 @@ class _Counting:
         deltas = self.province(province_id)
         rules.household_contribution(self.rules[province_id], before, -1, deltas)
         rules.household_contribution(self.rules[province_id], after, +1, deltas)
+
+    def members(self, province_id: int, household_ids: Iterable[int]) -> None:
+        """Bring the households' holdings through members in step (after the members' rows are written)."""
+        self.province(province_id)
+        for change in refresh_households(self.rules[province_id].derivations, household_ids):
+            self.household(province_id, *rules.derived_change(change))
 
     def apply(self) -> None:
         for province_id in sorted(self.deltas):
@@ -207,19 +215,28 @@ def paper_consent(signed_on: date) -> ConsentInput:
     )
 
 
-def _record_paper_consents(signed: dict[int, tuple[int, date]], actor: User | None) -> int:
+def _record_paper_consents(
+    signed: dict[int, tuple[int, date]], actor: User | None, *, villages: dict[tuple[str, int], int] | None = None
+) -> int:
     """A paper consent, recorded by ``actor``, for each resident id → (province id, date signed).
 
-    The caller leaves out residents who already have an open consent. Returns the number recorded.
+    The caller leaves out residents who already have an open consent; ``villages``: as
+    ``bulk_insert`` takes them (the residents it just inserted). Returns the number recorded.
     """
-    forms: dict[date, ConsentInput] = {}  # a province's forms were signed on a few hundred days
+    # A province's forms were signed on a few hundred days: ``consent_record`` makes the record of
+    # each (province, day) once, and every resident's row is that record's with its own resident.
+    records: dict[tuple[int, date], tuple[Any, ...]] = {}
+    at = CONSENT_FIELDS.index("resident_id")
     rows = []
     for resident_id, (province_id, signed_on) in signed.items():
-        if signed_on not in forms:
-            forms[signed_on] = paper_consent(signed_on)
-        record = consent_record(actor=actor, resident_id=resident_id, province_id=province_id, consent=forms[signed_on])
-        rows.append(tuple(getattr(record, name) for name in CONSENT_FIELDS))
-    bulk_insert(ConsentRecord, CONSENT_FIELDS, rows)
+        record = records.get((province_id, signed_on))
+        if record is None:
+            made = consent_record(
+                actor=actor, resident_id=resident_id, province_id=province_id, consent=paper_consent(signed_on)
+            )
+            record = records[(province_id, signed_on)] = tuple(getattr(made, name) for name in CONSENT_FIELDS)
+        rows.append((*record[:at], resident_id, *record[at + 1 :]))
+    bulk_insert(ConsentRecord, CONSENT_FIELDS, rows, villages=villages)
     return len(rows)
 
 
@@ -246,6 +263,7 @@ RESIDENT_FIELDS = (
     "birth_date",
     "birth_month_index",
     "ethnicity",
+    "ethnic_group",
     "citizen_id_ciphertext",
     "citizen_id_hash",
     "citizen_id_masked",
@@ -289,9 +307,18 @@ def households_import_bulk(
     new_keys = [key for key, part in by_key.items() if part.existing is None]
     existing = {part.existing["id"]: part for part in by_key.values() if part.existing is not None}
     adoptions = _write_households(by_key, new_keys, wanted, existing, capabilities, actor, tally)
-    bulk_insert(Adoption, ADOPTION_FIELDS, adoptions)
+    bulk_insert(Adoption, ADOPTION_FIELDS, adoptions, villages=_inserted_households(by_key))
     tally.apply()
     return {"households_new": len(new_keys), "households_existing": len(existing), "adoptions_new": len(adoptions)}
+
+
+def _inserted_households(parts: dict[tuple[Any, ...], HouseholdPart]) -> dict[tuple[str, int], int]:
+    """("household", id) → village id of the households ``_write_households`` inserted."""
+    return {
+        ("household", part.existing["id"]): part.existing["village_id"]
+        for part in parts.values()
+        if part.existing is not None and part.existing.get("new")
+    }
 
 
 def _write_households(
@@ -313,7 +340,7 @@ def _write_households(
     rows = []
     for key in new_keys:
         part = parts[key]
-        village = part.village
+        village = resolved(part.village)
         rows.append(
             (
                 village.province_id or village.id,
@@ -340,10 +367,10 @@ def _write_households(
         capabilities=capabilities,
         actor=actor,
         adoptions=adoptions,
-        province_of={hh_id: p.existing["province_id"] for hh_id, p in existing.items()},
+        province_of={hh_id: resolved(p.existing)["province_id"] for hh_id, p in existing.items()},
     )
     for hh_id, (old, new_mask) in changes.items():
-        facts = existing[hh_id].existing
+        facts = resolved(existing[hh_id].existing)
         tally.household(
             facts["province_id"],
             rules.HouseholdFacts(facts["village_id"], True, old),
@@ -385,7 +412,7 @@ def residents_import_bulk(
     # New residents go in with their masks; every row of a household shares its (now known) id.
     masks = {c.id: c.mask for c in capabilities.values()}
     new_rows: list[ResidentRow] = [i for i in rows if i.existing is None]
-    resident_rows = []
+    resident_rows: list[tuple[Any, ...]] = []
     facts = []
     active = ResidentStatus.ACTIVE.value
     for item in new_rows:
@@ -394,8 +421,10 @@ def residents_import_bulk(
         mask = 0
         for capability_id in item.capabilities:
             mask |= masks[capability_id]
-        province_id, village_id, sex = household["province_id"], part.village.id, str(item.sex)
+        village = resolved(part.village)
+        province_id, village_id, sex = household["province_id"], village.id, str(item.sex)
         month = _birth_month_index(item.birth_year, item.birth_date)
+        group = ethnic_group_of(item.ethnicity)  # as ``Resident.save`` derives it
         resident_rows.append(
             (
                 province_id,
@@ -407,6 +436,7 @@ def residents_import_bulk(
                 item.birth_date,
                 month,
                 item.ethnicity,
+                group,
                 identifiers.encrypt(item.citizen_id),
                 item.citizen_hash,
                 identifiers.mask_citizen_id(item.citizen_id),
@@ -419,8 +449,15 @@ def residents_import_bulk(
                 fold_name(item.full_name),
             )
         )
-        facts.append((province_id, rules.ResidentFacts(village_id, month, sex, True, mask)))
+        facts.append((province_id, rules.ResidentFacts(village_id, month, sex, True, mask, group)))
     resident_ids = bulk_insert(Resident, RESIDENT_FIELDS, resident_rows)
+    # Where the rows inserted here lie: the trail of their adoptions and consents need not read it back.
+    village_at = RESIDENT_FIELDS.index("village_id")
+    inserted = _inserted_households(parts)
+    inserted.update(
+        (("resident", resident_id), row[village_at])
+        for resident_id, row in zip(resident_ids, resident_rows, strict=True)
+    )
     signed: dict[int, tuple[int, date]] = {
         resident_id: (province_id, item.consent_date)
         for item, (province_id, _after), resident_id in zip(new_rows, facts, resident_ids, strict=True)
@@ -435,7 +472,16 @@ def residents_import_bulk(
 
     matched = [i for i in rows if i.existing is not None]
     _adopt_matched_residents(matched, capabilities, actor, adoptions, tally)
-    bulk_insert(Adoption, ADOPTION_FIELDS, adoptions)
+    # Households hold what their members give them (``rollup.derivations``): those of residents who gained.
+    members_changed: dict[int, set[int]] = defaultdict(set)
+    for item in rows:
+        holder = item.existing if item.existing is not None else parts[item.household.key].existing
+        if item.capabilities and holder is not None:
+            household_id = holder["household_id"] if item.existing is not None else holder["id"]
+            members_changed[holder["province_id"]].add(household_id)
+    for province_id, household_ids in sorted(members_changed.items()):
+        tally.members(province_id, household_ids)
+    bulk_insert(Adoption, ADOPTION_FIELDS, adoptions, villages=inserted)
     tally.apply()
     # Registered residents get the file's consent only if they have no open one (never a second);
     # those given identifiers below then hold one, which ``update_resident`` requires.
@@ -445,7 +491,7 @@ def residents_import_bulk(
             matched_signed.setdefault(item.existing["id"], (item.existing["province_id"], item.consent_date))
     for resident_id in open_consent_given_at(list(matched_signed)):
         del matched_signed[resident_id]
-    _record_paper_consents({**signed, **matched_signed}, actor)
+    _record_paper_consents({**signed, **matched_signed}, actor, villages=inserted)
     filled = _fill_identifiers(matched, actor)
     return {
         "households_new": len(new_keys),
@@ -485,8 +531,9 @@ def _adopt_matched_residents(
     for resident_id, (old, new_mask) in changes.items():
         facts = facts_of[resident_id]
         active = facts["status"] == ResidentStatus.ACTIVE
-        before = rules.ResidentFacts(facts["village_id"], facts["birth_month_index"], facts["sex"], active, old)
-        after = rules.ResidentFacts(facts["village_id"], facts["birth_month_index"], facts["sex"], active, new_mask)
+        group = facts["ethnic_group"]
+        before = rules.ResidentFacts(facts["village_id"], facts["birth_month_index"], facts["sex"], active, old, group)
+        after = rules.ResidentFacts(facts["village_id"], facts["birth_month_index"], facts["sex"], active, new_mask, group)
         tally.resident(facts["province_id"], before, after)
 
 
@@ -498,7 +545,7 @@ def _fill_identifiers(matched: list[ResidentRow], actor: User | None) -> int:
     """
     filled = 0
     for item in matched:
-        changes: dict[str, str] = {}
+        changes: dict[str, Any] = {}
         if item.fill_citizen_id:
             changes["citizen_id"] = item.citizen_id
         if item.fill_phone:

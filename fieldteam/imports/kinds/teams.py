@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
@@ -16,7 +16,7 @@ from fieldteam.choices import (
     PROVINCE_KINDS,
     MembershipRole,
 )
-from fieldteam.imports.base import ImportKind, group_rows
+from fieldteam.imports.base import ImportKind, group_rows, resolved
 from fieldteam.models import (
     Area,
     AreaRole,
@@ -119,7 +119,7 @@ class TeamsImport(ImportKind):
     def write(self, items: list[TeamRow]) -> dict[str, int]:
         counts = self.plan(items)
         for item in items:
-            values = {
+            values: dict[str, Any] = {
                 "name": item.name,
                 "areas": item.areas,
                 "founded_on": item.founded_on,
@@ -289,9 +289,9 @@ class MembersImport(ImportKind):
         counts = self.plan(items)
         created: dict[str, User] = {}
         for item in items:
-            team = cast("Team", item.team)  # set by check() for every valid row
+            team = resolved(item.team)
             details = {"first_name": item.first_name, "last_name": item.last_name, "phone": item.phone}
-            dates = {"role": item.role, "affiliation": item.affiliation, "started_on": item.started_on}
+            dates: dict[str, Any] = {"role": item.role, "affiliation": item.affiliation, "started_on": item.started_on}
             with self.refusals_of_row(item.row, _as_columns):
                 user = item.user or created.get(item.username)
                 if user is None:

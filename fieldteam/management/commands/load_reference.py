@@ -30,6 +30,7 @@ class Command(BaseCommand):
             )
         for label, counts in (
             (_("Capabilities"), result.capabilities),
+            (_("Capability derivations"), result.derivations),
             (_("Retirement ages"), result.retirement_ages),
             (_("Indicators"), result.indicators),
             (_("Targets"), result.targets),

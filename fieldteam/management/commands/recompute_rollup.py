@@ -1,4 +1,9 @@
-"""``manage.py recompute_rollup [--province CODE ...] [--close-months]``: the recompute on demand."""
+"""``manage.py recompute_rollup [--province CODE ...] [--close-months] [--repair-masks]``: the recompute on demand.
+
+``--repair-masks`` first runs the weekly mask check (``rollup.masks``): after an upgrade that adds
+derivation rules (migration 0019 starts every household's holdings through members at none), or
+after loading new ones, the masks are brought in step before the counts are recomputed from them.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from django.utils.translation import gettext as _
 from fieldteam.choices import PROVINCE_KINDS
 from fieldteam.locks import AlreadyRunning, recompute_guard
 from fieldteam.models import Area
-from fieldteam.rollup import recompute
+from fieldteam.rollup import masks, recompute
 
 
 class Command(BaseCommand):
@@ -20,6 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--province", action="append", default=[], help="Official province code (repeatable).")
         parser.add_argument(
             "--close-months", action="store_true", help="Also freeze months that ended since the last run."
+        )
+        parser.add_argument(
+            "--repair-masks",
+            action="store_true",
+            help="First bring the capability masks and the households' holdings through members in step.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -32,6 +42,12 @@ class Command(BaseCommand):
         for province in provinces:
             try:
                 with recompute_guard(province.pk):
+                    if options["repair_masks"]:
+                        repaired = masks.repair_capability_masks(province_id=province.pk)
+                        self.stdout.write(
+                            _("%(province)s: %(count)s capability masks repaired")
+                            % {"province": province, "count": len(repaired)}
+                        )
                     if options["close_months"]:
                         closed = recompute.roll_month_forward(province_id=province.pk)
                         for month in closed:

@@ -30,4 +30,4 @@ class Command(BaseCommand):
             self.stdout.write(_("Demo data already present; nothing changed."))
         self.stdout.write(_("Demo logins (password: %(password)s):") % {"password": options["password"]})
         for role, username, _password in result.logins:
-            self.stdout.write(f"  {role:<18} {username}")
+            self.stdout.write(f"  {role!s:<18} {username}")

@@ -43,6 +43,12 @@
     // Vietnamese without diacritics, lower case: "Nguyễn Đức" -> "nguyen duc".
     return String(text || "").normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/đ/g, "d").replace(/Đ/g, "d").toLowerCase();
   }
+  function nameMatches(name, query) {
+    // Each word of the query begins a word of the name, accents optional ("an" finds "Anh", not "Lan").
+    // A word also starts after an apostrophe or a hyphen: "linh" finds "H'Linh" (selectors/people.py).
+    const words = fold(name).split(/[\s'’-]+/);
+    return fold(query).split(/\s+/).filter(Boolean).every((w) => words.some((word) => word.startsWith(w)));
+  }
   function uuid() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     const b = crypto.getRandomValues(new Uint8Array(16)); // plain http on a LAN has no randomUUID
@@ -65,12 +71,16 @@
   function fromLocalInput(value) {
     return value ? new Date(value).toISOString() : "";
   }
+  // Dates as the server pages write them (backend/formats/vi): dd/mm/yyyy and HH:MM, in the
+  // phone's local time. Intl's "short" styles differ by browser ("7/12/26", "03:59 7/12/26").
+  const two = (n) => String(n).padStart(2, "0");
+  function shortDate(d) {
+    return `${two(d.getDate())}/${two(d.getMonth() + 1)}/${d.getFullYear()}`;
+  }
   function shortTime(iso) {
-    try {
-      return new Intl.DateTimeFormat(LANG, {dateStyle: "short", timeStyle: "short"}).format(new Date(iso));
-    } catch (e) {
-      return iso;
-    }
+    const d = new Date(iso);
+    if (isNaN(d.getTime())) return iso;
+    return `${shortDate(d)} ${two(d.getHours())}:${two(d.getMinutes())}`;
   }
   let toastTimer = null;
   function toast(text, bad) {
@@ -205,6 +215,18 @@
     if (item.kind === "training_session") return d.attendees || [];
     return [];
   }
+  function nestedIds(item) {
+    // The people of a household item: later items refer to them by their own client ids.
+    return item.kind === "household" ? ((item.data || {}).residents || []).map((p) => p.client_id).filter(Boolean) : [];
+  }
+  function byClientId(items) {
+    const map = new Map();
+    for (const item of items) {
+      map.set(item.client_id, item);
+      for (const id of nestedIds(item)) map.set(id, item);
+    }
+    return map;
+  }
   function resolved(item, sent) {
     // References to items already received become their server ids.
     const map = (v) => (isUuid(v) && sent[v] !== undefined && sent[v] !== null ? idOrUuid(sent[v]) : v);
@@ -275,7 +297,7 @@
     }
     if (!navigator.onLine) return; // the "online" event sends
     const sent = await outbox.sent();
-    const byId = new Map(items.map((i) => [i.client_id, i]));
+    const byId = byClientId(items);
     const ready = [];
     const changed = [];
     for (const item of items) {
@@ -375,6 +397,7 @@
       if (!result) continue; // not answered: stays pending
       if (result.status === "created" || result.status === "already_received") {
         received.push([item.client_id, result.id, item.kind]);
+        for (const person of result.residents || []) received.push([person.client_id, person.id, "resident"]);
         continue;
       }
       const parentRejected = refsOf(item).some((r) => rejectedNow.has(r));
@@ -384,6 +407,7 @@
       item.conflict = result.status === "conflict";
       delete item.payload;
       rejectedNow.add(item.client_id);
+      for (const id of nestedIds(item)) rejectedNow.add(id);
       kept.push(item);
       byId.set(item.client_id, item);
     }
@@ -433,7 +457,13 @@
   function describeErrors(item) {
     const lines = [];
     for (const [field, messages] of Object.entries(item.errors || {})) {
-      const label = I.fields[field.replace(/\[\d+\].*$/, "")] || "";
+      let label = I.fields[field.replace(/\[\d+\].*$/, "")] || "";
+      const person = /^residents\[(\d+)\](?:\.(\w+))?/.exec(field);
+      if (person) {
+        // A person of a household item: which one, by number and name, and which of their fields.
+        const entry = ((item.data && item.data.residents) || [])[parseInt(person[1], 10)] || {};
+        label = [`${fmt(M.person_n, {n: parseInt(person[1], 10) + 1})}${entry.full_name ? ` (${entry.full_name})` : ""}`, person[2] ? I.fields[person[2]] || person[2] : ""].filter(Boolean).join(" · ");
+      }
       for (const message of [].concat(messages)) {
         const text = typeof message === "string" ? message : JSON.stringify(message);
         lines.push(label && field !== "non_field_errors" ? `${label}: ${text}` : text);
@@ -444,7 +474,7 @@
 
   function renderOutbox(list, items) {
     if (list.querySelector("form.editor")) return; // do not redraw under a correction being typed
-    const byId = new Map(items.map((i) => [i.client_id, i]));
+    const byId = byClientId(items);
     list.replaceChildren(
       ...items.map((item) => {
         const status = item.status === "rejected" ? M.rejected : M.waiting;
@@ -473,9 +503,12 @@
     if (!window.confirm(M.discard_confirm)) return;
     // What depends on it (people of a discarded household, help for a discarded person) goes too.
     const items = await outbox.mine();
-    const gone = new Set([item.client_id]);
+    const gone = new Set([item.client_id, ...nestedIds(item)]);
     for (const other of items) {
-      if (refsOf(other).some((r) => gone.has(r))) gone.add(other.client_id);
+      if (refsOf(other).some((r) => gone.has(r))) {
+        gone.add(other.client_id);
+        for (const id of nestedIds(other)) gone.add(id);
+      }
     }
     await outbox.remove(Array.from(gone));
     await refreshStatus();
@@ -508,6 +541,18 @@
       if (errs.length) input.classList.add("invalid");
       form.append(h("label", {}, I.fields[name] || name, input, errs.map((e) => h("p", {class: "field-error", text: e}))));
     }
+    (item.kind === "household" ? item.data.residents || [] : []).forEach((person, index) => {
+      // Each person of a household item, with the errors the server gave for them.
+      const group = h("fieldset", {}, h("legend", {text: `${fmt(M.person_n, {n: index + 1})} ${person.full_name || ""}`}));
+      for (const name of EDITABLE.resident) {
+        const errs = [].concat(errors[`residents[${index}].${name}`] || []);
+        const input = fieldInput(name, person[name]);
+        input.name = `residents.${index}.${name}`;
+        if (errs.length) input.classList.add("invalid");
+        group.append(h("label", {}, I.fields[name] || name, input, errs.map((e) => h("p", {class: "field-error", text: e}))));
+      }
+      form.append(group);
+    });
     if (item.kind === "assistance_log") {
       (item.data.items || []).forEach((line, index) => {
         const errs = Object.entries(errors).filter(([k]) => k.startsWith(`items[${index}]`)).flatMap(([, v]) => v);
@@ -531,6 +576,16 @@
         if (name === "birth_year" && value) value = parseInt(value, 10);
         if (value === "" || Number.isNaN(value)) delete data[name];
         else data[name] = value;
+      }
+      if (item.kind === "household") {
+        (data.residents || []).forEach((person, index) => {
+          for (const name of EDITABLE.resident) {
+            const raw = form.elements[`residents.${index}.${name}`].value.trim();
+            const value = name === "birth_year" && raw ? parseInt(raw, 10) : raw;
+            if (value === "" || Number.isNaN(value)) delete person[name];
+            else person[name] = value;
+          }
+        });
       }
       if (item.kind === "assistance_log") {
         data.items.forEach((line, index) => {
@@ -586,6 +641,10 @@
         const hh = {i: item.client_id, v: item.data.village, k: item.data.code || "", n: item.data.head_name || "", b: [], local: true};
         local.set(item.client_id, hh);
         households.push(hh);
+        for (const p of item.data.residents || []) {
+          residents.push({i: p.client_id, h: item.client_id, v: hh.v, n: p.full_name,
+            y: p.birth_year || (p.birth_date || "").slice(0, 4), s: p.sex, p: "", c: "", b: [], local: true});
+        }
       }
     }
     for (const item of items) {
@@ -595,6 +654,18 @@
         y: item.data.birth_year || (item.data.birth_date || "").slice(0, 4), s: item.data.sex, p: "", c: "", b: [], local: true});
     }
     return {roster: roster, households: households, residents: residents};
+  }
+  // Follow-up visits (issue 17): one logged on this phone since the list was made, not yet received,
+  // is struck through, offline too; the server closes it when the log arrives (the same sync).
+  async function markFollowUps() {
+    const logs = (await outbox.mine().catch(() => [])).filter((item) => item.kind === "assistance_log");
+    for (const li of $$("[data-follow-ups] li[data-id]")) {
+      const kind = li.dataset.subject;
+      const pending = logs.some((item) => String(item.data[kind]) === li.dataset.id
+        && (item.data.items || []).some((x) => x.capability === li.dataset.capability)
+        && (!li.dataset.visited || new Date(item.data.occurred_at) > new Date(li.dataset.visited)));
+      li.classList.toggle("pending", pending);
+    }
   }
   const residentUrl = (r) => (r.local ? `/shell/resident/#${r.i}` : `/residents/${r.i}/`);
   const householdUrl = (hh) => (hh.local ? `/shell/household/#${hh.i}` : `/households/${hh.i}/`);
@@ -701,7 +772,7 @@
       for (const line of lines) {
         if (line.outcome === "done") {
           line.li.classList.add("held");
-          $(".since", line.li).textContent = fmt(M.held_since, {date: new Intl.DateTimeFormat(LANG).format(new Date())});
+          $(".since", line.li).textContent = fmt(M.held_since, {date: shortDate(new Date())});
         }
       }
       const history = $("[data-f=history]");
@@ -862,28 +933,40 @@
         }
         if (!data.head_name && persons.length) data.head_name = persons[0].full_name;
         householdTitle = fmt(M.household_of, {name: data.head_name || data.code || ""});
+        // The household and its people in one item: the server registers all of them or none.
+        data.residents = persons.map((person) => Object.assign({client_id: uuid()}, person));
         const household = newItem("household", data, {title: householdTitle, detail: village.selectedOptions[0].textContent});
-        householdRef = household.client_id;
         items.push(household);
       } else {
         householdTitle = $("h1", form).textContent;
-      }
-      for (const person of persons) {
-        person.household = householdRef;
-        items.push(newItem("resident", person, {title: person.full_name, detail: householdTitle}));
+        for (const person of persons) {
+          person.household = householdRef;
+          items.push(newItem("resident", person, {title: person.full_name, detail: householdTitle}));
+        }
       }
       $("button[type=submit]", form).disabled = true;
       await enqueue(items);
       const left = new Map((await outbox.mine()).map((i) => [i.client_id, i]));
       const sent = await outbox.sent();
       const rejected = items.filter((i) => left.has(i.client_id) && left.get(i.client_id).status === "rejected");
+      const waiting = items.some((i) => left.has(i.client_id)) && !rejected.length;
+      // Exactly what happened: everything saved (sent or waiting), or what was refused and why.
+      const people = existing ? items.map((i) => ({client_id: i.client_id, name: i.data.full_name, item: i}))
+        : items[0].data.residents.map((p) => ({client_id: p.client_id, name: p.full_name, item: items[0]}));
+      const refused = new Set(rejected.map((i) => i.client_id));
+      const savedPeople = people.filter((p) => !refused.has(p.item.client_id));
+      let heading;
+      if (!existing) heading = rejected.length ? M.household_not_saved : fmt(waiting ? M.household_saved_waiting : M.household_saved, {n: persons.length});
+      else heading = rejected.length ? fmt(M.people_partly_saved, {saved: savedPeople.length, n: persons.length}) : fmt(waiting ? M.people_saved_waiting : M.people_saved, {n: persons.length});
       const done = $("#register-done");
+      done.className = rejected.length ? "card warn" : "card ok";
       done.replaceChildren(
-        h("h2", {text: existing ? fmt(M.people_saved, {n: persons.length}) : fmt(M.household_saved, {n: persons.length})}),
-        h("p", {text: rejected.length ? `${M.rejected}: ${rejected.map((i) => describeErrors(left.get(i.client_id)).join(" ")).join(" ")}` : left.size && items.some((i) => left.has(i.client_id)) ? M.saved_waiting : M.saved_sent}),
-        h("ul", {class: "people"}, items.filter((i) => i.kind === "resident").map((i) => {
-          const id = sent[i.client_id];
-          return h("li", {}, h("a", {href: id ? `/residents/${id}/` : `/shell/resident/#${i.client_id}`, text: fmt(M.log_for, {name: i.data.full_name})}));
+        h("h2", {text: heading}),
+        rejected.length ? h("ul", {class: "reasons"}, rejected.map((i) => h("li", {text: describeErrors(left.get(i.client_id)).join(" ")}))) : "",
+        rejected.length ? h("p", {}, h("a", {href: "/outbox/", text: `${M.correct} →`})) : h("p", {text: waiting ? M.saved_waiting : M.saved_sent}),
+        h("ul", {class: "people"}, savedPeople.map((p) => {
+          const id = sent[p.client_id];
+          return h("li", {}, h("a", {href: id ? `/residents/${id}/` : `/shell/resident/#${p.client_id}`, text: fmt(M.log_for, {name: p.name})}));
         })),
         h("button", {type: "button", class: "secondary", text: M.register_another, onclick: () => location.assign(location.pathname)})
       );
@@ -902,16 +985,36 @@
     const ticked = new Set();
     form.elements.started_at.value = localInput(new Date());
     let all = {roster: {villages: []}, residents: []};
+    const populationsNode = document.getElementById("ft-populations");
+    const populations = populationsNode ? JSON.parse(populationsNode.textContent) : {};
+    function admitted(r) {
+      // Only the people the skill's indicators count (the server checks the exact birth month).
+      const bounds = populations[form.elements.capability.value];
+      if (!bounds) return true;
+      const years = bounds[r.s];
+      const year = parseInt(r.y, 10);
+      return !!years && year >= years[0] && year <= years[1];
+    }
     function draw() {
       const village = form.elements.village.value;
-      const words = fold(filter.value).split(/\s+/).filter(Boolean);
       const rows = all.residents
         .filter((r) => String(r.v) === String(village))
-        .filter((r) => words.every((w) => fold(r.n).includes(w)))
-        .sort((a, b) => a.n.localeCompare(b.n, LANG));
-      list.replaceChildren(...rows.map((r) => h("li", {}, h("label", {},
-        h("input", {type: "checkbox", value: r.i, checked: ticked.has(String(r.i)), onchange: (e) => { if (e.target.checked) ticked.add(String(r.i)); else ticked.delete(String(r.i)); counted(); }}),
-        r.n, h("small", {text: r.y ? String(r.y) : ""}), r.local ? h("span", {class: "tag", text: M.local_tag}) : ""))));
+        .filter((r) => admitted(r))
+        .filter((r) => !filter.value.trim() || nameMatches(r.n, filter.value));
+      // Grouped by household, as people come to a session: households by name, people by name.
+      const households = new Map(all.households.map((x) => [String(x.i), x]));
+      const groups = new Map();
+      for (const r of rows) {
+        if (!groups.has(String(r.h))) groups.set(String(r.h), []);
+        groups.get(String(r.h)).push(r);
+      }
+      const title = (key) => { const hh = households.get(key); return hh ? fmt(M.household_of, {name: hh.n || hh.k}) : ""; };
+      const ordered = Array.from(groups.keys()).sort((a, b) => title(a).localeCompare(title(b), LANG));
+      list.replaceChildren(...ordered.map((key) => h("li", {class: "household-group"},
+        h("b", {text: title(key)}),
+        h("ul", {class: "checklist"}, groups.get(key).sort((a, b) => a.n.localeCompare(b.n, LANG)).map((r) => h("li", {}, h("label", {},
+          h("input", {type: "checkbox", value: r.i, checked: ticked.has(String(r.i)), onchange: (e) => { if (e.target.checked) ticked.add(String(r.i)); else ticked.delete(String(r.i)); counted(); }}),
+          r.n, h("small", {text: r.y ? String(r.y) : ""}), r.local ? h("span", {class: "tag", text: M.local_tag}) : "")))))));
       if (!all.roster.villages.length) list.replaceChildren(h("li", {class: "muted", text: M.no_roster}));
       counted();
     }
@@ -924,6 +1027,7 @@
     });
     filter.addEventListener("input", draw);
     form.elements.village.addEventListener("change", () => { ticked.clear(); draw(); });
+    form.elements.capability.addEventListener("change", () => { ticked.clear(); draw(); });
     counted();
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -982,13 +1086,17 @@
         hint.textContent = M.no_roster;
         return;
       }
-      const words = fold(q).split(/\s+/).filter(Boolean);
+      // As the server does: each word begins a word of the name (accents optional), or the
+      // household code exactly; the village is a filter; the name as typed first.
+      const folded = fold(q).split(/\s+/).filter(Boolean).join(" ");
       const households = new Map(all.households.map((x) => [String(x.i), x]));
+      const village = form.elements.village ? form.elements.village.value : "";
+      const rank = (r) => (r.n === q ? 0 : fold(r.n) === folded ? 1 : fold(r.n).startsWith(folded) ? 2 : 3);
       const found = all.residents.filter((r) => {
+        if (village && String(r.v) !== village) return false;
         const hh = households.get(String(r.h));
-        const text = fold(`${r.n} ${hh ? `${hh.k} ${hh.n}` : ""}`);
-        return words.every((w) => text.includes(w));
-      }).slice(0, 50);
+        return nameMatches(r.n, q) || (hh && hh.k && fold(hh.k) === fold(q));
+      }).sort((a, b) => rank(a) - rank(b) || a.n.localeCompare(b.n, LANG)).slice(0, 50);
       results.replaceChildren(...(found.length ? found.map((r) => personItem(r, all)) : [h("li", {class: "muted", text: M.not_found})]));
       if (!navigator.onLine) hint.textContent = M.searching_offline;
     }
@@ -996,6 +1104,7 @@
       clearTimeout(timer);
       timer = setTimeout(local, 150);
     });
+    if (form.elements.village) form.elements.village.addEventListener("change", local);
     form.addEventListener("submit", (event) => {
       if (!navigator.onLine) {
         event.preventDefault();
@@ -1047,7 +1156,7 @@
   if ($("#search-form")) initSearch($("#search-form"));
   const sendNow = $("#send-now");
   if (sendNow) sendNow.addEventListener("click", () => { backoff = 0; authProblem = false; sync(); });
-  if (pageName === "home") loadRoster(); // keeps the offline copy of the villages fresh
+  if (pageName === "home") loadRoster().then(markFollowUps); // keeps the offline copy of the villages fresh
 
   if ("serviceWorker" in navigator && body.dataset.sw) {
     navigator.serviceWorker.register(body.dataset.sw, {scope: "/"}).catch(() => null);

@@ -1,0 +1,300 @@
+"""Official population figures: the ones a user may see, and the figure each area's rates are taken over.
+
+Which figure an area uses, per band (total, 14+, 15+, 18+, working age, households) and year:
+
+- the year: the latest figure of the period's year or before it (the reading says which year);
+- the area's own figure wins ("số liệu của xã");
+- without one, the sum of its children's figures (each resolved the same way, down the tree),
+  but only when every active child has one ("tổng của các thôn"); otherwise there is no official
+  figure, and the reading names the children without one.
+
+``official_figures`` resolves every area of a subtree from one query (the areas left-joined with
+their figures up to the year), whatever the number of areas.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import F, FilteredRelation, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from fieldteam.choices import PopulationKind
+from fieldteam.models import Area, Indicator, OfficialPopulation, User
+from fieldteam.permissions import scope_for
+from fieldteam.rollup.rules import WORKING_AGE_FROM_YEARS
+
+# The bands a reading may be measured over: the model's columns, and working age (men + women).
+TOTAL, WORKING_AGE, HOUSEHOLDS = "total", "working_age", "households"
+AGE_BANDS = {14: "age_14_plus", 15: "age_15_plus", 18: "age_18_plus"}
+BANDS = (TOTAL, *AGE_BANDS.values(), WORKING_AGE, HOUSEHOLDS)
+OWN, CHILDREN = "own", "children"
+# Children named in a reading's "missing" list at most.
+MISSING_SHOWN = 5
+
+
+def band_of(indicator: Indicator) -> str | None:
+    """The official band ``indicator``'s population is measured over, or ``None`` when no column gives it.
+
+    Residents of every age: the total; aged 14+, 15+, 18+ (no upper bound): those bands;
+    working-age residents (from 15): working-age men and women; households: households. Any other
+    age range (an upper bound, another lower one) has no official figure.
+    """
+    if indicator.population == PopulationKind.HOUSEHOLDS:
+        return HOUSEHOLDS
+    if indicator.population == PopulationKind.WORKING_AGE:
+        return WORKING_AGE if indicator.min_age in (None, WORKING_AGE_FROM_YEARS) else None
+    if indicator.population == PopulationKind.RESIDENTS and indicator.max_age is None:
+        if not indicator.min_age:
+            return TOTAL
+        return AGE_BANDS.get(indicator.min_age)
+    return None
+
+
+@dataclass(frozen=True)
+class OfficialFigure:
+    """One band of an area's official population, as the area's readings use it.
+
+    ``value`` is ``None`` when there is no official figure; ``missing`` then names the children
+    without one (when the area has children). ``years``: the oldest and newest year summed.
+    """
+
+    value: int | None
+    source: str = ""  # OWN, CHILDREN, or "" (none)
+    years: tuple[int, int] | None = None
+    missing: tuple[str, ...] = ()
+    missing_count: int = 0
+
+
+NO_FIGURE = OfficialFigure(None)
+
+# Warnings a reading carries, shown beside its values (never hidden).
+NUMERATOR_ABOVE_OFFICIAL = "numerator_above_official"
+OFFICIAL_BELOW_REGISTER = "official_below_register"
+WARNING_LABELS = {
+    NUMERATOR_ABOVE_OFFICIAL: _("More people hold it than the official population counts: check the figures."),
+    OFFICIAL_BELOW_REGISTER: _("The official figure is below the register's own count."),
+}
+_OWN_LABELS = {
+    "province": _("the province's own figure"),
+    "commune": _("the commune's own figure"),
+    "village": _("the village's own figure"),
+}
+_CHILDREN_LABELS = {"province": _("sum of its communes"), "commune": _("sum of its villages")}
+
+
+def level_of(area: Area) -> str:
+    """``"province"``, ``"commune"`` or ``"village"``: whose figure a reading's label names."""
+    return "province" if area.is_province else "commune" if area.is_commune else "village"
+
+
+def official_source_label(figure: OfficialFigure, level: str) -> str:
+    """Which figure a rate is over and its year ("tổng của các thôn, năm 2025"), or why there is none."""
+    if figure.value is None:
+        if not figure.missing:
+            return str(_("no official population figure"))
+        names = ", ".join(figure.missing)
+        if figure.missing_count > len(figure.missing):
+            names = _("%(areas)s and %(more)s more") % {
+                "areas": names,
+                "more": figure.missing_count - len(figure.missing),
+            }
+        return str(_("no official population figure (missing for %(areas)s)") % {"areas": names})
+    if figure.source == OWN:
+        source = _OWN_LABELS.get(level, _("the area's own figure"))
+    else:
+        source = _CHILDREN_LABELS.get(level, _("sum of the areas below"))
+    if figure.years is None:
+        return str(source)
+    first, last = figure.years
+    if first == last:
+        return str(_("%(source)s, %(year)s") % {"source": source, "year": first})
+    return str(_("%(source)s, %(first)s–%(last)s") % {"source": source, "first": first, "last": last})
+
+
+@dataclass(frozen=True)
+class OfficialReading:
+    """The official parts of one reading: band, figure, rate over it, coverage, warnings."""
+
+    band: str = ""
+    figure: OfficialFigure = NO_FIGURE
+    value: Decimal | None = None
+    coverage: Decimal | None = None
+    warnings: tuple[str, ...] = ()
+
+
+NO_OFFICIAL_READING = OfficialReading()
+
+
+def _percent(part: int, whole: int) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+
+
+def reading_figures(
+    indicator: Indicator, numerator: int | None, denominator: int | None, figures: dict[str, OfficialFigure] | None
+) -> OfficialReading:
+    """The rate of ``numerator`` over the official figure of ``indicator``'s band, the register's coverage
+    (``denominator`` ÷ official) and the warnings; a reported indicator, or a band no column gives, has none.
+
+    The rate is not capped at 100: a numerator above the official figure is shown as it is, with
+    a data-quality warning.
+    """
+    band = band_of(indicator) if indicator.is_computed else None
+    if band is None:
+        return NO_OFFICIAL_READING
+    figure = (figures or {}).get(band, NO_FIGURE)
+    if figure.value is None:
+        return OfficialReading(band, figure)
+    warnings = []
+    if numerator is not None and numerator > figure.value:
+        warnings.append(NUMERATOR_ABOVE_OFFICIAL)
+    if denominator is not None and denominator > figure.value:
+        warnings.append(OFFICIAL_BELOW_REGISTER)
+    return OfficialReading(
+        band,
+        figure,
+        _percent(numerator, figure.value) if numerator is not None else None,
+        _percent(denominator, figure.value) if denominator is not None else None,
+        tuple(warnings),
+    )
+
+
+def official_populations_visible(*, user: User) -> QuerySet[OfficialPopulation]:
+    """The figures of the areas the user may see, newest year first, with their area."""
+    rows = OfficialPopulation.objects.select_related("area", "entered_by")
+    return scope_for(user).filter(rows, area_field="area").order_by("area__path", "-year")
+
+
+def _row_bands(row: dict) -> dict[str, int | None]:
+    bands = {band: row[f"fig_{band}"] for band in BANDS if band != WORKING_AGE}
+    male, female = row["fig_working_age_male"], row["fig_working_age_female"]
+    bands[WORKING_AGE] = None if male is None or female is None else male + female
+    return bands
+
+
+def official_figures(anchor: Area, year: int) -> dict[int, dict[str, OfficialFigure]]:
+    """Area id → band → the official figure, for ``anchor`` and every active area below it, in one query.
+
+    Not scoped: the caller (a selector of readings) has checked the user may see ``anchor``.
+    """
+    return official_figures_by_year(anchor, year).year(year)
+
+
+class OfficialFiguresByYear:
+    """The official figures of a subtree for every year up to ``last_year``, read in one query.
+
+    A past month's rate is its numerator over that year's figure (issue 15): ``year(y)`` resolves
+    the subtree for year ``y`` (the rule of ``official_figures``) once, from the rows already read.
+    """
+
+    def __init__(self, anchor: Area, last_year: int, rows: list[dict]) -> None:
+        self.anchor, self.last_year, self._rows = anchor, last_year, rows
+        self._years: dict[int, dict[int, dict[str, OfficialFigure]]] = {}
+
+    def year(self, year: int) -> dict[int, dict[str, OfficialFigure]]:
+        """Area id → band → the figure for ``year`` (no later than ``last_year``: those were not read)."""
+        year = min(year, self.last_year)
+        if year not in self._years:
+            self._years[year] = _resolve(self.anchor, self._rows, year)
+        return self._years[year]
+
+
+def official_figures_by_year(anchor: Area, last_year: int) -> OfficialFiguresByYear:
+    """The figures of ``anchor``'s subtree for every year up to ``last_year`` (one query, resolved lazily).
+
+    Not scoped, like ``official_figures``.
+    """
+    columns = {
+        f"fig_{name}": F(f"fig__{name}")
+        for name in (
+            "year",
+            "total",
+            "age_14_plus",
+            "age_15_plus",
+            "age_18_plus",
+            "working_age_male",
+            "working_age_female",
+            "households",
+        )
+    }
+    rows = (
+        Area.objects.filter(path__startswith=anchor.path)
+        .filter(Q(pk=anchor.pk) | Q(is_active=True))
+        .annotate(fig=FilteredRelation("official_populations", condition=Q(official_populations__year__lte=last_year)))
+        .values("pk", "path", "name", **columns)
+    )
+    return OfficialFiguresByYear(anchor, last_year, list(rows))
+
+
+def _resolve(anchor: Area, rows: list[dict], year: int) -> dict[int, dict[str, OfficialFigure]]:
+    """Area id → band → the figure for ``year``, from the rows of ``official_figures_by_year``."""
+    latest: dict[str, dict] = {}
+    names: dict[str, tuple[int, str]] = {}
+    for row in rows:
+        path, fig_year = row["path"], row["fig_year"]
+        names[path] = (row["pk"], row["name"])
+        if fig_year is not None and fig_year <= year and (path not in latest or latest[path]["fig_year"] < fig_year):
+            latest[path] = row
+    children: dict[str, list[str]] = defaultdict(list)
+    for path in names:
+        if path != anchor.path:
+            children[path[: -Area.steplen]].append(path)
+    resolved: dict[str, dict[str, OfficialFigure]] = {}
+    # Deepest first: a parent is resolved after all its children.
+    for path in sorted(names, key=len, reverse=True):
+        own = latest.get(path)
+        own_bands = _row_bands(own) if own is not None else {}
+        kids = sorted(children.get(path, ()))
+        per_band: dict[str, OfficialFigure] = {}
+        for band in BANDS:
+            value = own_bands.get(band)
+            if value is not None:
+                per_band[band] = OfficialFigure(value, OWN, (own["fig_year"], own["fig_year"]))  # type: ignore[index]  # own is set when own_bands has a value
+                continue
+            if not kids:
+                per_band[band] = NO_FIGURE
+                continue
+            parts = [resolved[kid][band] for kid in kids]
+            lacking = [names[kid][1] for kid, part in zip(kids, parts, strict=True) if part.value is None]
+            if lacking:
+                per_band[band] = OfficialFigure(
+                    None, missing=tuple(lacking[:MISSING_SHOWN]), missing_count=len(lacking)
+                )
+                continue
+            years = [part.years for part in parts if part.years is not None]
+            per_band[band] = OfficialFigure(
+                sum(part.value for part in parts if part.value is not None),
+                CHILDREN,
+                (min(y[0] for y in years), max(y[1] for y in years)) if years else None,
+            )
+        resolved[path] = per_band
+    return {names[path][0]: figures for path, figures in resolved.items()}
+
+
+__all__ = [
+    "BANDS",
+    "CHILDREN",
+    "HOUSEHOLDS",
+    "NO_FIGURE",
+    "NO_OFFICIAL_READING",
+    "NUMERATOR_ABOVE_OFFICIAL",
+    "OFFICIAL_BELOW_REGISTER",
+    "OWN",
+    "TOTAL",
+    "WARNING_LABELS",
+    "WORKING_AGE",
+    "OfficialFigure",
+    "OfficialFiguresByYear",
+    "OfficialReading",
+    "band_of",
+    "level_of",
+    "official_figures",
+    "official_figures_by_year",
+    "official_populations_visible",
+    "official_source_label",
+    "reading_figures",
+]
