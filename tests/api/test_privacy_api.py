@@ -82,7 +82,7 @@ def test_the_workbook_comes_as_an_attachment(world: World, client_for) -> None:
     assert response["Content-Type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
     assert response["Content-Disposition"].startswith("attachment;")
     workbook = load_workbook(io.BytesIO(response.content))
-    assert len(workbook.sheetnames) == 10  # one per section of export_person_data
+    assert len(workbook.sheetnames) == 11  # one per section of export_person_data (derived holdings the eleventh)
     values = {str(cell.value) for sheet in workbook for row in sheet.iter_rows() for cell in row}
     assert resident.full_name in values
 

@@ -119,9 +119,17 @@ def test_the_indicators_the_table_names_are_defined_as_the_plans_define_them():
     internet = indicators["internet_users"]  # share of the whole population
     assert (internet.population, internet.min_age, internet.max_age) == (PopulationKind.RESIDENTS, None, None)
     assert indicators["households_smartphone"].population == PopulationKind.HOUSEHOLDS
-    # Coverage (the network reaches the house) is not a household's holding: reported for now.
-    for code in ("households_fibre_coverage", "mobile_4g5g_coverage"):
-        assert indicators[code].kind == IndicatorKind.REPORTED
+    # Fibre coverage (the network reaches the house, whether or not it subscribes) is a household
+    # fact recorded on a visit or imported from a telecom's list; the subscription is another.
+    fibre = indicators["households_fibre_coverage"]
+    assert (fibre.kind, fibre.population, fibre.capability.code) == (
+        IndicatorKind.COMPUTED,
+        PopulationKind.HOUSEHOLDS,
+        "fibre_coverage",
+    )
+    assert indicators["households_fibre_broadband"].capability.code == "fibre_broadband"
+    # Mobile coverage is measured by the network operators, never by households: reported.
+    assert indicators["mobile_4g5g_coverage"].kind == IndicatorKind.REPORTED
 
 
 @pytest.mark.django_db

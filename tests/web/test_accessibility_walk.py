@@ -117,7 +117,7 @@ def test_the_province_dashboard_on_a_phone_opens_one_indicator_at_a_time_and_fol
     assert open_details.count() == 1  # the first indicator's
     folds = page.locator("details.fold")
     folded_ids = page.evaluate("() => [...document.querySelectorAll('details.fold')].map((d) => d.parentElement.id)")
-    assert folded_ids == ["children", "breakdowns", "team-coverage", "reasons", "activity"]  # no work list here
+    assert folded_ids == ["children", "breakdowns", "team-coverage", "reasons", "sign-off", "activity"]  # no work list here
     assert page.locator("details.fold[open]").count() == 0
     folded_page = page.evaluate("document.documentElement.scrollHeight")
     sections = (
