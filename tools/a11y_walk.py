@@ -138,6 +138,11 @@ class Finding:
         return f"[{self.user}] {self.url} ({self.viewport}) {self.kind}: {self.detail}"
 
 
+# A phone set to Vietnamese, as the users' are: the site follows the browser's language (English
+# stays available to a browser that asks for it).
+LOCALE = "vi-VN"
+
+
 @dataclass
 class Walk:
     """What a walk saw: the pages it checked (``user URL`` -> phone page height) and what it found.
@@ -154,6 +159,9 @@ class Walk:
     kinds: dict[str, str] = field(default_factory=dict)
     axe_runs: int = 0
     contents: set[str] = field(default_factory=set)
+    # Words a page must not show, read off the rendered page (scripts' text included): the English
+    # word list of the server-side check, so text the browser builds is held to it too.
+    foreign_words: Callable[[str], list[str]] | None = None
 
 
 def shape(path: str) -> str:
@@ -349,6 +357,10 @@ def walk_user(
             walk.contents.add(content)
             walk.findings.extend(check_page(page, user, landed))
             walk.axe_runs += 2 if WIDE_LAYOUT.match(landed) else 1
+        if walk.foreign_words is not None:
+            walk.findings.extend(
+                Finding(user, landed, "phone", "language", word) for word in walk.foreign_words(page.content())
+            )
         if follow:
             queue.extend((link, False) for link in same_site_links(page, base_url) if kind(link) not in walk.seen)
     page.close()
@@ -374,21 +386,23 @@ def walk_site(
     only: list[str] | None = None,
     kind: Callable[[str], str] = shape,
     seeds: Mapping[str, Iterable[str]] | None = None,
+    foreign_words: Callable[[str], list[str]] | None = None,
 ) -> Walk:
     """Signed out (the sign-in pages), then each user in a fresh context of the same browser.
 
     ``only``: check just these paths (no links followed), for each user. ``kind``: the key of a page's
     kind (one page checked per kind). ``seeds``: more pages to open, by user (the admin's kinds for
-    a superuser, pages no link leads to).
+    a superuser, pages no link leads to). ``foreign_words``: the words of a page's HTML that must not
+    be there (checked on every page opened, not once per kind).
     """
-    walk = Walk()
+    walk = Walk(foreign_words=foreign_words)
     # The service worker is kept out: the walk checks the server's pages, not the worker's cache.
-    context = browser.new_context(viewport=PHONE, service_workers="block")
+    context = browser.new_context(viewport=PHONE, service_workers="block", locale=LOCALE)
     if not only:
         walk_user(context, base_url, "anonymous", SIGNED_OUT, walk=walk, follow=False, kind=kind)
     context.close()
     for user in users:
-        context = browser.new_context(viewport=PHONE, service_workers="block")
+        context = browser.new_context(viewport=PHONE, service_workers="block", locale=LOCALE)
         sign_in(context, base_url, user, password)
         if only:
             walk_user(context, base_url, user, only, walk=walk, follow=False, kind=kind)

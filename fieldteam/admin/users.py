@@ -15,9 +15,10 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import AreaRoleKind, MembershipRole
@@ -65,6 +66,31 @@ class UserMembershipInline(MembershipInline):
     fields = ("team", "role", "affiliation", "started_on", "ended_on")
     autocomplete_fields = ("team",)
     fk_name = "user"
+
+
+class PasswordChangeForm(AdminPasswordChangeForm):
+    """Django's form, with the help of its on/off switch translated.
+
+    Django builds that help by adding a string to a lazy translation when its module is imported,
+    which fixes it in English for every request; here it is made again, lazily.
+    """
+
+    translated_usable_password_help = format_lazy(
+        "{}{}",
+        _(
+            "Whether the user will be able to authenticate using a password or not. If disabled, they may still be "
+            "able to authenticate using other backends, such as Single Sign-On or LDAP."
+        ),
+        format_lazy(
+            '<ul id="id_unusable_warning" class="messagelist"><li class="warning">{}</li></ul>',
+            _("If disabled, the current password for this user will be lost."),
+        ),
+    )
+
+    def __init__(self, user: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        if "usable_password" in self.fields:
+            self.fields["usable_password"].help_text = self.translated_usable_password_help
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -121,6 +147,7 @@ class UserChangeFormWithPhone(UserChangeForm):
 class UserAdmin(TeamServicesAdminMixin, ScopedAdminMixin, DjangoUserAdmin):
     form = UserChangeFormWithPhone
     add_form = UserCreationForm
+    change_password_form = PasswordChangeForm
     scope_area_field = None  # see scope_queryset
     # Family name first, as Vietnamese write a name (``User.display_name``).
     list_display = ("username", "last_name", "first_name", "email", "is_staff", "is_active")

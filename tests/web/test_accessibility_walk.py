@@ -1,4 +1,4 @@
-"""A walk through every page as every demo role, in Chromium: no axe-core violation, no small tap target.
+"""A walk through every page as every demo role, in Chromium: no axe-core violation, no small tap target, no English.
 
 The demo (``services.demo.seed_demo``, a small one) is served by the live server; ``tools.a11y_walk``
 signs in as each role, opens every kind of page it can reach (one page per URL pattern of the field
@@ -20,6 +20,7 @@ from fieldteam.models import Area, User
 from fieldteam.services import reports
 from fieldteam.services.demo import DEMO_PROVINCE_CODE, seed_demo
 from tests.factories import TEST_PASSWORD
+from tests.test_pages_language import english_in
 from tools import a11y_walk
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -85,6 +86,7 @@ def test_every_page_as_every_role_passes_axe_and_has_large_tap_targets(live_serv
         max_pages=80,
         kind=kinds.kind,
         seeds={"admin": list(kinds.pages.values()), officer.username: [reverse("dashboards:job", args=[job.pk])]},
+        foreign_words=english_in,  # as the browser shows it, text the scripts build included
     )
 
     print(  # noqa: T201
