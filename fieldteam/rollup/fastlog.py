@@ -107,13 +107,19 @@ def capability_catalogue() -> dict[str, Capability]:
 _team_province: dict[tuple[tuple[str, str], int], int] = {}
 
 
-def _province_of(team: Team) -> int:
-    """The team's province: the rules differ by province (its own population bounds). Read once per team."""
+def _province_of(team: Team) -> int | None:
+    """The team's province: the rules differ by province (its own population bounds). Read once per team.
+
+    ``None`` for a team that does not exist: the ORM path then names the field.
+    """
     if team.province_id is not None:
         return team.province_id
     key = (rules._database(), team.pk)
     if key not in _team_province:
-        _team_province[key] = Team.objects.values_list("province_id", flat=True).get(pk=team.pk)
+        province_id = Team.objects.filter(pk=team.pk).values_list("province_id", flat=True).first()
+        if province_id is None:
+            return None
+        _team_province[key] = province_id
     return _team_province[key]
 
 
@@ -468,6 +474,8 @@ def log_assistance(
     is taken: a resend), with nothing written.
     """
     province_id = _province_of(request.team)
+    if province_id is None:
+        return None
     latest = rules.latest_rules(province_id)
     if latest is None:
         return None
