@@ -26,9 +26,10 @@ counts, then prints rows/s of each and ``ratio: X`` (row-by-row time / bulk time
 
 Besides wall time it prints the CPU time of this process and of its PostgreSQL backend during the
 bulk import (read from /proc when the server runs on this machine): on a shared machine the wall
-time moves with the load, the CPU time much less. The import's cost per row is also guarded in the
-suite, by counts rather than time (``tests/imports/test_import_cost.py``); figures in
-``bench/RESULTS-import.md``.
+time moves with the load, the CPU time much less. ``--phases`` splits that CPU into reading,
+checking, writing and the commit. The import's
+cost per row is also guarded in the suite, by counts rather than time
+(``tests/imports/test_import_cost.py``); figures in ``bench/RESULTS-import.md``.
 
 ``--database-url`` (default ``postgres://postgres@127.0.0.1:5432/fieldteam_import_bench``) is
 dropped and created again. The file is kept in ``var/bench/`` and reused for the same size and seed.
@@ -219,13 +220,17 @@ def check(province_id: int, label: str) -> dict[tuple[int, int], tuple[int, int]
     return village_counts()
 
 
-def server_cpu_seconds() -> float | None:
-    """CPU time used so far by this connection's PostgreSQL backend, when the server runs on this machine."""
+def backend_pid() -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
+        return cursor.fetchone()[0]
+
+
+def server_cpu_seconds(pid: int | None = None) -> float | None:
+    """CPU time used so far by this connection's PostgreSQL backend, when the server runs on this machine."""
+    pid = pid if pid is not None else backend_pid()
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -233,7 +238,39 @@ def server_cpu_seconds() -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def run_bulk(path: Path, actor, rows: int, profile: int = 0) -> float:
+def time_phases() -> dict[str, list[float]]:
+    """Patch the import to add up the CPU (here, in the backend) of its phases: reading, checking, writing, commit.
+
+    The commit runs inside the write: printed apart.
+    """
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    from fieldteam.imports import engine
+    from fieldteam.imports.kinds.people import ResidentsImport
+
+    pid = backend_pid()
+    phases: dict[str, list[float]] = {}
+
+    def timed(name: str, function):
+        def run(*args, **kwargs):
+            cpu, server = time.process_time(), server_cpu_seconds(pid) or 0.0
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent = phases.setdefault(name, [0.0, 0.0])
+                spent[0] += time.process_time() - cpu
+                spent[1] += (server_cpu_seconds(pid) or 0.0) - server
+
+        return run
+
+    engine._read_rows = timed("read", engine._read_rows)
+    ResidentsImport.check = timed("check", ResidentsImport.check)
+    ResidentsImport.write = timed("write", ResidentsImport.write)
+    DatabaseWrapper._commit = timed("commit", DatabaseWrapper._commit)
+    return phases
+
+
+def run_bulk(path: Path, actor, rows: int, profile: int = 0, phases: bool = False) -> float:
     from fieldteam.imports.engine import import_file
 
     profiler = None
@@ -241,6 +278,7 @@ def run_bulk(path: Path, actor, rows: int, profile: int = 0) -> float:
         import cProfile
 
         profiler = cProfile.Profile()
+    spent = time_phases() if phases else None
     server_before = server_cpu_seconds()
     cpu_before = time.process_time()
     started = time.perf_counter()
@@ -262,6 +300,13 @@ def run_bulk(path: Path, actor, rows: int, profile: int = 0) -> float:
         say(
             f"  CPU: {cpu:.1f} s here + {server:.1f} s in the PostgreSQL backend = "
             f"{rows / (cpu + server):,.0f} rows per CPU-second (load average before: {os.getloadavg()[0]:.1f})"
+        )
+    if spent:
+        if "write" in spent and "commit" in spent:
+            spent["write"] = [w - c for w, c in zip(spent["write"], spent["commit"], strict=True)]
+        say(
+            "  CPU by phase (here + backend): "
+            + ", ".join(f"{name} {cpu:.1f} + {server:.1f} s" for name, (cpu, server) in spent.items())
         )
     if profiler is not None:
         import pstats
@@ -304,6 +349,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="profile the bulk import, keep its N costliest functions"
+    )
+    parser.add_argument(
+        "--phases", action="store_true", help="print the CPU of reading, checking, writing and the commit"
     )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_URL))
@@ -348,7 +396,7 @@ def main() -> None:
         say(f"file reused: {path.name}, {path.stat().st_size / 1e6:.1f} MB")
 
     reset_people()
-    bulk_seconds = run_bulk(path, officer, args.rows, args.profile)
+    bulk_seconds = run_bulk(path, officer, args.rows, args.profile, args.phases)
     bulk_counts = check(province.pk, "after the bulk import")
     if args.baseline_rows == 0:
         say(f"bulk: {args.rows / bulk_seconds:,.0f} rows/s (goal ≥ {GOAL_ROWS_PER_SECOND:,})")

@@ -314,8 +314,15 @@ def _index_definitions(cursor, tables: list[str]) -> list[tuple[str, str]]:
     return list(cursor.fetchall())
 
 
-def load_population(province, villages: list, residents: int, rng: random.Random) -> None:
-    """Households, residents and adoptions of the province, with COPY and one INSERT ... SELECT each."""
+def load_population(
+    province, villages: list, residents: int, rng: random.Random, *, manage_indexes: bool = True
+) -> None:
+    """Households, residents and adoptions of the province, with COPY and one INSERT ... SELECT each.
+
+    ``manage_indexes=False``: the caller has dropped the indexes, and inserts the adoptions
+    (``insert_adoptions``) and rebuilds the indexes once after loading several provinces
+    (``bench/national.py``).
+    """
     from django.conf import settings
     from django.db import connection
 
@@ -384,7 +391,9 @@ def load_population(province, villages: list, residents: int, rng: random.Random
     resident_table = Resident._meta.db_table
     adoption_table = Adoption._meta.db_table
     with connection.cursor() as cursor:
-        dropped = _index_definitions(cursor, [household_table, resident_table, adoption_table])
+        dropped = (
+            _index_definitions(cursor, [household_table, resident_table, adoption_table]) if manage_indexes else []
+        )
         for name, _definition in dropped:
             cursor.execute(f'DROP INDEX "{name}"')
         # Foreign keys are checked by triggers; the loader makes them right by construction and
@@ -483,11 +492,28 @@ def load_population(province, villages: list, residents: int, rng: random.Random
         copy.write("".join(resident_lines))
     say(f"  residents: {n_residents:,} copied in {time.perf_counter() - started:.1f} s")
 
-    started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT setval(pg_get_serial_sequence('{household_table}', 'id'), %s)", [household_id - 1])
-        # One open adoption per capability bit set, since a date before today (and not before birth).
-        for subject, table in (("resident", resident_table), ("household", household_table)):
+        cursor.execute("RESET session_replication_role")
+    if manage_indexes:
+        insert_adoptions(province_id)
+
+    if manage_indexes:
+        rebuild_indexes(dropped)
+
+
+def insert_adoptions(province_id: int | None) -> None:
+    """One open adoption per capability bit set (of the province's subjects, or of all when ``None``),
+    since a date before today and not before birth."""
+    from django.db import connection
+
+    from fieldteam.models import Adoption, Household, Resident
+
+    started = time.perf_counter()
+    where = "" if province_id is None else f"WHERE s.province_id = {int(province_id)}"
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")  # foreign keys right by construction
+        for subject, table in (("resident", Resident._meta.db_table), ("household", Household._meta.db_table)):
             birth = (
                 "COALESCE(s.birth_date, make_date(s.birth_year, 7, 1))"
                 if subject == "resident"
@@ -495,7 +521,7 @@ def load_population(province, villages: list, residents: int, rng: random.Random
             )
             cursor.execute(
                 f"""
-                INSERT INTO {adoption_table} (province_id, capability_id, resident_id, household_id, since,
+                INSERT INTO {Adoption._meta.db_table} (province_id, capability_id, resident_id, household_id, since,
                     ended_on, source, assistance_log_id, recorded_by_id, recorded_at)
                 SELECT s.province_id, c.id, {"s.id" if subject == "resident" else "NULL"},
                        {"s.id" if subject == "household" else "NULL"},
@@ -504,12 +530,17 @@ def load_population(province, villages: list, residents: int, rng: random.Random
                        NULL, 'survey', NULL, NULL, now()
                 FROM {table} s JOIN fieldteam_capability c
                   ON c.subject = %s AND (s.capability_mask & (CAST(1 AS BIGINT) << c.bit)) <> 0
-                WHERE s.province_id = %s
+                {where}
                 """,
-                [subject, province_id],
+                [subject],
             )
         cursor.execute("RESET session_replication_role")
     say(f"  adoptions: inserted in {time.perf_counter() - started:.1f} s")
+
+
+def rebuild_indexes(dropped: list[tuple[str, str]]) -> None:
+    """Create again the indexes ``_index_definitions`` listed (and the loader dropped)."""
+    from django.db import connection
 
     started = time.perf_counter()
     with connection.cursor() as cursor:

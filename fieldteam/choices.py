@@ -197,3 +197,18 @@ class ApprovalStatus(models.TextChoices):
     SUBMITTED = "submitted", _("Submitted")
     RETURNED = "returned", _("Returned")
     APPROVED = "approved", _("Approved")
+
+
+class ReportFormat(models.TextChoices):
+    """The file formats a report is sent in (``ReportSubscription``)."""
+
+    XLSX = "xlsx", _("Excel (XLSX)")
+    CSV = "csv", _("CSV")
+
+
+class DeliveryStatus(models.TextChoices):
+    """What became of one subscription's report of one period (``ReportDelivery``)."""
+
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed (tried again)")
+    SKIPPED = "skipped", _("Not sent")

@@ -21,19 +21,25 @@ rule of their own on top:
 - ``ensure_can_write``: seen, and the actor's role may write there (else ``read_only``: a viewer);
 - ``ensure_officer``: seen, and the actor is an officer of the area (else ``read_only``).
 Each raises a ``ValidationError`` naming ``field``; the API answers ``read_only`` with a 403.
+Two forms take one of them as ``check``: ``ensure_for_team`` (the check passes for one of the
+areas a team serves) and ``ensure_province_officer`` (the check passes for the area, and the actor
+is an officer of its province); ``ensure_superuser`` guards the national reference data.
 ``actor=None`` is the system itself (a command, a task) and passes all three.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import reduce
 from operator import or_
 from typing import TypeVar
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Model, Q, QuerySet
+from django.http import Http404
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -121,6 +127,10 @@ class Scope:
         identifiers unmasked and answer their data requests there."""
         return self.everything or any(area.path.startswith(p) for p in self.officer_paths)
 
+    def is_staff_of(self, area: Area) -> bool:
+        """Whether the user sees ``area`` through an area role (an officer's or a viewer's), or is a superuser."""
+        return self.everything or any(area.path.startswith(p) for p in self.staff_paths)
+
     def can_edit_area(self, area: Area) -> bool:
         """Whether the user may write rows placed in ``area`` (a viewer role never gives this)."""
         return self.everything or any(area.path.startswith(p) for p in self.edit_paths)
@@ -165,6 +175,20 @@ def ensure_officer(actor: User | None, area: Area, *, field: str, message: str |
         raise field_error(field, message or _("Only an officer of this area may do this."), code="read_only")
 
 
+def ensure_area_staff(actor: User | None, area: Area, *, field: str, message: str | Promise | None = None) -> None:
+    """Refuse unless the actor sees ``area`` through an area role (an officer or a viewer) or is a superuser.
+
+    For what belongs to the offices and not to the teams (a report by email): a team member who
+    sees the area through their team is refused with ``read_only``; out of scope is ``out_of_scope``.
+    ``actor=None`` (the system) passes.
+    """
+    if actor is None:
+        return
+    ensure_can_see(actor, area, field=field)
+    if not scope_for(actor).is_staff_of(area):
+        raise field_error(field, message or _("Only an officer or a viewer of this area may do this."), code="read_only")
+
+
 def ensure_superuser(actor: User | None, *, field: str, message: str | Promise | None = None) -> None:
     """Refuse unless the actor is a superuser (``actor=None``: the system): the national reference data.
 
@@ -172,6 +196,104 @@ def ensure_superuser(actor: User | None, *, field: str, message: str | Promise |
     """
     if actor is not None and not actor.is_superuser:
         raise field_error(field, message or _("Only a system administrator may change this."), code="read_only")
+
+
+def ensure_own(actor: User | None, owner_id: int | None, *, field: str, message: str | Promise) -> None:
+    """Refuse a row of someone else's (a subscription, say) unless the actor is a superuser or the system.
+
+    Answered as not found (``out_of_scope`` naming ``field``, with ``message``): another user's rows are
+    not seen at all.
+    """
+    if actor is not None and owner_id != actor.pk and not actor.is_superuser:
+        raise field_error(field, message, code="out_of_scope")
+
+
+class OutOfScope(Http404):
+    """The area is not visible to the user; answered exactly like a missing one."""
+
+
+def ensure_visible(user: User, area: Area) -> None:
+    """For a read: refuse an area outside ``user``'s scope with ``OutOfScope``, a "not found", never "forbidden"."""
+    if not scope_for(user).contains(area):
+        raise OutOfScope(_("No such area."))
+
+
+#: One of the checks above, as the team and province checks below take it.
+AreaCheck = Callable[..., None]
+
+
+def province_of(area: Area) -> Area:
+    """``area``'s province as the checks read it: only its path, the first step of any area's path (no query)."""
+    return Area(pk=area.province_id or area.pk, path=area.path[: Area.steplen], name="")
+
+
+def is_province_officer_of(actor: User | None, area: Area) -> bool:
+    """Whether the actor is an officer of ``area``'s province (or a superuser; ``actor=None``: the system)."""
+    return actor is None or scope_for(actor).is_officer_of(province_of(area))
+
+
+def ensure_province_officer(
+    actor: User | None, area: Area, *, check: AreaCheck, field: str, message: str | Promise
+) -> None:
+    """Refuse unless ``check`` passes for ``area`` and the actor is an officer of its province.
+
+    ``check`` (``ensure_can_see`` or ``ensure_can_write``) is what the act asks of the area itself;
+    an actor it lets through who is not the province's officer (a commune officer, a viewer, a member)
+    lacks the role, not the place: ``read_only`` (the API's 403) with the act's own ``message``.
+    """
+    check(actor, area, field=field)
+    if not is_province_officer_of(actor, area):
+        raise field_error(field, message, code="read_only")
+
+
+def ensure_for_team(actor: User | None, team: Team, *, check: AreaCheck, field: str) -> None:
+    """Refuse unless ``check`` passes for one of the areas ``team`` serves (its province if it serves none).
+
+    ``check`` is what the act asks: ``ensure_can_write`` to change the team, ``ensure_officer`` to
+    certify its members' training. When every area refuses, the first refusal is raised.
+    """
+    if actor is None:
+        return
+    areas = list(team.areas.all()) or [Area.objects.get(pk=team.province_id)]
+    refusal: ValidationError | None = None
+    for area in areas:
+        try:
+            check(actor, area, field=field)
+        except ValidationError as error:
+            refusal = refusal or error
+            continue
+        return
+    assert refusal is not None  # noqa: S101 - areas is never empty
+    raise refusal
+
+
+# --- the national level (issue 18): above the provinces, not an area ------------------------
+
+#: The Django permission that shows the national level (declared on ``NationalTarget``).
+VIEW_NATION = "fieldteam.view_nation"
+
+
+def sees_nation(user: User) -> bool:
+    """Whether ``user`` may see the national level: its values, its targets, the provinces ranked.
+
+    A superuser, or an active user granted ``fieldteam.view_nation`` (directly or through a group):
+    a ministry's analyst, say. An area role, even a province officer's, does not give it. Seeing the
+    nation shows each province's sums, never anything below a province outside the user's scope.
+    Not part of ``Scope``: the permission lookup costs queries that only the national pages need
+    (Django caches it on the user for the request).
+    """
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user.has_perm(VIEW_NATION)
+
+
+def ensure_can_see_nation(actor: User | None, *, field: str) -> None:
+    """Refuse unless the actor may see the national level (``actor=None``: the system), naming ``field``.
+
+    ``out_of_scope``, as an area outside the actor's scope: the national pages answer 404.
+    """
+    if actor is not None and not sees_nation(actor):
+        raise field_error(field, _("This is outside your area."), code="out_of_scope")
 
 
 def _minimal(paths: set[str]) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from fieldteam.imports import jobs as import_jobs
 from fieldteam.locks import AlreadyRunning, recompute_guard
 from fieldteam.models import Area
 from fieldteam.rollup import masks, recompute
-from fieldteam.services import jobs, privacy, reports
+from fieldteam.services import jobs, privacy, reports, subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +185,17 @@ def run_export_job(job_id: str, locale: str = "vi") -> str:
     with translation.override(locale):
         job = exports.export_job_run(job_id=job_id)
     return job.status
+
+
+@shared_task(**RETRY)
+def deliver_reports() -> dict[str, int]:
+    """Beat (every 15 minutes), and after each approval commits: email the reports of approved months.
+
+    Idempotent: each subscription's month is sent once (``subscriptions.deliver_approved_reports``
+    records it); a failed send is tried again by a later run.
+    """
+    run = subscriptions.deliver_approved_reports()
+    return {"sent": run.sent, "failed": run.failed, "skipped": run.skipped}
 
 
 @shared_task(**RETRY)

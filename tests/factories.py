@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from fieldteam.choices import (
@@ -288,6 +289,20 @@ class TargetFactory(DjangoModelFactory):
     source = "test plan"
 
 
+class NationalTargetFactory(DjangoModelFactory):
+    """A national target of Decision 411/QĐ-TTg (``fieldteam.selectors.national``)."""
+
+    class Meta:
+        model = "fieldteam.NationalTarget"
+
+    indicator = factory.SubFactory(IndicatorFactory)
+    year = 2030
+    value = Decimal(95)
+    document = "411/QĐ-TTg"
+    source = "Quyết định 411/QĐ-TTg"
+    adopted_on = dt.date(2022, 3, 31)
+
+
 class RetirementAgeFactory(DjangoModelFactory):
     """One birth cohort's retirement age; by default one cohort for everyone (the 2025 ages)."""
 
@@ -424,3 +439,32 @@ class OfficialPopulationFactory(DjangoModelFactory):
         from fieldteam.services.population import set_official_population
 
         return set_official_population(actor=None, **kwargs).figure
+
+
+# --- reports by email (issue 17) --------------------------------------------------------------
+
+
+class ReportSubscriptionFactory(DjangoModelFactory):
+    """A user's monthly report of an area by email (XLSX); give ``user`` a role on ``area`` to receive it."""
+
+    class Meta:
+        model = "fieldteam.ReportSubscription"
+
+    user = factory.SubFactory(UserFactory, staff=True)
+    area = factory.SubFactory(CommuneFactory)
+    period_kind = "month"
+    format = "xlsx"
+
+
+class ReportDeliveryFactory(DjangoModelFactory):
+    """What became of one subscription's report of a month (written by ``deliver_approved_reports`` in the app)."""
+
+    class Meta:
+        model = "fieldteam.ReportDelivery"
+
+    subscription = factory.SubFactory(ReportSubscriptionFactory)
+    period_start = dt.date(2025, 1, 1)
+    status = "sent"
+    attempts = 1
+    attempted_at = factory.LazyFunction(timezone.now)
+    sent_at = factory.LazyAttribute(lambda o: o.attempted_at)

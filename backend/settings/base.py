@@ -230,6 +230,7 @@ CELERY_TASK_ROUTES = {
     "fieldteam.tasks.run_import_job": {"queue": "imports"},
     "fieldteam.tasks.generate_report": {"queue": "reports"},
     "fieldteam.tasks.run_export_job": {"queue": "reports"},
+    "fieldteam.tasks.deliver_reports": {"queue": "reports"},
 }
 # /health/ reports beat as failing when its heartbeat (every minute) is older than this.
 FIELDTEAM_BEAT_MAX_AGE_SECONDS = env.int("BEAT_MAX_AGE_SECONDS", default=300)
@@ -250,12 +251,34 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fieldteam.tasks.close_months",
         "schedule": crontab(day_of_month="1", hour=0, minute=10),
     },
+    # The reports of approved months to their subscribers (also sent right after each approval).
+    "deliver-reports": {"task": "fieldteam.tasks.deliver_reports", "schedule": 900.0},
     # Retention: old log notes, departed residents' identifiers, old job files (FIELDTEAM_RETENTION_*).
     "purge-expired-personal-data": {
         "task": "fieldteam.tasks.purge_expired_personal_data",
         "schedule": crontab(hour=2, minute=30),
     },
 }
+
+# --- Email -------------------------------------------------------------------------------------
+# The reports of approved months (fieldteam.services.subscriptions). Printed to the console unless
+# EMAIL_URL (smtp+tls://user:password@host:587, smtp+ssl://...:465 for implicit TLS) or EMAIL_HOST names a
+# mail server; EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS and
+# EMAIL_USE_SSL override the URL's parts (docs/deploy.md).
+_EMAIL = env.email_url("EMAIL_URL", default="consolemail://")
+if env.str("EMAIL_HOST", default=""):
+    _EMAIL["EMAIL_BACKEND"] = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_BACKEND = _EMAIL["EMAIL_BACKEND"]
+EMAIL_HOST = env.str("EMAIL_HOST", default=_EMAIL.get("EMAIL_HOST") or "localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=_EMAIL.get("EMAIL_PORT") or 25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default=_EMAIL.get("EMAIL_HOST_USER") or "")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default=_EMAIL.get("EMAIL_HOST_PASSWORD") or "")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=bool(_EMAIL.get("EMAIL_USE_TLS", False)))
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=bool(_EMAIL.get("EMAIL_USE_SSL", False)))
+# A mail server that does not answer must not hold a worker (nor the subscription's row lock) for long.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="fieldteam@localhost")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -349,6 +372,7 @@ SPECTACULAR_SETTINGS = {
         "ConsentChannelEnum": "fieldteam.choices.ConsentChannel",
         "AssistanceChannelEnum": "fieldteam.choices.AssistanceChannel",
         "ReadingStatusEnum": "fieldteam.selectors.status.STATUSES",
+        "ReportFormatEnum": "fieldteam.choices.ReportFormat",
     },
 }
 

@@ -16,6 +16,7 @@ from . import (  # noqa: F401 - registration
     member_training,
     people,
     population,
+    subscriptions,
     teams,
     users,
 )

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import COMMUNE_KINDS, PROVINCE_KINDS, VILLAGE_KINDS, AreaKind
 from fieldteam.errors import field_error
-from fieldteam.models import Area, Plan, Team, User
+from fieldteam.models import Area, Plan, ReportSubscription, Team, User
 from fieldteam.permissions import Scope
 from fieldteam.services.areas import create_area, delete_village, update_area
 from fieldteam.services.indicators import apply_plan_targets
@@ -223,6 +223,8 @@ class AreaAdmin(ImportExportAdminMixin, ServiceFormAdminMixin, ScopedModelAdmin)
             return queryset.filter(kind__in=PROVINCE_KINDS)
         if source_model is Team and field_name == "areas":
             return queryset.exclude(kind__in=PROVINCE_KINDS)
+        if source_model is ReportSubscription:
+            return queryset.filter(kind__in=PROVINCE_KINDS | COMMUNE_KINDS)  # the areas whose months are signed off
         return queryset
 
     def may_write_row(self, request: HttpRequest, obj: Area) -> bool:

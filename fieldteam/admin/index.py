@@ -42,7 +42,7 @@ SECTIONS: tuple[tuple[Promise, tuple[str, ...]], ...] = (
             "followuprule",
         ),
     ),
-    (_("Imports and reports"), ("backgroundjob", "auditentry")),
+    (_("Imports and reports"), ("backgroundjob", "reportsubscription", "auditentry")),
 )
 INTERNALS = _("System internals")
 

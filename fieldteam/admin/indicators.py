@@ -23,6 +23,7 @@ from fieldteam.models import (
     AreaRole,
     Indicator,
     IndicatorValue,
+    NationalTarget,
     Plan,
     PlanTarget,
     RetirementAge,
@@ -103,6 +104,20 @@ class RetirementAgeAdmin(ScopedModelAdmin):
     @admin.display(description=_("retirement age"))
     def age_display(self, obj: RetirementAge) -> str:
         return _("%(years)d years %(months)d months") % {"years": obj.age_months // 12, "months": obj.age_months % 12}
+
+
+@admin.register(NationalTarget)
+class NationalTargetAdmin(ScopedModelAdmin):
+    """The national targets (Decision 411/QĐ-TTg): read here, loaded by ``load_reference`` from the fixture."""
+
+    reference_table = True
+    superuser_only = True  # the national level: see ``permissions.sees_nation``
+    scope_area_field = None
+    can_add_rows = can_change_rows = can_delete_rows = False
+    list_display = ("indicator", "year", "comparison", "value", "document")
+    list_select_related = ("indicator",)
+    list_filter = ("year",)
+    ordering = ("indicator__sort_order", "year")
 
 
 #: Where ``province_officer_paths`` caches its answer on the request.

@@ -425,6 +425,17 @@ class ChildValuesSerializer(serializers.Serializer):
     readings = IndicatorReadingSerializer(many=True)
 
 
+class NationalReadingSerializer(IndicatorReadingSerializer):
+    """A national reading (``selectors.national``): the sums over the provinces, against Decision 411."""
+
+    area = serializers.IntegerField(source="area_id", help_text="0: the nation, above the provinces (not an area).")
+    aggregated = serializers.BooleanField(
+        help_text="False for a reported indicator (a share of GRDP, ...): no national sum, ``value`` is null."
+    )
+    provinces_with_value = serializers.IntegerField(help_text="The provinces whose values the sums cover.")
+    provinces = serializers.IntegerField(help_text="The provinces of the country.")
+
+
 class ReportedValueSerializer(serializers.ModelSerializer):
     indicator: serializers.SlugRelatedField[Indicator] = serializers.SlugRelatedField(slug_field="code", read_only=True)
     period = serializers.SerializerMethodField()

@@ -22,10 +22,12 @@ from fieldteam.api.views.disclosure import ResidentIdentifiersView
 from fieldteam.api.views.field_work import AssistanceLogViewSet, TrainingSessionViewSet
 from fieldteam.api.views.indicators import ReportedValueViewSet
 from fieldteam.api.views.me import MeView
+from fieldteam.api.views.national import NationIndicatorsView, NationProvincesView
 from fieldteam.api.views.people import HouseholdViewSet, ResidentViewSet
 from fieldteam.api.views.population import OfficialPopulationViewSet
 from fieldteam.api.views.reasons import AreaReasonListView, AreaReasonsView
 from fieldteam.api.views.reports import ReportJobDetail, ReportJobDownload, ReportJobListCreate
+from fieldteam.api.views.subscriptions import ReportSubscriptionViewSet
 from fieldteam.api.views.sync import SyncView
 from fieldteam.api.views.teams import TeamViewSet
 
@@ -53,9 +55,12 @@ router.register("assistance-logs", AssistanceLogViewSet, basename="assistance-lo
 router.register("training-sessions", TrainingSessionViewSet, basename="training-session")
 router.register("reported-values", ReportedValueViewSet, basename="reported-value")
 router.register("population-figures", OfficialPopulationViewSet, basename="population-figure")
+router.register("report-subscriptions", ReportSubscriptionViewSet, basename="report-subscription")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
+    path("nation/indicators/", NationIndicatorsView.as_view(), name="nation-indicators"),
+    path("nation/indicators/provinces/", NationProvincesView.as_view(), name="nation-provinces"),
     path("areas/<int:pk>/breakdowns/", AreaBreakdownsView.as_view(), name="area-breakdowns"),
     path("areas/<int:pk>/team-coverage/", AreaTeamCoverageView.as_view(), name="area-team-coverage"),
     path("areas/<int:pk>/reasons/", AreaReasonsView.as_view(), name="area-reasons"),

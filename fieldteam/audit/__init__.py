@@ -44,6 +44,7 @@ from fieldteam.audit.changes import HIDDEN as HIDDEN
 from fieldteam.audit.changes import hide, json_writer
 from fieldteam.audit.changes import plan as changes_plan
 from fieldteam.client_address import client_address, client_port, valid_address, valid_port
+from fieldteam.copying import copy_in
 from fieldteam.errors import field_error
 from fieldteam.models import AuditEntry
 from fieldteam.models.audit import EntryHooks, install_entry_hooks
@@ -96,6 +97,7 @@ def register_models() -> None:
     auditlog.register(m.FollowUpRule)
     auditlog.register(m.MonthApproval, mask_fields=["note", "comment", "unlock_reason"], **person)
     auditlog.register(m.OfficialPopulation, exclude_fields=["entered_at"])
+    auditlog.register(m.ReportSubscription)
     auditlog.register(m.Team)
     auditlog.register(m.Membership)
     auditlog.register(m.AreaRole)
@@ -135,7 +137,7 @@ def place_of(
         return province_id, province_id
     if name in ("OfficialPopulation", "MonthApproval"):  # an area's figure or sign-off: under the area
         return instance.area_id, province_id  # type: ignore[attr-defined]  # audited models are told apart by class name above
-    if name in ("Target", "IndicatorValue", "AreaRole"):
+    if name in ("Target", "IndicatorValue", "AreaRole", "ReportSubscription"):
         return instance.area_id, instance.area.province_id  # type: ignore[attr-defined]  # audited models are told apart by class name above
     if name == "BackgroundJob":  # a download of a job's file: filed under the job's area
         area = instance.area  # type: ignore[attr-defined]  # audited models are told apart by class name above
@@ -607,11 +609,11 @@ def _write_entries(entries: Iterable[tuple[Any, ...]], count: int) -> None:
         ]
         address_at = _ENTRY_COLUMNS.index("remote_addr")
         statement = f"COPY {connection.ops.quote_name(meta.db_table)} ({names}) FROM STDIN (FORMAT BINARY)"
-        with connection.cursor() as cursor:
-            # By type name only: used by this COPY (``set_types``), no other query of the cursor.
-            cursor.cursor.adapters.register_dumper(None, _ChangesDumper)
-            with cursor.cursor.copy(statement) as copy:
-                _copy_entries(copy, types, address_at, entries)
+        copy_in(
+            statement,
+            functools.partial(_copy_entries, types=types, address_at=address_at, entries=entries),
+            prepare=_register_changes_dumper,
+        )
         return
     # Elsewhere (and for a few entries) one INSERT run over the rows, each value prepared as the
     # field would prepare it for a save, but only where the database needs it (times, JSON).
@@ -640,6 +642,11 @@ def _write_entries(entries: Iterable[tuple[Any, ...]], count: int) -> None:
 def _as_json_value(value: Any) -> Any:
     """A value as its field takes it: changes given as JSON text (``record_created``) read back into a dict."""
     return json.loads(value) if value.__class__ is str else value  # the only text among them is the changes'
+
+
+def _register_changes_dumper(cursor: Any) -> None:
+    # By type name only: used by this COPY (``set_types``), no other query of the cursor.
+    cursor.adapters.register_dumper(None, _ChangesDumper)
 
 
 def _copy_entries(copy: Any, types: list[str], address_at: int, entries: Iterable[tuple[Any, ...]]) -> None:

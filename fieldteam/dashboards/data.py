@@ -3,15 +3,15 @@
 ``build_dashboard`` calls, as the viewing user:
 
 - ``area_indicator_values`` — each indicator's value, targets, gap and projection;
-- ``indicator_series`` — each indicator's monthly trend (one query per indicator, whatever the
-  size of the area; the open month's point of a computed indicator is the live reading itself,
+- ``indicator_series_many`` — every indicator's monthly trend (one query for all of them, whatever
+  the size of the area; the open month's point of a computed indicator is the live reading itself,
   the very number ``indicator_series`` would give, so the live counts are summed once, not once
   per indicator);
-- ``child_indicator_values`` — the child areas ranked by gap;
+- ``child_indicator_values`` — the child areas ranked by gap (over the readings' indicators);
 - ``team_activity`` — logs per member and per week, members with no activity;
 - ``work_list`` — for a village, who still lacks each capability.
 
-The number of queries therefore depends on the number of indicators, never on the number of
+The number of queries therefore depends neither on the number of indicators nor on the number of
 villages, communes, residents or logs.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 
 from django.core.exceptions import ValidationError
 from django.utils.html import escape
@@ -40,9 +41,10 @@ from fieldteam.selectors.indicators import (
     TargetInfo,
     area_indicator_values,
     child_indicator_values,
-    indicator_series,
+    indicator_series_many,
     official_figures_for,
 )
+from fieldteam.selectors.national import last_closed_month, national_indicator_values, province_ranking
 from fieldteam.selectors.status import STATUSES, ReachedMonths, Status, reached_months, reading_status, target_status
 from fieldteam.selectors.work_list import WorkListSection, work_list
 from fieldteam.services.reports import EARLIEST_YEAR
@@ -87,6 +89,9 @@ class ChildCell:
     # any warning in the cell's title.
     official_text: str = ""
     title: str = ""
+    # Without an official rate: why (no figure, or the villages missing one). The same for every
+    # cell of a band in a row, so said once on the row (``ChildRow.note``), not in each cell's title.
+    source: str = ""
 
     @property
     def html(self) -> str:
@@ -108,6 +113,14 @@ class ChildRow:
     ranked_text: str
     cells: list[ChildCell]
     visible: bool = True
+
+    @cached_property
+    def note(self) -> str:
+        """Why the row's cells have no official rate, each reason once (the title of the area's name).
+
+        A commune without figures once had the list of its villages missing one in the title of
+        each of its cells: 300 KB of a province's page for the same few words."""
+        return " · ".join(dict.fromkeys(cell.source for cell in self.cells if cell.source))
 
     @property
     def cells_html(self) -> SafeString:
@@ -178,52 +191,76 @@ def trend_window(period: Period) -> tuple[int, int]:
     return last - TREND_MONTHS + 1, last
 
 
-def series_for(*, user: User, area: Area, reading: IndicatorReading, period: Period) -> list[SeriesPoint]:
-    """The trend of one indicator: ``indicator_series`` over the trend window.
+def series_for(*, user: User, area: Area, readings: list[IndicatorReading], period: Period) -> dict[int, list[SeriesPoint]]:
+    """The trend of each reading's indicator over the trend window (indicator id → points), in one query.
 
     While the period is open, a computed indicator's last (current) month is live: its point is
     the live reading already at hand (``indicator_series`` would sum the same counts again). An
-    area without live counts asks ``indicator_series`` for that month too, so that the point is
-    exactly the selector's.
+    area without live counts has that month from ``indicator_series_many`` too, so that the point
+    is exactly the selector's.
     """
     first, last = trend_window(period)
-    live_last = (
-        reading.is_live
+    live_last = {
+        reading.indicator.pk: reading
+        for reading in readings
+        if reading.is_live
         and bool(reading.denominator)
         and reading.indicator.kind == IndicatorKind.COMPUTED
         and last == month_index(today())
-    )
-    points = indicator_series(
+    }
+    series = indicator_series_many(
         user=user,
         area=area,
-        indicator=reading.indicator,
+        indicators=[reading.indicator for reading in readings],
         first_month=month_start(first),
-        last_month=month_start(last - 1 if live_last else last),
-        figures=reading.official_history,
+        last_month=month_start(last),
+        figures=readings[0].official_history if readings else None,
+        live={pk: (r.numerator or 0, r.denominator or 0) for pk, r in live_last.items()},
     )
-    if live_last:
-        points.append(
-            SeriesPoint(
-                month_start(last), reading.numerator, reading.denominator, reading.value, True, reading.measured_value
-            )
+    for pk, reading in live_last.items():
+        series[pk][-1] = SeriesPoint(
+            month_start(last), reading.numerator, reading.denominator, reading.value, True, reading.measured_value
         )
-    return points
+    return series
 
 
-def child_cell(reading: IndicatorReading, format_number: Callable[[Decimal | None], str]) -> ChildCell:
-    """A ranking cell: the official rate first (when there is one), the register's, the three in its title."""
-    text = format_number(reading.value)
-    if not reading.official_band:
-        return ChildCell(reading, band_of(reading), text)
-    official = format_number(reading.official_value) if reading.has_official else ""
-    title = _("Official: %(official)s · register: %(register)s · coverage: %(coverage)s") % {
-        "official": official or reading.official_source_label,
-        "register": text,
-        "coverage": format_number(reading.coverage),
-    }
-    if reading.warnings:
-        title = " ".join([title, *reading.warning_labels])
-    return ChildCell(reading, band_of(reading), text, official, title)
+class CellWriter:
+    """Writes a ranking's cells with what they share translated once: a province's
+    ranking has some 1,500 cells, and most of their labels are the same few strings."""
+
+    def __init__(self, format_number: Callable[[Decimal | None], str]) -> None:
+        self.format_number = format_number
+        self.title_format = _("Official: %(official)s · register: %(register)s · coverage: %(coverage)s")
+        self._sources: dict[tuple[object, str], str] = {}
+
+    def source(self, reading: IndicatorReading) -> str:
+        """``reading.official_source_label``, once per figure and level (many cells share one)."""
+        key = (reading.official, reading.official_level)
+        label = self._sources.get(key)
+        if label is None:
+            label = self._sources[key] = reading.official_source_label
+        return label
+
+    def cell(self, reading: IndicatorReading) -> ChildCell:
+        """A ranking cell: the official rate first (when there is one), the register's, the three in its title.
+
+        Without an official rate the cell shows the register's alone, and why there is none goes to
+        the row (``ChildCell.source``, ``ChildRow.note``)."""
+        format_number = self.format_number
+        text = format_number(reading.value)
+        if not reading.official_band:
+            return ChildCell(reading, band_of(reading), text)
+        if not reading.has_official:
+            return ChildCell(reading, band_of(reading), text, source=self.source(reading))
+        official = format_number(reading.official_value)
+        title = self.title_format % {
+            "official": official,
+            "register": text,
+            "coverage": format_number(reading.coverage),
+        }
+        if reading.warnings:
+            title = " ".join([title, *reading.warning_labels])
+        return ChildCell(reading, band_of(reading), text, official, title)
 
 
 def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = "") -> Dashboard:
@@ -234,9 +271,10 @@ def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = 
     figures = official_figures_for(user=user, area=area, period=period)
     readings = area_indicator_values(user=user, area=area, period=period, figures=figures)
     reached = reached_months(user=user, area=area, readings=readings)
+    all_series = series_for(user=user, area=area, readings=readings, period=period)
     cards: list[IndicatorCard] = []
     for number, reading in enumerate(readings, start=1):
-        series = series_for(user=user, area=area, reading=reading, period=period)
+        series = all_series[reading.indicator.pk]
         status = reading_status(reading, reached)
         band = status.tone
         marks = _marks(reading, reached)
@@ -273,7 +311,12 @@ def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = 
 
     rank_card = next((c for c in cards if c.indicator.code == rank_code), None) if rank_code else None
     child_values = child_indicator_values(
-        user=user, area=area, period=period, indicator=rank_card.indicator if rank_card else None, figures=figures
+        user=user,
+        area=area,
+        period=period,
+        indicator=rank_card.indicator if rank_card else None,
+        figures=figures,
+        indicators=[reading.indicator for reading in readings],
     )
     columns = [
         card
@@ -282,9 +325,10 @@ def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = 
     ]
     positions = [card.number - 1 for card in columns]
     format_number = number_formatter()
+    writer = CellWriter(format_number)
     children: list[ChildRow] = []
     for rank, child in enumerate(child_values, start=1):
-        cells = [child_cell(child.readings[p], format_number) for p in positions]
+        cells = [writer.cell(child.readings[p]) for p in positions]
         if rank_card is not None:
             ranked = child.readings[rank_card.number - 1]
             band, value = band_of(ranked), ranked.measured_value
@@ -316,6 +360,100 @@ def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = 
         work_list=sections,
         is_live=period.is_open(),
     )
+
+
+@dataclass
+class NationalDashboard:
+    """The national page (issue 18): the nation's values against Decision 411, the provinces ranked."""
+
+    period: Period
+    period_label: str
+    cards: list[IndicatorCard]
+    groups: list[tuple[str, list[IndicatorCard]]]
+    columns: list[IndicatorCard]
+    provinces: list[ChildRow]
+    rank_card: IndicatorCard | None
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for card in self.cards:
+            counts[card.status.code] += 1
+        return {"indicators": len(self.cards), **counts}
+
+    @property
+    def is_open(self) -> bool:
+        return self.period.is_open()
+
+
+def build_national_dashboard(*, user: User, period: Period | None, rank_code: str = "") -> NationalDashboard:
+    """Everything the national page shows (``selectors.national``; ``OutOfScope`` unless the user sees
+    the nation). No trend: the national sums are of closed periods, one per month."""
+    readings = national_indicator_values(user=user, period=period)
+    period = readings[0].period if readings else period or last_closed_month()
+    cards: list[IndicatorCard] = []
+    for number, reading in enumerate(readings, start=1):
+        status = reading_status(reading)
+        cards.append(
+            IndicatorCard(
+                number=number,
+                reading=reading,
+                band=status.tone,
+                targets=[(info, target_status(reading, info)) for _year, info in sorted(reading.targets.items())],
+                series=[],
+                bar=charts.target_bar(
+                    value=reading.measured_value,
+                    targets=_marks(reading, {}),
+                    band=status.tone,
+                    unit=reading.indicator.unit,
+                    measure=reading.measured_label,
+                ),
+                trend=SafeString(""),
+                status=status,
+            )
+        )
+    group_labels = dict(IndicatorGroup.choices)
+    groups: list[tuple[str, list[IndicatorCard]]] = []
+    for card in cards:
+        label = str(group_labels.get(card.indicator.group, card.indicator.group))
+        if not groups or groups[-1][0] != label:
+            groups.append((label, []))
+        groups[-1][1].append(card)
+    rank_card = next((c for c in cards if c.indicator.code == rank_code), None) if rank_code else None
+    ranked = province_ranking(user=user, period=period, indicator=rank_card.indicator if rank_card else None)
+    columns = [
+        card for position, card in enumerate(cards) if any(row.readings[position].value is not None for row in ranked)
+    ]
+    positions = [card.number - 1 for card in columns]
+    format_number = number_formatter()
+    writer = CellWriter(format_number)
+    scope = scope_for(user)
+    provinces: list[ChildRow] = []
+    for rank, row in enumerate(ranked, start=1):
+        cells = [writer.cell(row.readings[p]) for p in positions]
+        if rank_card is not None:
+            chosen = row.readings[rank_card.number - 1]
+            band, value = band_of(chosen), chosen.measured_value
+        else:
+            value, band = row.gap_score, "plain"
+        provinces.append(ChildRow(rank, row, band, value, format_number(value), cells, scope.contains(row.area)))
+    return NationalDashboard(
+        period=period,
+        period_label=period_label(period),
+        cards=cards,
+        groups=groups,
+        columns=columns,
+        provinces=provinces,
+        rank_card=rank_card,
+    )
+
+
+def parse_national_period(text: str) -> tuple[Period | None, str]:
+    """The period asked for on the national page, or its default (the last closed month) and why."""
+    if not text:
+        return None, ""
+    period, problem = parse_period(text)
+    return (None, problem) if problem else (period, "")
 
 
 def default_period() -> Period:

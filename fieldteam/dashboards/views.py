@@ -11,21 +11,22 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from fieldteam.choices import PROVINCE_KINDS
-from fieldteam.dashboards.data import build_dashboard, parse_period
+from fieldteam.choices import PROVINCE_KINDS, PeriodKind
+from fieldteam.dashboards.data import build_dashboard, build_national_dashboard, parse_national_period, parse_period
+from fieldteam.errors import field_error
 from fieldteam.formatting import period_choices, period_label
 from fieldteam.http import SignedInRequest
 from fieldteam.models import Area, Capability, JobStatus
 from fieldteam.periods import Period
-from fieldteam.permissions import scope_for
+from fieldteam.permissions import scope_for, sees_nation
 from fieldteam.selectors.approvals import month_sign_off
 from fieldteam.selectors.breakdowns import area_breakdowns
 from fieldteam.selectors.coverage import team_coverage
@@ -33,8 +34,11 @@ from fieldteam.selectors.follow_ups import commune_follow_ups
 from fieldteam.selectors.homes import homes_for
 from fieldteam.selectors.indicators import visible_area
 from fieldteam.selectors.jobs import report_jobs, visible_job
+from fieldteam.selectors.national import ensure_sees_nation
+from fieldteam.selectors.notices import notices_for
 from fieldteam.selectors.reasons import LIST_TITLES, may_see_reasons, reason_counts
-from fieldteam.services import reports
+from fieldteam.selectors.subscriptions import subscription_panel, subscriptions_of
+from fieldteam.services import reports, subscriptions
 
 LOGIN_URL = reverse_lazy("dashboards:login")
 # The job page reloads itself this often (seconds) until the file is ready.
@@ -73,10 +77,19 @@ def home(request: SignedInRequest) -> HttpResponse:
         areas = list(Area.objects.filter(depth=1, kind__in=PROVINCE_KINDS).order_by("name"))
     else:
         areas = list(Area.objects.filter(path__in=scope.paths).order_by("path"))
-    if len(areas) == 1 and "all" not in request.GET:
+    nation = sees_nation(request.user)  # issue 18: the national page is linked from here
+    if len(areas) == 1 and not nation and "all" not in request.GET:
         return redirect("dashboards:area", area_id=areas[0].pk)
     jobs = list(report_jobs(user=request.user)[:RECENT_JOBS])
-    return render(request, "dashboards/home.html", {"areas": areas, "jobs": jobs, "homes": homes_for(user=request.user)})
+    context = {
+        "areas": areas,
+        "jobs": jobs,
+        "homes": homes_for(user=request.user),
+        "sees_nation": nation,
+        # Issue 17: a returned month, communes waiting for approval or late.
+        "notices": notices_for(user=request.user),
+    }
+    return render(request, "dashboards/home.html", context)
 
 
 @require_safe
@@ -105,8 +118,44 @@ def area_dashboard(request: SignedInRequest, area_id: int) -> HttpResponse:
         "follow_ups": commune_follow_ups(user=request.user, area=area),
         # Issue 17: the month signed off, each commune's status and the late ones.
         "sign_off": month_sign_off(user=request.user, area=area, period=period),
+        # Issue 17: the notices of the user's own areas (a returned month, communes waiting or late).
+        "notices": notices_for(user=request.user),
+        # Issue 17: the approved months' reports by email, for an officer or viewer of a commune or province.
+        "subscriptions": subscription_panel(user=request.user, area=area),
     }
+    # Issue 17: the month report from approved values is an office's (officers and viewers).
+    context["month_report"] = context["sign_off"] is not None and scope_for(request.user).is_staff_of(area)
     return render(request, "dashboards/area.html", context)
+
+
+@require_safe
+@signed_in
+def nation_dashboard(request: SignedInRequest) -> HttpResponse:
+    """The national level (issue 18): 404 unless the user sees the nation (``permissions.sees_nation``)."""
+    period, problem = parse_national_period(request.GET.get("period", ""))
+    if problem:
+        messages.warning(request, problem)
+    dashboard = build_national_dashboard(user=request.user, period=period, rank_code=request.GET.get("rank", ""))
+    context = {
+        "dashboard": dashboard,
+        "period_choices": period_choices(dashboard.period),
+        "selected_period": str(dashboard.period),
+        "homes": homes_for(user=request.user),
+    }
+    return render(request, "dashboards/nation.html", context)
+
+
+@require_POST
+@signed_in
+def nation_report(request: SignedInRequest) -> HttpResponse:
+    """The national report, made in the request (the provinces' rows only)."""
+    ensure_sees_nation(request.user)  # a stranger gets 404 before any message
+    period, problem = parse_national_period(request.POST.get("period", ""))
+    fmt = request.POST.get("format", "xlsx")
+    if problem or fmt not in reports.FORMATS:
+        messages.error(request, problem or _("Choose XLSX or CSV."))
+        return redirect("dashboards:nation")
+    return _attachment(reports.national_report_file(user=request.user, period=period, fmt=fmt))
 
 
 @require_POST
@@ -124,6 +173,39 @@ def report_create(request: SignedInRequest, area_id: int) -> HttpResponse:
         return _attachment(reports.report_file(user=request.user, area=area, period=period, fmt=fmt))
     job = reports.report_job_create(user=request.user, area=area, period=period, fmt=fmt, locale=get_language())
     return redirect("dashboards:job", job_id=job.pk)
+
+
+def _report_mail_section(area: Area) -> str:
+    return f"{reverse('dashboards:area', kwargs={'area_id': area.pk})}#report-mail"
+
+
+@require_POST
+@signed_in
+def report_mail_subscribe(request: SignedInRequest, area_id: int) -> HttpResponse:
+    """Receive the area's report of each approved month by email, in the format posted."""
+    area = visible_area(user=request.user, area_id=area_id)
+    try:
+        subscriptions.subscribe(actor=request.user, area=area, fmt=request.POST.get("format", ""))
+    except ValidationError as refused:
+        messages.error(request, " ".join(refused.messages))
+    else:
+        messages.success(
+            request, _("Each approved month of %(area)s, its report will be emailed to you.") % {"area": area.name}
+        )
+    return redirect(_report_mail_section(area))
+
+
+@require_POST
+@signed_in
+def report_mail_unsubscribe(request: SignedInRequest, area_id: int, subscription_id: int) -> HttpResponse:
+    """Stop one of the user's own reports by email (another's, or none: 404)."""
+    area = visible_area(user=request.user, area_id=area_id)
+    subscription = subscriptions_of(user=request.user).filter(pk=subscription_id, area=area).first()
+    if subscription is None:
+        raise Http404(_("No such subscription."))
+    subscriptions.unsubscribe(actor=request.user, subscription=subscription)
+    messages.success(request, _("The report will no longer be emailed to you."))
+    return redirect(_report_mail_section(area))
 
 
 @require_safe
@@ -158,6 +240,35 @@ def reason_list_export(request: SignedInRequest, area_id: int, kind: str, fmt: s
         report = reports.reason_list_file(user=request.user, area=area, period=period, kind=kind, fmt=fmt)
     except ValidationError as exc:
         raise Http404(" ".join(exc.messages)) from exc
+    return _attachment(report)
+
+
+def _codes(error: ValidationError) -> set[str]:
+    errors = [e for found in error.error_dict.values() for e in found] if hasattr(error, "error_dict") else error.error_list
+    return {e.code for e in errors if e.code}
+
+
+@require_safe
+@signed_in
+def month_report_export(request: SignedInRequest, area_id: int, month: str, fmt: str) -> HttpResponse:
+    """A commune's or province's report of a closed month from its approved values, as XLSX or CSV.
+
+    An area out of scope answers 404 like a missing one; a user who sees it only through a team
+    403 (an office's report); a bad month, format or area kind 400 with the reason.
+    """
+    area = visible_area(user=request.user, area_id=area_id)
+    try:
+        period = Period.parse(month)
+        if period.kind != PeriodKind.MONTH:
+            raise field_error("month", _("A month is written 2026-03."), code="period_format")
+        report = reports.month_report_file(user=request.user, area=area, month=period.start, fmt=fmt)
+    except ValidationError as refused:
+        codes = _codes(refused)
+        if "read_only" in codes:
+            raise PermissionDenied(" ".join(refused.messages)) from refused
+        if "out_of_scope" in codes:
+            raise Http404(" ".join(refused.messages)) from refused
+        return HttpResponseBadRequest(" ".join(refused.messages), content_type="text/plain; charset=utf-8")
     return _attachment(report)
 
 

@@ -19,7 +19,7 @@ residents, targets, reported indicator values):
    hashed and masked; adoption rows and capability masks in step; the village counts moved by the
    summed deltas through ``rules.apply_deltas`` under the province's shared counts lock. After an
    import the counts are exactly what logging the same data by hand gives (the recompute finds no
-   drift).
+   drift). On PostgreSQL the rows and the trail go in by ``COPY`` (``fieldteam.copying``).
 
 Rows are matched on natural codes, never on ids, so importing the same file twice creates nothing
 the second time: villages on their code, households on village and household code (or head of

@@ -16,6 +16,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from fieldteam import audit
+from fieldteam.copying import copy_in
 from fieldteam.models import (
     AuditEntry,
 )
@@ -92,7 +93,8 @@ def _insert_rows(
     copied = [(pk, *row, *tail) for pk, row in zip(ids, rows, strict=True)]
     # Text COPY would write a list as an array: JSON values go as the field's encoder writes them.
     as_json = {} if binary else {i: f.encoder for i, f in enumerate(columns) if f.get_internal_type() == "JSONField"}
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+
+    def fill(copy: Any) -> None:
         if binary:
             copy.set_types(types)
         write = copy.write_row
@@ -105,6 +107,8 @@ def _insert_rows(
                     for i, v in enumerate(values)
                 )
             write(values)
+
+    copy_in(statement, fill)
     if audited:
         audit.record_created(model, columns=[f.attname for f in columns], rows=copied, villages=villages)
     return ids

@@ -10,6 +10,7 @@ from .indicators import (
     Indicator,
     IndicatorPopulationBound,
     IndicatorValue,
+    NationalTarget,
     Plan,
     PlanTarget,
     RetirementAge,
@@ -20,6 +21,7 @@ from .indicators import (
 from .jobs import BackgroundJob, JobKind, JobStatus, SyncReceipt
 from .people import ConsentRecord, Household, Resident
 from .population import OfficialPopulation
+from .subscriptions import ReportDelivery, ReportSubscription
 from .teams import AreaRole, Membership, MemberTraining, Team
 from .users import User
 
@@ -44,9 +46,12 @@ __all__ = [
     "MemberTraining",
     "Membership",
     "MonthApproval",
+    "NationalTarget",
     "OfficialPopulation",
     "Plan",
     "PlanTarget",
+    "ReportDelivery",
+    "ReportSubscription",
     "Resident",
     "RetirementAge",
     "RollupState",

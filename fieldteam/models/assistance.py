@@ -117,6 +117,17 @@ class AssistanceItem(models.Model):
                 name="assistance_item_reason_iff_not_done",
             ),
         ]
+        indexes = [
+            # The reasons statement (``selectors.reasons``) reads a province's "not done" items only,
+            # a few percent of them: without this it reads every item of the province. The columns
+            # after the log are what the statement takes from the item, so it reads the index only
+            # (keys rather than INCLUDE, which SQLite lacks: the same index on both).
+            models.Index(
+                fields=["province", "log", "capability", "reason", "id"],
+                condition=Q(outcome=AssistanceOutcome.NOT_DONE),
+                name="assistance_item_not_done",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.capability}: {self.get_outcome_display()}"

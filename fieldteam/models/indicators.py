@@ -281,6 +281,45 @@ class Target(models.Model):
         return f"{self.indicator.code} {self.area} {self.year}: {sign}{self.value}{self.indicator.unit}"
 
 
+class NationalTarget(models.Model):
+    """A national target of an indicator (Decision 411/QĐ-TTg): the level above the provinces.
+
+    The nation is not an area (the provinces are the roots of the area tree), so its targets are
+    not ``Target`` rows: they are compared with the sums over the provinces
+    (``fieldteam.selectors.national``) and never inherited by the provinces, whose own plans set
+    theirs. Who may see the national level is the ``view_nation`` permission
+    (``fieldteam.permissions.sees_nation``).
+    """
+
+    indicator = models.ForeignKey(Indicator, verbose_name=_("indicator"), on_delete=models.PROTECT, related_name="+")
+    year = models.PositiveSmallIntegerField(_("year"))
+    value = models.DecimalField(_("target value"), max_digits=7, decimal_places=2)
+    comparison = models.CharField(
+        _("comparison"), max_length=10, choices=TargetComparison.choices, default=TargetComparison.AT_LEAST
+    )
+    document = models.CharField(_("document number"), max_length=60, help_text=_("E.g. 411/QĐ-TTg."))
+    source = models.CharField(_("plan"), max_length=300)
+    adopted_on = models.DateField(_("date of the plan"))
+
+    class Meta:
+        verbose_name = _("national target")
+        verbose_name_plural = _("national targets")
+        ordering = ["indicator__sort_order", "year"]
+        permissions = [("view_nation", _("Can see the national level"))]
+        constraints = [
+            models.UniqueConstraint(fields=["indicator", "year"], name="national_target_unique"),
+            models.CheckConstraint(condition=Q(value__gte=0), name="national_target_value_not_negative"),
+            models.CheckConstraint(
+                condition=Q(year__gte=2000) & Q(year__lte=2100), name="national_target_year_range"
+            ),
+            models.CheckConstraint(condition=~Q(document=""), name="national_target_document_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        sign = ">" if self.comparison == TargetComparison.MORE_THAN else "≥"
+        return f"{self.indicator.code} {self.year}: {sign}{self.value}{self.indicator.unit} ({self.document})"
+
+
 class IndicatorValue(models.Model):
     """An indicator's value for an area and period.
 

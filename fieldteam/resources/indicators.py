@@ -21,11 +21,13 @@ from fieldteam.periods import Period
 from fieldteam.selectors.population import (
     NO_OFFICIAL_READING,
     WARNING_LABELS,
+    Bounds,
     OfficialFigure,
     OfficialReading,
     level_of,
     official_figures,
     official_source_label,
+    province_bounds,
     reading_figures,
 )
 
@@ -252,16 +254,22 @@ class IndicatorValueResource(FieldteamResource):
     def prepare_export_chunk(self, objects: list[Any]) -> None:
         """Each value's official parts, from the official figures of its province and year.
 
-        One query per province and year, whatever the number of rows (kept for the next chunks).
+        One query per province and year, and one per province for its own age bounds (which decide
+        the band), whatever the number of rows (kept for the next chunks).
         """
         figures: dict[tuple[int, int], dict[int, dict[str, OfficialFigure]]] = self.options.setdefault("figures", {})
+        bounds: dict[int, Bounds] = self.options.setdefault("bounds", {})
         self.officials: dict[int, tuple[OfficialReading, str]] = {}
         for obj in objects:
             area = obj.area
             key = (area.province_id or area.pk, obj.period_start.year)
             if key not in figures:
                 figures[key] = official_figures(Area(pk=key[0], path=area.path[: Area.steplen]), key[1])
-            reading = reading_figures(obj.indicator, obj.numerator, obj.denominator, figures[key].get(area.pk))
+            if key[0] not in bounds:
+                bounds[key[0]] = province_bounds(key[0])
+            reading = reading_figures(
+                obj.indicator, obj.numerator, obj.denominator, figures[key].get(area.pk), bounds[key[0]]
+            )
             self.officials[obj.pk] = (reading, level_of(area))
 
     def _official(self, obj: IndicatorValue) -> OfficialReading:

@@ -27,8 +27,7 @@ from fieldteam import names
 from fieldteam.choices import PeriodKind
 from fieldteam.models import Area, AssistanceLog, Membership, TrainingSession, User
 from fieldteam.periods import Period, month_end, today
-from fieldteam.permissions import scope_for
-from fieldteam.selectors.indicators import OutOfScope
+from fieldteam.permissions import ensure_visible, scope_for
 
 __all__ = [
     "HELP_GIVEN",
@@ -269,8 +268,7 @@ def team_activity(*, user: User, area: Area, period: Period, member_limit: int |
     ``member_limit`` keeps only the most active members in ``members`` (a province has tens of
     thousands); ``member_count``, ``inactive`` and the per-child sums still count everyone.
     """
-    if not scope_for(user).contains(area):
-        raise OutOfScope
+    ensure_visible(user, area)
     access, team_ids = _access(user, area)
     collect = _Collector(area, period, access, team_ids, user)
     collect.add_memberships()

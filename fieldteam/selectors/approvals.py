@@ -17,7 +17,7 @@ from fieldteam.choices import COMMUNE_KINDS, ApprovalStatus, PeriodKind
 from fieldteam.errors import field_error
 from fieldteam.models import Area, IndicatorValue, MonthApproval, RollupState, User
 from fieldteam.periods import Period, month_index, month_start, today
-from fieldteam.permissions import ensure_can_see, scope_for
+from fieldteam.permissions import ensure_area_staff, scope_for
 from fieldteam.selectors.reports import Column, ReportDocument, Table, file_stem
 
 # A commune's month is due by this day of the following month; not submitted (or returned and not
@@ -131,10 +131,17 @@ def month_report(*, user: User, area: Area, month: date) -> ReportDocument:
 
     The values of the communes whose month is approved, their sum per computed indicator (the
     province's figure from approved values), and the communes not approved with their status.
-    Refused (``out_of_scope``) for an area the user may not see.
+    Refused (``out_of_scope``) for an area the user may not see, (``read_only``) for a user who sees
+    it only through a team (an office's report: officers and viewers), and (``month_open``) for a
+    month not closed yet.
     """
-    ensure_can_see(user, area, field="area")
+    ensure_area_staff(user, area, field="area")
     month = month.replace(day=1)
+    if not (area.is_province or area.is_commune):
+        raise field_error("area", _("Only a commune or a province signs off a month."), code="not_signing_area")
+    closed = last_closed_month(area.province_id or area.pk)
+    if closed is None or month > closed:
+        raise field_error("month", _("This month is not closed yet."), code="month_open")
     sign_off = month_sign_off(user=user, area=area, month=month)
     if sign_off is None:
         raise field_error("area", _("Only a commune or a province signs off a month."), code="not_signing_area")

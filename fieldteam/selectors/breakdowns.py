@@ -22,20 +22,19 @@ Household indicators have no breakdown (a household has no sex or ethnicity of i
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
+from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import IndicatorKind, PopulationKind
 from fieldteam.models import Area, Indicator, IndicatorValue, User, VillageCount
 from fieldteam.periods import Period
-from fieldteam.permissions import scope_for
+from fieldteam.permissions import ensure_visible
 from fieldteam.rollup.rules import COUNT_COLUMNS
-from fieldteam.selectors.indicators import OutOfScope
 
 SMALL_CELL = 5
 # How a hidden number is printed, everywhere (the same mark whatever the reason, which is no hint).
@@ -244,14 +243,16 @@ def _counts(
             if area.depth == 1
             else VillageCount.objects.filter(village__path__startswith=area.path)
         )
-        sums: dict[int, list[int]] = defaultdict(lambda: [0] * len(COUNT_COLUMNS))
-        for indicator_id, *cell in rows.filter(indicator_id__in=indicator_ids).values_list(
-            "indicator_id", *COUNT_COLUMNS
-        ):
-            total = sums[indicator_id]
-            for position, value in enumerate(cell):
-                total[position] += value
-        return {(area.pk, indicator_id): tuple(cell) for indicator_id, cell in sums.items()}
+        # Summed by the database (GROUP BY indicator): a province has ~60k village rows, which
+        # fetched and added up in Python cost a third of a second of its dashboard.
+        sums = {f"sum_{position}": Sum(column) for position, column in enumerate(COUNT_COLUMNS)}
+        summed = (
+            rows.filter(indicator_id__in=indicator_ids)
+            .values("indicator_id")
+            .annotate(**sums)
+            .values_list("indicator_id", *sums)
+        )
+        return {(area.pk, indicator_id): tuple(int(v or 0) for v in cell) for indicator_id, *cell in summed}
     frozen = IndicatorValue.objects.filter(
         area__in=family, indicator_id__in=indicator_ids, period_kind=period.kind, period_start=period.start
     ).values_list("area_id", "indicator_id", *COUNT_COLUMNS)
@@ -264,8 +265,7 @@ def area_breakdowns(*, user: User, area: Area, period: Period) -> list[Breakdown
     Read with the area's siblings (the children of its parent, whose sum is the parent's published
     figure) so that no sibling's numbers give a hidden cell away; a province alone. Two queries.
     """
-    if not scope_for(user).contains(area):
-        raise OutOfScope(_("No such area."))
+    ensure_visible(user, area)
     indicators = _resident_indicators()
     if not indicators:
         return []

@@ -14,13 +14,11 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
-from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import VILLAGE_KINDS
 from fieldteam.models import Area, Membership, MemberTraining, Team, User
 from fieldteam.periods import today
-from fieldteam.permissions import scope_for
-from fieldteam.selectors.indicators import OutOfScope
+from fieldteam.permissions import ensure_visible
 
 
 def _share(part: int, whole: int) -> Decimal | None:
@@ -65,8 +63,13 @@ class TeamCoverage:
     children: list[Coverage]
 
 
-def _grouped(area: Area, key_length: int, on: date) -> dict[str, tuple[int, int, int, int, int]]:
-    """Per path prefix of ``key_length`` below ``area``: villages, villages covered, teams, members, trained."""
+def _grouped(
+    area: Area, key_lengths: tuple[int, ...], on: date
+) -> dict[tuple[int, str], tuple[int, int, int, int, int]]:
+    """Per (length, path prefix of that length) below ``area``, for each of ``key_lengths``: villages,
+    villages covered, teams, members, trained. Two queries whatever the number of lengths (one
+    ``UNION ALL`` per kind of count: teams and members are counted distinct per prefix, so a level
+    is not the sum of the one below; the length is in the key, as a shorter path's prefix is itself)."""
     areas, team_areas = Area._meta.db_table, Team.areas.through._meta.db_table
     teams, memberships, trainings = Team._meta.db_table, Membership._meta.db_table, MemberTraining._meta.db_table
     kinds = sorted(str(kind) for kind in VILLAGE_KINDS)
@@ -74,40 +77,46 @@ def _grouped(area: Area, key_length: int, on: date) -> dict[str, tuple[int, int,
     active_team = "t.is_active AND t.founded_on <= %s"
     # Table names and fixed SQL from this module; values as parameters.
     villages_sql = (
-        f"SELECT SUBSTR(a.path, 1, %s), COUNT(*), COUNT(CASE WHEN EXISTS ("  # noqa: S608
+        f"SELECT CAST(%s AS INTEGER), SUBSTR(a.path, 1, %s), COUNT(*), COUNT(CASE WHEN EXISTS ("  # noqa: S608
         f"SELECT 1 FROM {team_areas} ta JOIN {teams} t ON t.id = ta.team_id WHERE ta.area_id = a.id AND {active_team}"
         f") THEN 1 END) FROM {areas} a WHERE a.path LIKE %s AND a.kind IN ({kind_list}) GROUP BY SUBSTR(a.path, 1, %s)"
     )
     teams_sql = (
-        f"SELECT SUBSTR(a.path, 1, %s), COUNT(DISTINCT t.id), COUNT(DISTINCT m.id), "  # noqa: S608
+        f"SELECT CAST(%s AS INTEGER), SUBSTR(a.path, 1, %s), COUNT(DISTINCT t.id), COUNT(DISTINCT m.id), "  # noqa: S608
         f"COUNT(DISTINCT CASE WHEN EXISTS (SELECT 1 FROM {trainings} mt WHERE mt.user_id = m.user_id "
         f"AND mt.trained_on <= %s) THEN m.id END) "
         f"FROM {teams} t JOIN {team_areas} ta ON ta.team_id = t.id JOIN {areas} a ON a.id = ta.area_id "
         f"LEFT JOIN {memberships} m ON m.team_id = t.id AND m.started_on <= %s AND (m.ended_on IS NULL OR m.ended_on > %s) "
         f"WHERE a.path LIKE %s AND {active_team} GROUP BY SUBSTR(a.path, 1, %s)"
     )
-    result: dict[str, list[int]] = {}
+    result: dict[tuple[int, str], list[int]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(villages_sql, [key_length, on, area.path + "%", *kinds, key_length])
-        for key, villages, covered in cursor.fetchall():
-            result.setdefault(key, [0] * 5)[:2] = [int(villages), int(covered)]
-        cursor.execute(teams_sql, [key_length, on, on, on, area.path + "%", on, key_length])
-        for key, team_count, members, trained in cursor.fetchall():
-            result.setdefault(key, [0] * 5)[2:] = [int(team_count), int(members), int(trained)]
+        cursor.execute(
+            " UNION ALL ".join([villages_sql] * len(key_lengths)),
+            [value for length in key_lengths for value in (length, length, on, area.path + "%", *kinds, length)],
+        )
+        for length, key, villages, covered in cursor.fetchall():
+            result.setdefault((int(length), key), [0] * 5)[:2] = [int(villages), int(covered)]
+        cursor.execute(
+            " UNION ALL ".join([teams_sql] * len(key_lengths)),
+            [value for length in key_lengths for value in (length, length, on, on, on, area.path + "%", on, length)],
+        )
+        for length, key, team_count, members, trained in cursor.fetchall():
+            result.setdefault((int(length), key), [0] * 5)[2:] = [int(team_count), int(members), int(trained)]
     return {key: (row[0], row[1], row[2], row[3], row[4]) for key, row in result.items()}
 
 
 def team_coverage(*, user: User, area: Area) -> TeamCoverage:
     """``area``'s team coverage and its children's, as of today; ``OutOfScope`` if the user may not see it."""
-    if not scope_for(user).contains(area):
-        raise OutOfScope(_("No such area."))
+    ensure_visible(user, area)
     on = today()
-    total = _grouped(area, len(area.path), on).get(area.path, (0, 0, 0, 0, 0))
     children = list(Area.objects.filter(path__startswith=area.path, depth=area.depth + 1).order_by("path"))
-    by_child = _grouped(area, (area.depth + 1) * Area.steplen, on) if children else {}
+    # The area and its children in one pass (their prefixes differ in length, so never collide).
+    lengths = (len(area.path), (area.depth + 1) * Area.steplen) if children else (len(area.path),)
+    grouped = _grouped(area, lengths, on)
     return TeamCoverage(
-        total=Coverage(area, *total),
-        children=[Coverage(child, *by_child.get(child.path, (0, 0, 0, 0, 0))) for child in children],
+        total=Coverage(area, *grouped.get((lengths[0], area.path), (0, 0, 0, 0, 0))),
+        children=[Coverage(child, *grouped.get((lengths[-1], child.path), (0, 0, 0, 0, 0))) for child in children],
     )
 
 

@@ -7,9 +7,12 @@ between the doors on each page:
 - staff (an area role: province or commune officer, viewer) and superusers start at the dashboards
   of their area(s), ``/dashboards/`` (straight to the area's dashboard when there is one);
 - a person with both starts in the field app, with links to the dashboards and the administration;
+- a national viewer (``permissions.sees_nation``) without an area role starts at ``/dashboards/``,
+  which links to the national page;
 - someone with neither lands on ``/``, which tells them to ask their commune officer for a team.
 
-The answer comes from the scope (``permissions.scope_for``): no query of its own.
+The answer comes from the scope (``permissions.scope_for``), and for a user with no area role nor
+team, from the ``view_nation`` permission (Django's permission lookup, cached on the user).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fieldteam.models import User
-from fieldteam.permissions import scope_for
+from fieldteam.permissions import scope_for, sees_nation
 
 FIELD_APP = "web:home"
 DASHBOARDS = "dashboards:home"
@@ -29,7 +32,7 @@ class Homes:
     """The doors a user may use, and the one they start at (URL names)."""
 
     field_app: bool  # an open membership of an active team
-    dashboards: bool  # an area role, a led team, or a superuser
+    dashboards: bool  # an area role, a led team, the national level, or a superuser
     admin: bool  # staff with an area role, or a superuser (what the admin site admits)
 
     @property
@@ -56,7 +59,9 @@ def homes_for(*, user: User) -> Homes:
     staff = user.is_superuser or scope.is_staff_scope
     return Homes(
         field_app=bool(scope.team_ids),
-        dashboards=staff or bool(scope.led_team_ids),
+        # The permission lookup (two queries) only for someone with no area role nor team: a team
+        # member's every page asks for the doors.
+        dashboards=staff or bool(scope.led_team_ids) or (not scope.team_ids and sees_nation(user)),
         admin=user.is_staff and staff,
     )
 

@@ -14,17 +14,17 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
-from django.db.models import Min, Q, Sum
-from django.http import Http404
+from django.db.models import BooleanField, Case, Exists, F, Min, OuterRef, Q, Subquery, Sum, Value, When, Window
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import IndicatorKind, PeriodKind, TargetComparison
-from fieldteam.models import Area, Indicator, IndicatorValue, Target, User, VillageCount
+from fieldteam.models import Area, Indicator, IndicatorPopulationBound, IndicatorValue, Target, User, VillageCount
 from fieldteam.periods import Period, month_end, month_index, month_start, today
-from fieldteam.permissions import scope_for
+from fieldteam.permissions import OutOfScope, ensure_visible, scope_for
 from fieldteam.selectors.population import (
     NO_FIGURE,
     WARNING_LABELS,
+    Bounds,
     OfficialFigure,
     OfficialFiguresByYear,
     level_of,
@@ -44,10 +44,6 @@ MEASURE_LABELS = {
     MEASURED_REGISTER: _("over the register"),
     MEASURED_REPORTED: _("as reported"),
 }
-
-
-class OutOfScope(Http404):
-    """The area is not visible to the user; answered exactly like a missing one."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +154,7 @@ def measured_value(
     indicator's band for the area, else the register's ``value`` (and a reported value as it is)."""
     if history is None or numerator is None or not indicator.is_computed:
         return value
-    official = reading_figures(indicator, numerator, None, history.year(month.year).get(area_id)).value
+    official = reading_figures(indicator, numerator, None, history.year(month.year).get(area_id), history.bounds).value
     return value if official is None else official
 
 
@@ -174,11 +170,6 @@ def visible_area(*, user: User, area_id: int) -> Area:
     if area is None or not scope_for(user).contains(area):
         raise OutOfScope(_("No such area."))
     return area
-
-
-def _ensure_visible(user: User, area: Area) -> None:
-    if not scope_for(user).contains(area):
-        raise OutOfScope(_("No such area."))
 
 
 def _live_counts(area: Area, group_by_child: bool = False) -> dict[tuple[str, int], tuple[int, int]]:
@@ -201,22 +192,26 @@ def _live_counts_by_child(area: Area) -> dict[tuple[str, int], tuple[int, int]]:
     The child is joined on its path with its ``depth`` given, so the planner knows it is a few
     rows and hash-aggregates ~1,000 groups instead of sorting 55k rows on disk (Substr of the
     village path as GROUP BY key: no estimate, a sort; 58 ms -> 21 ms at province scale); the
-    sums come back as integers (no Decimal per row).
+    sums come back as integers (no Decimal per row). Both area joins are held to the area's
+    province: with the whole country in one table, an unrestricted join read every area of the
+    country and probed the counts once per village of all 34 provinces (``bench/national.py``:
+    a province's ranking 314 ms -> 68 ms of SQL at 100,000 villages).
     """
     counts, areas = VillageCount._meta.db_table, Area._meta.db_table
     child_len = (area.depth + 1) * Area.steplen
+    province_id = area.province_id or area.pk
     if area.depth == 1:
         where, params = "v.province_id = %s", [area.pk]
     else:
         where, params = "a.path LIKE %s", [area.path + "%"]
     sql = (
         "SELECT c.path, v.indicator_id, CAST(SUM(v.numerator) AS BIGINT), CAST(SUM(v.denominator) AS BIGINT) "  # noqa: S608
-        f"FROM {counts} v JOIN {areas} a ON a.id = v.village_id "
-        f"JOIN {areas} c ON c.depth = %s AND c.path = SUBSTR(a.path, 1, %s) "
+        f"FROM {counts} v JOIN {areas} a ON a.id = v.village_id AND a.province_id = %s "
+        f"JOIN {areas} c ON c.province_id = %s AND c.depth = %s AND c.path = SUBSTR(a.path, 1, %s) "
         f"WHERE {where} GROUP BY c.id, c.path, v.indicator_id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [area.depth + 1, child_len, *params])
+        cursor.execute(sql, [province_id, province_id, area.depth + 1, child_len, *params])
         return {(path, indicator_id): (n, d) for path, indicator_id, n, d in cursor.fetchall()}
 
 
@@ -265,17 +260,28 @@ def _history(area_ids: list[int], period: Period) -> tuple[dict, dict]:
     Each as (month, numerator, value): ``IndicatorReading.measure_month`` measures it like the reading.
     """
     months = IndicatorValue.objects.filter(area_id__in=area_ids, period_kind=PeriodKind.MONTH, value__isnull=False)
-    firsts = months.values("area_id", "indicator_id").annotate(first=Min("period_start"))
-    first_by_key = {(r["area_id"], r["indicator_id"]): r["first"] for r in firsts}
     pace_start = month_start(period.last_month_index - PACE_MONTHS)
-    wanted = set(first_by_key.values()) | {pace_start}
+    # One query: each row with its series' first month (a window), kept when it is that month or
+    # the pace's (both conditions on the window's side, as a filter on a window must be).
+    rows = (
+        months.annotate(first=Window(Min("period_start"), partition_by=[F("area_id"), F("indicator_id")]))
+        .annotate(
+            wanted=Case(
+                When(period_start=F("first"), then=Value(True)),
+                When(period_start=pace_start, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
+        .filter(wanted=True)
+    )
     baseline: dict[tuple[int, int], tuple[date, int | None, Decimal]] = {}
     earlier: dict[tuple[int, int], tuple[date, int | None, Decimal]] = {}
-    for area_id, indicator_id, start, numerator, value in months.filter(period_start__in=wanted).values_list(
-        "area_id", "indicator_id", "period_start", "numerator", "value"
+    for area_id, indicator_id, start, numerator, value, first in rows.values_list(
+        "area_id", "indicator_id", "period_start", "numerator", "value", "first"
     ):
         assert value is not None  # noqa: S101 - the months are filtered on value__isnull=False
-        if first_by_key.get((area_id, indicator_id)) == start:
+        if first == start:
             baseline[(area_id, indicator_id)] = (start, numerator, value)
         if start == pace_start:
             earlier[(area_id, indicator_id)] = (start, numerator, value)
@@ -341,7 +347,9 @@ def _readings(
 ) -> dict[int, list[IndicatorReading]]:
     is_live = period.is_open()
     history = figures if figures is not None else official_figures_by_year(anchor, period.start.year)
-    figures_now = history.year(period.start.year)
+    if (own_bounds := _own_bounds(indicators)) is not None:
+        history.provide_bounds(own_bounds)  # read with the indicators: no query of their own
+    figures_now, bounds = history.year(period.start.year), history.bounds
     stored = {
         (row.area_id, row.indicator_id): row
         for row in IndicatorValue.objects.filter(
@@ -369,7 +377,7 @@ def _readings(
                 reading.numerator, reading.denominator, reading.value = row.numerator, row.denominator, row.value
                 reading.reported_by_id, reading.reported_at = row.reported_by_id, row.reported_at
             reading.targets = area_targets.get(indicator_pk, no_targets)
-            official = reading_figures(indicator, reading.numerator, reading.denominator, area_figures)
+            official = reading_figures(indicator, reading.numerator, reading.denominator, area_figures, bounds)
             reading.official_band, reading.official, reading.official_level = official.band, official.figure, level
             reading.official_value, reading.coverage, reading.warnings = official.value, official.coverage, official.warnings
             reading.official_history = history
@@ -379,8 +387,29 @@ def _readings(
     return result
 
 
-def _indicators() -> list[Indicator]:
-    return list(Indicator.objects.filter(is_active=True).select_related("capability").order_by("sort_order", "code"))
+def _indicators(province_id: int | None = None) -> list[Indicator]:
+    """The active indicators; with ``province_id``, each with that province's own age bounds
+    (``own_bound``, ``own_min_age``, ``own_max_age``) read in the same query (see ``_own_bounds``)."""
+    rows = Indicator.objects.filter(is_active=True).select_related("capability")
+    if province_id is not None:
+        own = IndicatorPopulationBound.objects.filter(province_id=province_id, indicator=OuterRef("pk"))
+        rows = rows.annotate(
+            own_bound=Exists(own),
+            own_min_age=Subquery(own.values("min_age")[:1]),
+            own_max_age=Subquery(own.values("max_age")[:1]),
+        )
+    return list(rows.order_by("sort_order", "code"))
+
+
+def _own_bounds(indicators: list[Indicator]) -> Bounds | None:
+    """The province's own age bounds as ``_indicators(province_id)`` read them, or ``None`` if it did not."""
+    if not indicators or not hasattr(indicators[0], "own_bound"):
+        return None
+    return {
+        i.pk: (getattr(i, "own_min_age"), getattr(i, "own_max_age"))  # noqa: B009 - query annotations
+        for i in indicators
+        if getattr(i, "own_bound")  # noqa: B009 - a query annotation
+    }
 
 
 def official_figures_for(*, user: User, area: Area, period: Period) -> OfficialFiguresByYear:
@@ -390,7 +419,7 @@ def official_figures_for(*, user: User, area: Area, period: Period) -> OfficialF
     Pass them to ``area_indicator_values`` and ``child_indicator_values`` of the same area and
     period so that a page showing both reads them once.
     """
-    _ensure_visible(user, area)
+    ensure_visible(user, area)
     return official_figures_by_year(area, period.start.year)
 
 
@@ -402,8 +431,9 @@ def area_indicator_values(
     Each computed reading carries its rate over the official population too (``figures``: from
     ``official_figures_for`` of the same area and period; read here when not given).
     """
-    _ensure_visible(user, area)
-    indicators = [i for i in _indicators() if i.applies_to(area)]  # none measured only above it
+    ensure_visible(user, area)
+    # None measured only above it; with the province's own age bounds (which decide official bands).
+    indicators = [i for i in _indicators(area.province_id or area.pk) if i.applies_to(area)]
     live = _live_counts(area) if period.is_open() else {}
     return _readings([area], area, period, live, indicators, figures)[area.pk]
 
@@ -415,17 +445,21 @@ def child_indicator_values(
     period: Period,
     indicator: Indicator | None = None,
     figures: OfficialFiguresByYear | None = None,
+    indicators: list[Indicator] | None = None,
 ) -> list[ChildValues]:
     """The same for each child of ``area``, largest gap first.
 
     Ranked by the gap of ``indicator`` if given, else by the mean gap over indicators with a target.
+    ``indicators``: those of ``area_indicator_values`` of the same area (its readings' indicators),
+    which spares reading them again; read here when not given.
     """
-    _ensure_visible(user, area)
+    ensure_visible(user, area)
     children = list(Area.objects.filter(path__startswith=area.path, depth=area.depth + 1).order_by("path"))
     if not children:
         return []
     # The parent's indicators, so that the children's readings line up with the parent's.
-    indicators = [i for i in _indicators() if i.applies_to(area)]
+    if indicators is None:
+        indicators = [i for i in _indicators(area.province_id or area.pk) if i.applies_to(area)]
     live = _live_counts(area, group_by_child=True) if period.is_open() else {}
     per_area = _readings(children, area, period, live, indicators, figures)
     rows = []
@@ -462,38 +496,68 @@ def indicator_series(
     Each point is measured like the area's reading (over its year's official figure where there is
     one): ``figures`` of the area (or an ancestor) up to ``last_month``'s year, read here when not given.
     """
-    _ensure_visible(user, area)
+    return indicator_series_many(
+        user=user, area=area, indicators=[indicator], first_month=first_month, last_month=last_month, figures=figures
+    )[indicator.pk]
+
+
+def indicator_series_many(
+    *,
+    user: User,
+    area: Area,
+    indicators: list[Indicator],
+    first_month: date,
+    last_month: date,
+    figures: OfficialFiguresByYear | None = None,
+    live: dict[int, tuple[int, int]] | None = None,
+) -> dict[int, list[SeriesPoint]]:
+    """``indicator_series`` of several indicators at once: indicator id → its points.
+
+    One query for the snapshots of all of them (a dashboard draws every indicator's trend), and the
+    live counts summed at most once. ``live``: indicator id → (numerator, denominator) of the open
+    month already at hand (the readings'), which spares summing them again.
+    """
+    ensure_visible(user, area)
+    if not indicators:
+        return {}
     if figures is None or figures.last_year < last_month.year:
-        figures = official_figures_by_year(area, last_month.year) if indicator.is_computed else None
+        computed = any(indicator.is_computed for indicator in indicators)
+        figures = official_figures_by_year(area, last_month.year) if computed else None
     snapshots = {
-        row.period_start: row
+        (row.indicator_id, row.period_start): row
         for row in IndicatorValue.objects.filter(
             area=area,
-            indicator=indicator,
+            indicator__in=[indicator.pk for indicator in indicators],
             period_kind=PeriodKind.MONTH,
             period_start__gte=first_month.replace(day=1),
             period_start__lte=last_month,
         )
     }
     live_month = Period.containing(PeriodKind.MONTH, today())
-    live = (
-        _live_counts(area).get((area.path, indicator.pk))
-        if indicator.kind == IndicatorKind.COMPUTED and first_month <= live_month.start <= last_month
-        else None
-    )
-    points = []
-    for index in range(month_index(first_month), month_index(last_month) + 1):
-        start = month_start(index)
-        if live is not None and start == live_month.start:
-            value = _ratio(*live)
-            measured = measured_value(indicator, area.pk, start, live[0], value, figures)
-            points.append(SeriesPoint(start, live[0], live[1], value, True, measured))
-        elif (row := snapshots.get(start)) is not None:
-            measured = measured_value(indicator, area.pk, start, row.numerator, row.value, figures)
-            points.append(SeriesPoint(start, row.numerator, row.denominator, row.value, False, measured))
-        else:
-            points.append(SeriesPoint(start, None, None, None, False, None))
-    return points
+    live_counts: dict[int, tuple[int, int] | None] = {}
+    if first_month <= live_month.start <= last_month:
+        live_counts.update(live or {})
+        unknown = [i.pk for i in indicators if i.kind == IndicatorKind.COMPUTED and i.pk not in live_counts]
+        if unknown:
+            counts = _live_counts(area)
+            live_counts.update({pk: counts.get((area.path, pk)) for pk in unknown})
+    result: dict[int, list[SeriesPoint]] = {}
+    for indicator in indicators:
+        now = live_counts.get(indicator.pk) if indicator.kind == IndicatorKind.COMPUTED else None
+        points = []
+        for index in range(month_index(first_month), month_index(last_month) + 1):
+            start = month_start(index)
+            if now is not None and start == live_month.start:
+                value = _ratio(*now)
+                measured = measured_value(indicator, area.pk, start, now[0], value, figures)
+                points.append(SeriesPoint(start, now[0], now[1], value, True, measured))
+            elif (row := snapshots.get((indicator.pk, start))) is not None:
+                measured = measured_value(indicator, area.pk, start, row.numerator, row.value, figures)
+                points.append(SeriesPoint(start, row.numerator, row.denominator, row.value, False, measured))
+            else:
+                points.append(SeriesPoint(start, None, None, None, False, None))
+        result[indicator.pk] = points
+    return result
 
 
 __all__ = [
@@ -509,6 +573,7 @@ __all__ = [
     "area_indicator_values",
     "child_indicator_values",
     "indicator_series",
+    "indicator_series_many",
     "measured_value",
     "official_figures_for",
     "visible_area",

@@ -7,6 +7,8 @@ value itself is never stored in clear nor put in a query.
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.views.decorators.debug import sensitive_variables
 
@@ -30,6 +32,10 @@ def residents_visible(*, user: User) -> QuerySet[Resident]:
 
 # What may stand before a word of a name: a space, an apostrophe (straight or typographic), a hyphen.
 WORD_SEPARATORS = (" ", "'", "\u2019", "-")
+# The same, as a regular expression's character class (the hyphen last: a literal one).
+_SEPARATOR_CLASS = "".join(sorted(WORD_SEPARATORS, key=lambda separator: separator == "-"))
+# A trigram index looks up words of at least this many characters.
+_TRIGRAM = 3
 
 
 def name_matches(query: str, *, prefix: str = "") -> Q:
@@ -40,10 +46,20 @@ def name_matches(query: str, *, prefix: str = "") -> Q:
     A word matches the start of a word only: "an" finds "Anh" and "An", not "Lan" nor "Làng" (issue
     16). ``prefix``: the path to the resident (``"residents__"``) when filtering another model.
     """
+    words = fold_name(query).split()
+    # The word at the start, or after a separator: a word also starts after an apostrophe or a
+    # hyphen ("linh" finds "H'Linh", "Y-Blih" "blih"). One regular expression a word, not an OR of
+    # LIKEs: PostgreSQL's trigram index (migration 0028) answers all the words of a query in one
+    # index scan, where five LIKEs a word took five scans each. Words all shorter than a trigram
+    # have none to look up: the rows are read, and five LIKEs cost half the regular expression per
+    # row (bench/RESULTS-api.md). Both mean the same.
+    if any(len(word) >= _TRIGRAM for word in words):
+        condition = Q()
+        for word in words:
+            condition &= Q(**{f"{prefix}search_name__regex": f"(^|[{_SEPARATOR_CLASS}]){re.escape(word)}"})
+        return condition
     condition = Q()
-    for word in fold_name(query).split():
-        # ``startswith`` first: on PostgreSQL a left-anchored LIKE the first word usually satisfies.
-        # A word also starts after an apostrophe or a hyphen: "linh" finds "H'Linh", "Y-Blih" "blih".
+    for word in words:
         matches = Q(**{f"{prefix}search_name__startswith": word})
         for separator in WORD_SEPARATORS:
             matches |= Q(**{f"{prefix}search_name__contains": f"{separator}{word}"})

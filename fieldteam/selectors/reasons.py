@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 from django.db import connection
 from django.utils import timezone
@@ -221,7 +222,10 @@ def _still_open_sql() -> str:
     then the item's id), whose subject lives there at the period's end and holds no adoption of
     the capability then; each is placed in its household's village. Only "not done" items are read
     beyond the province's filter, each checked through the subject's own logs (indexed), so the
-    cost follows the items not done rather than every item (no sort of the province's items).
+    cost follows the items not done rather than every item (no sort of the province's items): the
+    partial index ``assistance_item_not_done`` holds just those. The logs are filtered by the
+    province too (an item's province is its log's, both the subject's, and a move across provinces
+    is refused), so the join reads one province's logs, not the country's (``bench/reasons.py``).
     """
     items, logs = AssistanceItem._meta.db_table, AssistanceLog._meta.db_table
     residents, households = Resident._meta.db_table, Household._meta.db_table
@@ -243,7 +247,8 @@ def _still_open_sql() -> str:
         f"h.id AS household_id, i.reason FROM {items} i JOIN {logs} l ON l.id = i.log_id "
         f"LEFT JOIN {residents} r ON r.id = l.resident_id "
         f"JOIN {households} h ON h.id = COALESCE(l.household_id, r.household_id) "
-        f"WHERE i.province_id = %(province)s AND i.outcome = %(not_done)s AND l.occurred_at < %(after)s "
+        f"WHERE i.province_id = %(province)s AND i.outcome = %(not_done)s "
+        f"AND l.province_id = %(province)s AND l.occurred_at < %(after)s "
         f"AND h.is_active = %(true)s AND (l.resident_id IS NULL OR r.status = %(living)s OR r.left_on > %(end)s) "
         f"AND NOT EXISTS ({later.format(subject='resident')}) AND NOT EXISTS ({later.format(subject='household')}) "
         f"AND NOT EXISTS ({holds.format(subject='resident')}) AND NOT EXISTS ({holds.format(subject='household')})) "
@@ -290,44 +295,72 @@ def hidden_cells(counts: dict[str, int], families: list[tuple[str, list[str]]]) 
 
     ``families`` are (parent, children) whose counts sum to the parent's. A family never holds
     exactly one hidden cell: the smallest other child is hidden with it (ties: the first key), or
-    the parent when no other child is left. Repeated until stable.
+    the parent when no other child is left. Repeated until stable. A key missing from ``counts``
+    counts 0 (a province passes only its areas with something counted).
     """
     hidden = {key for key, count in counts.items() if _small(count)}
-    changed = True
+    changed = bool(hidden)  # nothing small, nothing to protect: no walk over the families
     while changed:
         changed = False
         for parent, children in families:
-            members = [parent, *children]
-            if sum(1 for key in members if key in hidden) != 1:
+            if sum(1 for key in (parent, *children) if key in hidden) != 1:
                 continue
             others = [key for key in children if key not in hidden]
-            hidden.add(min(others, key=lambda key: (counts[key], key)) if others else parent)
+            hidden.add(min(others, key=lambda key: (counts.get(key, 0), key)) if others else parent)
             changed = True
     return hidden
+
+
+class _Node(NamedTuple):
+    """One area of the tree as read (a province has 5,000 villages: no model instance for each)."""
+
+    id: int
+    path: str
+    depth: int
+    name: str
+    kind: str
+    numchild: int
+
+
+_NODE_FIELDS = list(_Node._fields)
+# ``Model.from_db`` takes the values in the model's field order, not the query's.
+_MODEL_ORDER = [f.attname for f in Area._meta.concrete_fields if f.attname in _NODE_FIELDS]
+
+
+def _as_area(db: str, node: _Node) -> Area:
+    """``node`` as an ``Area`` with only the fields read (the others load on access, as with ``only``)."""
+    return Area.from_db(db, _MODEL_ORDER, [getattr(node, name) for name in _MODEL_ORDER])
 
 
 @dataclass(frozen=True)
 class _Tree:
     """A province's areas and their counts, small cells hidden: what every output reads."""
 
-    areas: dict[str, Area]  # by path
+    areas: dict[str, _Node]  # by path
     counts: dict[str, Counts]  # by path
+    db: str  # the database the areas were read from (``area_of`` makes areas as that read would)
+
+    def area_of(self, node: _Node) -> Area:
+        return _as_area(self.db, node)
 
 
 def _province_tree(area: Area, period: Period) -> _Tree:
     province_path = area.path[: Area.steplen]
-    areas = {
-        a.path: a
-        for a in Area.objects.filter(path__startswith=province_path).only("id", "path", "depth", "name", "kind", "numchild")
-    }
-    province = areas.get(province_path, area)
+    rows = Area.objects.filter(path__startswith=province_path)
+    areas = {node.path: node for node in map(_Node._make, rows.values_list(*_NODE_FIELDS))}
+    province = area if area.path == province_path else _as_area(rows.db, areas[province_path])
     by_village = _village_counts(province, period)
-    sums: dict[str, dict[str, int]] = {path: dict.fromkeys(MEASURES, 0) for path in areas}
+    # Only the areas with something counted get a row (most of a province's 5,000 villages have
+    # none): the others read as zeros, so the work follows the villages with counts, not the tree.
+    sums: dict[str, dict[str, int]] = {}
     for village_path, village_counts in by_village.items():
         for depth in range(1, len(village_path) // Area.steplen + 1):
-            row = sums.get(village_path[: depth * Area.steplen])
-            if row is None:
+            path = village_path[: depth * Area.steplen]
+            if path not in areas:
                 continue
+            row = sums.get(path)
+            if row is None:
+                row = sums[path] = dict.fromkeys(MEASURES, 0)
             for measure, count in village_counts.items():
                 row[measure] += count
     children: dict[str, list[str]] = defaultdict(list)
@@ -337,9 +370,15 @@ def _province_tree(area: Area, period: Period) -> _Tree:
     families = sorted(children.items())
     published: dict[str, Counts] = {path: dict(row) for path, row in sums.items()}
     for measure in MEASURES:
-        for path in hidden_cells({path: row[measure] for path, row in sums.items()}, families):
-            published[path][measure] = None
-    return _Tree(areas, published)
+        counted = {path: row[measure] for path, row in sums.items() if row[measure]}
+        for path in hidden_cells(counted, families):
+            # A zero may be hidden too (the smallest sibling of a hidden cell): it gets its row then.
+            published.setdefault(path, dict.fromkeys(MEASURES, 0))[measure] = None
+    return _Tree(areas, published, rows.db)
+
+
+# The counts of an area with nothing counted (``_Tree.counts`` holds only the others).
+_ZEROS: Counts = dict.fromkeys(MEASURES, 0)
 
 
 def reason_counts(*, user: User, area: Area, period: Period) -> ReasonCounts:
@@ -352,7 +391,11 @@ def reason_counts(*, user: User, area: Area, period: Period) -> ReasonCounts:
     tree = _province_tree(area, period)
     empty: Counts = dict.fromkeys(MEASURES, 0)
     children = sorted(
-        (a for path, a in tree.areas.items() if path.startswith(area.path) and a.depth == area.depth + 1),
+        (
+            tree.area_of(node)
+            for path, node in tree.areas.items()
+            if path.startswith(area.path) and node.depth == area.depth + 1
+        ),
         key=lambda a: a.path,
     )
     return ReasonCounts(
@@ -377,7 +420,7 @@ def reason_list(*, user: User, area: Area, period: Period, kind: str) -> ReasonL
     for path, village in tree.areas.items():
         if not path.startswith(area.path) or (village.kind not in VILLAGE_KINDS and village.numchild):
             continue
-        count = tree.counts[path][measure]
+        count = tree.counts.get(path, _ZEROS)[measure]
         if count == 0:
             continue
         parent = tree.areas.get(path[: -Area.steplen])

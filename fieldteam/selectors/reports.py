@@ -34,6 +34,7 @@ from fieldteam.selectors.indicators import (
     child_indicator_values,
     official_figures_for,
 )
+from fieldteam.selectors.national import last_closed_month, national_indicator_values, province_ranking
 from fieldteam.selectors.reasons import (
     LIST_FOR,
     MEASURES,
@@ -66,6 +67,7 @@ SHEET_REASONS = gettext_lazy("Not-done reasons")
 SHEET_REASON_LIST = gettext_lazy("Villages")
 SHEET_WORK_SUMMARY = gettext_lazy("Summary")
 SHEET_WORK_LIST = gettext_lazy("Work list")
+SHEET_PROVINCES = gettext_lazy("Provinces")
 
 
 Cell = str | int | Decimal | date | datetime | None
@@ -348,6 +350,45 @@ def periodic_report(
         subtitle=_made_by(user),
         filename_stem=file_stem(_("periodic report"), area.code, period),
         tables=[_indicators_table(readings, reached_months(user=user, area=area, readings=readings)), _children_table(children, readings), *_activity_tables(activity), _breakdowns_table(area_breakdowns(user=user, area=area, period=period)), _coverage_table(team_coverage(user=user, area=area)), *_reasons_tables(user=user, area=area, period=period)],
+    )
+
+
+def national_report(*, user: User, period: Period | None = None) -> ReportDocument:
+    """The national report for ``period`` (default: the last closed month): the national values
+    against Decision 411 and the provinces ranked (``selectors.national``; ``OutOfScope`` unless the
+    user sees the nation). An indicator not aggregated nationally says so in its source column."""
+    readings = national_indicator_values(user=user, period=period)
+    period = readings[0].period if readings else period or last_closed_month()
+    provinces = province_ranking(user=user, period=period)
+    indicators = _indicators_table(readings)
+    source_column = len(indicators.columns) - 1
+    for row, reading in zip(indicators.rows, readings, strict=True):
+        if not reading.aggregated:
+            row[source_column] = _("Not aggregated nationally (reported by %(count)s of %(total)s provinces)") % {
+                "count": reading.provinces_with_value,
+                "total": reading.provinces,
+            }
+        elif reading.value is not None:
+            row[source_column] = _("Sum of %(count)s of %(total)s provinces") % {
+                "count": reading.provinces_with_value,
+                "total": reading.provinces,
+            }
+    ranking = _children_table(provinces, readings)
+    ranking.sheet = str(SHEET_PROVINCES)
+    ranking.title = _("Provinces ranked by their mean gap to their own targets (largest gap first)")
+    return ReportDocument(
+        title=_("National report: Vietnam, %(period)s") % {"period": period_label(period)},
+        subtitle=" ".join(
+            [
+                _made_by(user),
+                _(
+                    "National values are the sums of the provinces' values frozen when the period closed; "
+                    "targets of Decision 411/QĐ-TTg."
+                ),
+            ]
+        ),
+        filename_stem=file_stem(_("national report"), period),
+        tables=[indicators, ranking],
     )
 
 

@@ -29,8 +29,8 @@ from django.utils.translation import gettext_lazy as _
 from fieldteam.choices import PeriodKind
 from fieldteam.models import Area, IndicatorValue, User
 from fieldteam.periods import Period, month_index, month_start
-from fieldteam.permissions import scope_for
-from fieldteam.selectors.indicators import IndicatorReading, OutOfScope, TargetInfo
+from fieldteam.permissions import ensure_visible
+from fieldteam.selectors.indicators import IndicatorReading, TargetInfo
 
 REACHED = "reached"
 ON_TRACK = "on_track"
@@ -140,8 +140,7 @@ def reached_months(*, user: User, area: Area, readings: list[IndicatorReading]) 
     that year's official figure where there is one, else the register's value (the figures of
     every year came with the readings: no query per month or year).
     """
-    if not scope_for(user).contains(area):
-        raise OutOfScope(_("No such area."))
+    ensure_visible(user, area)
     if not readings:
         return {}
     period = readings[0].period

@@ -25,24 +25,12 @@ from fieldteam.choices import COMMUNE_KINDS, ApprovalStatus
 from fieldteam.errors import field_error
 from fieldteam.models import Area, MonthApproval, RollupState, User
 from fieldteam.periods import month_index
-from fieldteam.permissions import ensure_can_see, ensure_officer, scope_for
+from fieldteam.permissions import ensure_can_see, ensure_officer, ensure_province_officer
 from fieldteam.rollup.sign_off import MONTH_LOCKED
+from fieldteam.services import subscriptions
 
 SUBMIT_REFUSED = _("Only an officer of this commune submits its month.")
 DECIDE_REFUSED = _("Only the province officer approves, returns or unlocks a month.")
-
-
-def _province_of(area: Area) -> Area:
-    # The permission checks read only the path; the province's is the first step of it.
-    return Area(pk=area.province_id or area.pk, path=area.path[: Area.steplen], name="")
-
-
-def _ensure_province_officer(actor: User | None, area: Area) -> None:
-    # Seen but not the province's officer (a commune officer, a viewer, a member): the role is
-    # missing (read_only); not seen at all: out_of_scope.
-    ensure_can_see(actor, area, field="area")
-    if actor is not None and not scope_for(actor).is_officer_of(_province_of(area)):
-        raise field_error("area", DECIDE_REFUSED, code="read_only")
 
 
 def _month_label(month: date) -> str:
@@ -124,7 +112,7 @@ def submit_month(*, actor: User | None, area: Area, month: date, note: str = "")
 
 
 def _decide(actor: User | None, area: Area, month: date) -> MonthApproval:
-    _ensure_province_officer(actor, area)
+    ensure_province_officer(actor, area, check=ensure_can_see, field="area", message=DECIDE_REFUSED)
     month = _checked(area, month)
     row = _row(area, month)
     _refuse_if_approved(row)
@@ -170,6 +158,8 @@ def approve_month(*, actor: User | None, area: Area, month: date, comment: str =
     row.status, row.comment = ApprovalStatus.APPROVED, (comment or "").strip()
     row.decided_by, row.decided_at = actor, timezone.now()
     row.save()
+    # The subscribers' reports of this month go out once the approval is committed, not at beat's next run.
+    subscriptions.deliver_on_commit()
     return row
 
 
@@ -181,7 +171,7 @@ def unlock_month(*, actor: User | None, area: Area, month: date, reason: str) ->
     the commune's values), with the same reason.
     """
     reason = (reason or "").strip()
-    _ensure_province_officer(actor, area)
+    ensure_province_officer(actor, area, check=ensure_can_see, field="area", message=DECIDE_REFUSED)
     month = _checked(area, month)
     if not reason:
         raise field_error("reason", _("Give the reason for unlocking the month."), code="required")

@@ -16,7 +16,7 @@ from fieldteam.choices import COMMUNE_KINDS, PROVINCE_KINDS, VILLAGE_KINDS, Area
 from fieldteam.errors import field_error
 from fieldteam.models import Area, Capability, Team, User
 from fieldteam.models.capabilities import MAX_CAPABILITY_BIT
-from fieldteam.permissions import ensure_officer
+from fieldteam.permissions import ensure_officer, ensure_superuser
 
 PROVINCE_CODE_LENGTH = 2
 COMMUNE_CODE_LENGTH = 5
@@ -315,17 +315,15 @@ def create_village(
 _UNIT_FIELDS = ("code", "name", "kind", "kind_label", "is_active")
 
 
-def _ensure_superuser(actor: User | None, *, field: str) -> None:
-    # Provinces are the official list's (load_admin_units): only a superuser adds or changes one by hand.
-    if actor is not None and not actor.is_superuser:
-        raise field_error(field, _("Only an administrator changes the official units."), code="read_only")
+# Provinces and communes are the official list's (load_admin_units): only a superuser adds or changes one by hand.
+OFFICIAL_UNITS_REFUSED = _("Only an administrator changes the official units.")
 
 
 def _ensure_may_change(actor: User | None, area: Area, *, field: str) -> None:
     """Villages: an officer of the area; the official units above them: a superuser."""
     ensure_officer(actor, area, field=field)
     if area.kind not in VILLAGE_KINDS:
-        _ensure_superuser(actor, field=field)
+        ensure_superuser(actor, field=field, message=OFFICIAL_UNITS_REFUSED)
 
 
 @transaction.atomic
@@ -357,7 +355,7 @@ def create_area(
             raise _renamed(error, commune="parent") from error
     if parent is not None:
         ensure_officer(actor, parent, field="parent")
-    _ensure_superuser(actor, field="kind")
+    ensure_superuser(actor, field="kind", message=OFFICIAL_UNITS_REFUSED)
     code = (code or "").strip()
     if Area.objects.filter(code=code).exists():
         raise field_error("code", _("An area with this code already exists."), code="duplicate_code")

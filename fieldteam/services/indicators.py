@@ -21,17 +21,11 @@ from fieldteam.choices import IndicatorKind, TargetComparison
 from fieldteam.errors import field_error
 from fieldteam.models import Area, AuditEntry, Indicator, IndicatorValue, Plan, PlanTarget, Target, User
 from fieldteam.periods import Period, today
-from fieldteam.permissions import ensure_can_write, ensure_officer, scope_for
+from fieldteam.permissions import ensure_can_write, ensure_officer, ensure_province_officer, province_of
 from fieldteam.rollup.sign_off import ensure_month_open
 
 TARGETS_REFUSED = _("Only the province officer of this area sets its targets.")
 VALUES_REFUSED = _("Only the province officer of this area reports its values.")
-
-
-def _province_of(area: Area) -> Area:
-    # Only the path is read by the permission checks: the province's is the first step of any
-    # area's path, so no query is needed to ask about it.
-    return Area(pk=area.province_id or area.pk, path=area.path[: Area.steplen])
 
 
 @transaction.atomic
@@ -45,10 +39,7 @@ def report_indicator_value(
     commune officer, a viewer or a team member is refused with ``read_only``. Raises
     ``ValidationError`` naming the field.
     """
-    ensure_can_write(actor, area, field="area")
-    # Seen and writable: the role, not the place, is what is missing (read_only, the API's 403).
-    if actor is not None and not scope_for(actor).is_officer_of(_province_of(area)):
-        raise field_error("area", VALUES_REFUSED, code="read_only")
+    ensure_province_officer(actor, area, check=ensure_can_write, field="area", message=VALUES_REFUSED)
     if indicator.kind != IndicatorKind.REPORTED:
         raise field_error("indicator", _("This indicator is computed from household data."), code="computed")
     if value is None or value < 0:
@@ -96,11 +87,11 @@ def set_target(
     raises ``ValidationError`` naming the field, and nothing is saved.
     """
     ensure_can_write(actor, area, field="area")
-    ensure_officer(actor, _province_of(area), field="area", message=TARGETS_REFUSED)
+    ensure_officer(actor, province_of(area), field="area", message=TARGETS_REFUSED)
     if target is not None and target.pk is not None:
         # The target as stored: the actor must be allowed where it is as well as where it goes.
         target = Target.objects.select_for_update().select_related("area").get(pk=target.pk)
-        ensure_officer(actor, _province_of(target.area), field="area", message=TARGETS_REFUSED)
+        ensure_officer(actor, province_of(target.area), field="area", message=TARGETS_REFUSED)
     target = target or Target()
     target.indicator, target.area, target.year = indicator, area, year
     target.value, target.comparison, target.source = value, comparison, source
@@ -116,7 +107,7 @@ def delete_target(*, actor: User | None, target: Target) -> None:
     """Remove a target entered by mistake: the same officers as ``set_target`` (the area's province officers)."""
     row = Target.objects.select_for_update().select_related("area").get(pk=target.pk)
     ensure_can_write(actor, row.area, field="area")
-    ensure_officer(actor, _province_of(row.area), field="area", message=TARGETS_REFUSED)
+    ensure_officer(actor, province_of(row.area), field="area", message=TARGETS_REFUSED)
     row.delete()
 
 
@@ -152,7 +143,7 @@ def apply_plan_targets(*, actor: User | None, plan: Plan, areas: Iterable[Area],
         raise field_error("areas", _("Choose at least one area."), code="required")
     for area in chosen:
         ensure_can_write(actor, area, field="areas")
-        ensure_officer(actor, _province_of(area), field="areas", message=TARGETS_REFUSED)
+        ensure_officer(actor, province_of(area), field="areas", message=TARGETS_REFUSED)
     if plan_row is None:
         raise field_error("plan", _("No such plan."), code="unknown_plan")
     for area in chosen:
@@ -216,7 +207,7 @@ def refresh_plan_targets(*, actor: User | None, plan: Plan) -> PlanWrite:
         applied.setdefault(row.area_id, (row.area, row.effective_from))
     for area, _since in applied.values():
         ensure_can_write(actor, area, field="plan")
-        ensure_officer(actor, _province_of(area), field="plan", message=TARGETS_REFUSED)
+        ensure_officer(actor, province_of(area), field="plan", message=TARGETS_REFUSED)
     plan_targets = list(plan_row.targets.select_related("indicator"))
     result = PlanWrite()
     with audit.collected():

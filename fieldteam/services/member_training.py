@@ -9,34 +9,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.errors import field_error
-from fieldteam.models import Area, Membership, MemberTraining, Team, User
+from fieldteam.models import Membership, MemberTraining, Team, User
 from fieldteam.periods import today
-from fieldteam.permissions import ensure_officer
+from fieldteam.permissions import ensure_for_team, ensure_officer
 
 TOPIC_MAX_LENGTH = 200
 EARLIEST = date(2000, 1, 1)
-
-
-def _ensure_officer_of_team(actor: User | None, team: Team, *, field: str) -> None:
-    """Refuse unless ``actor`` is an officer of one of the areas ``team`` serves (its province if none)."""
-    if actor is None:
-        return
-    areas = list(team.areas.all()) or [Area.objects.get(pk=team.province_id)]
-    refusal: ValidationError | None = None
-    for area in areas:
-        try:
-            ensure_officer(actor, area, field=field)
-        except ValidationError as error:
-            refusal = refusal or error
-            continue
-        return
-    assert refusal is not None  # noqa: S101 - areas is never empty
-    raise refusal
 
 
 @transaction.atomic
@@ -48,7 +30,7 @@ def record_member_training(
     The day may be before the membership (a member trained earlier counts), never in the future.
     The same course on the same day twice is an error on ``topic``.
     """
-    _ensure_officer_of_team(actor, team, field="team")
+    ensure_for_team(actor, team, check=ensure_officer, field="team")
     if not Membership.objects.filter(team=team, user=user).exists():
         raise field_error("user", _("This person is not a member of the team."), code="not_member")
     topic = " ".join((topic or "").split())
@@ -81,5 +63,5 @@ def record_member_training(
 @transaction.atomic
 def delete_member_training(*, actor: User | None, training: MemberTraining) -> None:
     """Remove a training recorded by mistake (an officer of the team's areas)."""
-    _ensure_officer_of_team(actor, training.team, field="training")
+    ensure_for_team(actor, training.team, check=ensure_officer, field="training")
     training.delete()

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from fieldteam.models import Area, Indicator, OfficialPopulation, User, VillageCount
 from fieldteam.models.population import BAND_FIELDS, COUNT_FIELDS
 from fieldteam.permissions import ensure_officer
-from fieldteam.selectors.population import WORKING_AGE, band_of
+from fieldteam.selectors.population import WORKING_AGE, band_of, province_bounds
 
 REFUSED = _("Only an officer of this commune or province enters its population figures.")
 YEAR_RANGE = (2000, 2100)
@@ -126,11 +126,12 @@ def validate_counts(year: Any, counts: Mapping[str, Any]) -> tuple[int, dict[str
 
 
 def register_counts(area: Area) -> dict[str, int]:
-    """Band → the register's count of it in ``area``'s subtree (the live denominators), in one query.
+    """Band → the register's count of it in ``area``'s subtree (the live denominators).
 
     A band several indicators measure takes the largest of their denominators.
     """
-    indicators = {i.pk: band_of(i) for i in Indicator.objects.filter(is_active=True, capability__isnull=False)}
+    bounds = province_bounds(area.province_id or area.pk)  # the province's own ages decide each band
+    indicators = {i.pk: band_of(i, bounds) for i in Indicator.objects.filter(is_active=True, capability__isnull=False)}
     rows = (
         VillageCount.objects.filter(province_id=area.province_id or area.pk, village__path__startswith=area.path)
         .values("indicator_id")

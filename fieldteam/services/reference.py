@@ -26,6 +26,7 @@ from fieldteam.models import (
     Capability,
     CapabilityDerivation,
     Indicator,
+    NationalTarget,
     Plan,
     PlanTarget,
     RetirementAge,
@@ -65,11 +66,19 @@ class ReferenceResult:
     retirement_ages: UpsertCounts = field(default_factory=UpsertCounts)
     indicators: UpsertCounts = field(default_factory=UpsertCounts)
     targets: UpsertCounts = field(default_factory=UpsertCounts)
+    national_targets: UpsertCounts = field(default_factory=UpsertCounts)
     admin_units: AdminUnitsResult | None = None
 
     @property
     def changed(self) -> int:
-        parts = (self.capabilities, self.derivations, self.retirement_ages, self.indicators, self.targets)
+        parts = (
+            self.capabilities,
+            self.derivations,
+            self.retirement_ages,
+            self.indicators,
+            self.targets,
+            self.national_targets,
+        )
         return sum(p.created + p.updated + p.removed for p in parts)
 
 
@@ -457,6 +466,59 @@ def _upsert_plan(province: Area, plan: dict[str, Any]) -> Plan:
     return Plan.objects.get(province=province, document=document)
 
 
+def _load_national_targets(plans: list[dict[str, Any]], counts: UpsertCounts) -> None:
+    """The national targets (``targets.json``'s ``national``): plans without an area, each with
+    ``document``, ``source``, ``date`` and ``targets`` as a province's plan has them.
+
+    Stored as ``NationalTarget`` rows, matched on indicator and year; targets the file no longer
+    lists are dropped. Row numbers in errors count targets across the national plans.
+    """
+    problems = _Problems(TARGETS_FILE)
+    indicators = {i.code: i for i in Indicator.objects.all()}
+    wanted: set[tuple[int, int]] = set()
+    number = 0
+    for plan in plans:
+        rows = plan.get("targets")
+        if not isinstance(rows, list):
+            number += 1
+            problems.add(number, "targets", _("Expected a list of targets."))
+            continue
+        about = {
+            "document": str(plan.get("document") or "").strip(),
+            "source": plan.get("source", ""),
+            "adopted_on": plan.get("date"),
+        }
+        for row in rows:
+            number += 1
+            if not isinstance(row, dict) or not _required(row, ("indicator", "year", "value"), number, problems):
+                continue
+            indicator = indicators.get(row["indicator"])
+            if indicator is None:
+                message = _("No indicator has the code “%(code)s”.") % {"code": row["indicator"]}
+                problems.add(number, "indicator", message)
+                continue
+            values = {
+                **about,
+                "value": Decimal(str(row["value"])) if _is_decimal(row["value"]) else row["value"],
+                "comparison": row.get("comparison", "at_least"),
+            }
+            try:
+                outcome = _upsert(NationalTarget, {"indicator": indicator, "year": row["year"]}, values)
+            except ValidationError as error:
+                # Named as the file names them.
+                renamed = {"adopted_on": "date"}
+                named = {renamed.get(key, key): messages for key, messages in error.message_dict.items()}
+                problems.add_validation_error(number, ValidationError(named))
+                continue
+            counts.count(outcome)
+            wanted.add((indicator.pk, int(row["year"])))
+    problems.raise_if_any()
+    for stored in NationalTarget.objects.order_by("pk"):
+        if (stored.indicator_id, stored.year) not in wanted:
+            stored.delete()
+            counts.removed += 1
+
+
 def _is_decimal(value: Any) -> bool:
     try:
         Decimal(str(value))
@@ -467,7 +529,7 @@ def _is_decimal(value: Any) -> bool:
 
 @transaction.atomic
 def load_reference(*, fixtures_dir: Path | None = None) -> ReferenceResult:
-    """Load the capability catalogue, retirement ages, indicators and seed-plan targets.
+    """Load the capability catalogue, retirement ages, indicators, seed-plan targets and national targets.
 
     Reads ``capabilities.json``, ``retirement_ages.json``, ``indicators.json`` and
     ``targets.json`` from ``fixtures_dir`` (default: the project's ``fixtures/``). Rows are matched
@@ -491,4 +553,5 @@ def load_reference(*, fixtures_dir: Path | None = None) -> ReferenceResult:
     _load_indicators(indicators, result.indicators)
     result.admin_units = _ensure_target_areas(plans)
     _load_targets(plans, result.targets)
+    _load_national_targets(_read_optional(fixtures_dir, TARGETS_FILE, "national"), result.national_targets)
     return result

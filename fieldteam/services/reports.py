@@ -42,6 +42,7 @@ from fieldteam.selectors.reports import (
     WORK_LIST,
     ReportDocument,
     Table,
+    national_report,
     periodic_report,
     reason_list_report,
     work_list_report,
@@ -190,6 +191,18 @@ def report_file(*, user: User, area: Area, period: Period, fmt: str) -> ReportFi
     _check_format(fmt)
     _check_period(period)
     return _file(periodic_report(user=user, area=area, period=period), fmt)
+
+
+def national_report_file(*, user: User, period: Period | None, fmt: str) -> ReportFile:
+    """The national report (34 provinces' rows: small enough for the request), made now.
+
+    ``ValidationError`` naming ``format`` or ``period`` for bad input; ``OutOfScope`` unless the user
+    sees the nation.
+    """
+    _check_format(fmt)
+    if period is not None:
+        _check_period(period)
+    return _file(national_report(user=user, period=period), fmt)
 
 
 def month_report_file(*, user: User, area: Area, month: date, fmt: str) -> ReportFile:

@@ -30,7 +30,7 @@ from fieldteam.choices import PROVINCE_KINDS, AreaRoleKind, MembershipRole
 from fieldteam.errors import field_error
 from fieldteam.models import Area, AreaRole, Membership, Team, User
 from fieldteam.periods import today
-from fieldteam.permissions import ensure_can_write, ensure_officer
+from fieldteam.permissions import ensure_can_write, ensure_for_team, ensure_officer, province_of
 
 
 class _Unset(enum.Enum):
@@ -40,11 +40,6 @@ class _Unset(enum.Enum):
 
 
 _UNSET: Final = _Unset.UNSET
-
-
-def _province_of(area: Area) -> Area:
-    # The permission checks read the path only: a province's is the first step of any area's path.
-    return Area(pk=area.province_id or area.pk, path=area.path[: Area.steplen])
 
 
 def _team_areas(areas: Sequence[Area]) -> tuple[list[Area], int]:
@@ -58,23 +53,6 @@ def _team_areas(areas: Sequence[Area]) -> tuple[list[Area], int]:
     if len(provinces) > 1:
         raise field_error("areas", _("A team serves areas of one province only."), code="several_provinces")
     return areas, provinces.pop()
-
-
-def ensure_can_write_team(actor: User | None, team: Team, *, field: str) -> None:
-    """Refuse unless the actor may write in one of the areas ``team`` serves (its province if none)."""
-    if actor is None:
-        return
-    areas = list(team.areas.all()) or [Area.objects.get(pk=team.province_id)]
-    refusal: ValidationError | None = None
-    for area in areas:
-        try:
-            ensure_can_write(actor, area, field=field)
-        except ValidationError as error:
-            refusal = refusal or error
-            continue
-        return
-    assert refusal is not None  # noqa: S101 - areas is never empty
-    raise refusal
 
 
 def _save(row: Team | Membership | AreaRole | User, *, exclude: Sequence[str] = ()) -> None:
@@ -122,7 +100,7 @@ def update_team(
     is_active: bool | None = None,
 ) -> Team:
     """Change a team (``None``: unchanged). New ``areas`` must each be writable by the actor and of one province."""
-    ensure_can_write_team(actor, team, field="areas")
+    ensure_for_team(actor, team, check=ensure_can_write, field="areas")
     row = Team.objects.select_for_update().get(pk=team.pk)
     if areas is not None:
         for area in areas:
@@ -148,7 +126,7 @@ def update_team(
 def delete_team(*, actor: User | None, team: Team) -> None:
     """Remove a team entered by mistake; one with members or logs is kept (close it with ``is_active``)."""
     row = Team.objects.select_for_update().get(pk=team.pk)
-    ensure_can_write_team(actor, row, field="team")
+    ensure_for_team(actor, row, check=ensure_can_write, field="team")
     if row.memberships.exists():
         message = _("The team has members: end their memberships and make it inactive instead.")
         raise field_error("team", message, code="protected")
@@ -196,7 +174,7 @@ def add_membership(
 
     One open membership per person and team: a second is an error on ``user``.
     """
-    ensure_can_write_team(actor, team, field="team")
+    ensure_for_team(actor, team, check=ensure_can_write, field="team")
     return _save_membership(
         Membership(team=team, user=user, role=role, affiliation=affiliation, started_on=started_on, ended_on=ended_on)
     )
@@ -217,9 +195,9 @@ def update_membership(
     """Change a membership's role, affiliation, dates, team or member (``None``: unchanged;
     ``ended_on=None`` reopens it). Moved to another team, the actor must be allowed both teams."""
     row = Membership.objects.select_for_update().select_related("team").get(pk=membership.pk)
-    ensure_can_write_team(actor, row.team, field="team")
+    ensure_for_team(actor, row.team, check=ensure_can_write, field="team")
     if team is not None and team.pk != row.team_id:
-        ensure_can_write_team(actor, team, field="team")
+        ensure_for_team(actor, team, check=ensure_can_write, field="team")
         row.team = team
     if user is not None:
         row.user = user
@@ -246,7 +224,7 @@ def end_membership(*, actor: User | None, membership: Membership, on: date) -> M
 def delete_membership(*, actor: User | None, membership: Membership) -> None:
     """Remove a membership entered by mistake (one that ended is closed with ``end_membership``)."""
     row = Membership.objects.select_for_update().select_related("team").get(pk=membership.pk)
-    ensure_can_write_team(actor, row.team, field="team")
+    ensure_for_team(actor, row.team, check=ensure_can_write, field="team")
     row.delete()
 
 
@@ -255,7 +233,7 @@ def create_member_user(
     *, actor: User | None, team: Team, username: str, first_name: str = "", last_name: str = "", phone: str = ""
 ) -> User:
     """Create the account of a new member of ``team`` (no password: they sign in as the app lets them)."""
-    ensure_can_write_team(actor, team, field="team")
+    ensure_for_team(actor, team, check=ensure_can_write, field="team")
     username = (username or "").strip()
     if not username:
         raise field_error("username", _("Give the user name."), code="required")
@@ -281,7 +259,7 @@ def fill_member_details(
     *, actor: User | None, team: Team, user: User, first_name: str = "", last_name: str = "", phone: str = ""
 ) -> User:
     """Fill a member's blank name and phone from a list (what is already there is kept)."""
-    ensure_can_write_team(actor, team, field="team")
+    ensure_for_team(actor, team, check=ensure_can_write, field="team")
     given = {"first_name": first_name, "last_name": last_name, "phone_display": phone}
     changed = [name for name, value in given.items() if value and not getattr(user, name)]
     for name in changed:
@@ -295,7 +273,7 @@ def _ensure_may_grant(actor: User | None, user: User, area: Area, role: str) -> 
     ensure_officer(actor, area, field="area")
     if role == AreaRoleKind.PROVINCE_OFFICER:
         ensure_officer(
-            actor, _province_of(area), field="role", message=_("Only a province officer makes province officers.")
+            actor, province_of(area), field="role", message=_("Only a province officer makes province officers.")
         )
     if actor is not None and not actor.is_superuser and user.pk == actor.pk:
         raise field_error("user", _("Your own roles are changed by someone else."), code="own_role")

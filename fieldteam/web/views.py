@@ -27,6 +27,7 @@ from fieldteam.periods import today
 from fieldteam.selectors import web as selectors
 from fieldteam.selectors.follow_ups import FollowUp, follow_ups
 from fieldteam.selectors.homes import FIELD_APP, homes_for
+from fieldteam.selectors.notices import notices_for
 from fieldteam.selectors.work_list import WorkListEntry, WorkListSection, work_list
 from fieldteam.services.consent import CURRENT_NOTICE_VERSION, NOTICES
 from fieldteam.web.common import asset_url, render_page, vietnamese_by_default, web_page
@@ -127,6 +128,8 @@ def home(request: SignedInRequest) -> HttpResponse:
             "page": "home",
             "today": day,
             "other_homes": homes.others,
+            # Issue 17: overdue follow-ups (a leader: also per member) and a returned month, on top.
+            "notices": notices_for(user=request.user),
         },
     )
 

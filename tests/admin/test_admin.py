@@ -72,8 +72,11 @@ from tests.factories import (
     HouseholdFactory,
     IndicatorFactory,
     MembershipFactory,
+    NationalTargetFactory,
     OfficialPopulationFactory,
     PopulationBoundFactory,
+    ReportDeliveryFactory,
+    ReportSubscriptionFactory,
     ResidentFactory,
     RetirementAgeFactory,
     TargetFactory,
@@ -202,6 +205,7 @@ def world(area_tree: AreaTree, superuser: User) -> World:
         province=area_tree.province, document="1331/KH-UBND", name="Kế hoạch 1331", adopted_on=dt.date(2022, 6, 22)
     )
     PlanTarget.objects.create(plan=plan, indicator=indicator, year=2030, value=Decimal("95"))
+    NationalTargetFactory(indicator=indicator)
     value = IndicatorValue.objects.create(
         province=area_tree.province,
         area=area_tree.province,
@@ -224,6 +228,7 @@ def world(area_tree: AreaTree, superuser: User) -> World:
     BackgroundJob.objects.create(
         kind=JobKind.REPORT, name="periodic-report", area=area_tree.commune, created_by=superuser
     )
+    ReportDeliveryFactory(subscription=ReportSubscriptionFactory(user=superuser, area=area_tree.commune))
     SyncReceipt.objects.create(
         client_id=uuid.uuid4(),
         province=area_tree.province,

@@ -23,6 +23,7 @@ from fieldteam.models import (
     Membership,
     MemberTraining,
     OfficialPopulation,
+    ReportSubscription,
     Target,
     Team,
 )
@@ -40,6 +41,7 @@ DELETING_ADMINS = {
     Membership,
     MemberTraining,
     OfficialPopulation,
+    ReportSubscription,
     Target,
     Team,
 }

@@ -37,9 +37,18 @@ OFFICER_SECTIONS = {
         "CapabilityDerivation",
         "FollowUpRule",
     ],
-    "Imports and reports": ["BackgroundJob", "AuditEntry"],
+    "Imports and reports": ["BackgroundJob", "ReportSubscription", "AuditEntry"],
 }
-INTERNALS = ["assistanceitem", "retirementage", "rollupstate", "syncreceipt", "trainingattendance", "villagecount"]
+INTERNALS = [
+    "assistanceitem",
+    "nationaltarget",
+    "reportdelivery",
+    "retirementage",
+    "rollupstate",
+    "syncreceipt",
+    "trainingattendance",
+    "villagecount",
+]
 
 
 def sections(client: Client) -> dict[str, list[str]]:

@@ -77,3 +77,24 @@ def test_the_report_gives_the_official_value_first(scenario):
     assert official < register
     assert (row[official], row[official + 1], row[register]) == (Decimal("30.000"), 10, Decimal("75.000"))
     assert row[labels.index(str(_("Register coverage (%)")))] == Decimal("40.000")
+
+
+def test_a_commune_missing_figures_says_which_once_on_its_row_not_in_every_cell(client, scenario):
+    """Why a ranking row has no official rate (the villages without a figure) is said once, on the
+    area's name, not in the title of each of its cells (a province's page was 470 KB of it)."""
+    # Thôn 1 has a figure, the commune's other village none: the commune's sum is missing.
+    OfficialPopulationFactory(area=scenario.tree.village, year=2026, total=40, age_18_plus=20)
+    login(client, scenario.province_officer)
+
+    page = client.get(url(scenario.tree.province), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    ranking = page[page.index('<table class="rank">') :]
+    ranking = ranking[: ranking.index("</table>")]
+    link = f'href="{url(scenario.tree.commune)}?'
+    row = next(tr for tr in ranking.split("<tr>") if link in tr)
+    name_cell = row[: row.index("</th>")]
+    assert f"missing for {scenario.tree.village2.name})" in name_cell
+    cells = row[row.index("</th>") :]
+    assert "missing for" not in cells  # no copy in the cells
+    assert name_cell.count(f"missing for {scenario.tree.village2.name})") == 1  # each reason once
+    assert cells.count("<td class") >= 2  # the cells are there, with their register values

@@ -16,7 +16,15 @@ from fieldteam.selectors.activity import team_activity
 from fieldteam.selectors.indicators import area_indicator_values, child_indicator_values, indicator_series
 from fieldteam.services.assistance import ItemInput, log_assistance
 from tests.dashboards.conftest import at, login
-from tests.factories import HouseholdFactory, MembershipFactory, ResidentFactory, TeamFactory, VillageFactory
+from tests.factories import (
+    CommuneFactory,
+    HouseholdFactory,
+    MembershipFactory,
+    OfficialPopulationFactory,
+    ResidentFactory,
+    TeamFactory,
+    VillageFactory,
+)
 
 VIEWS = [("leader", "village"), ("commune_officer", "commune"), ("province_officer", "province")]
 PERIODS = ["2026-06", "2026-05", "2026-Q1", "2026-Q2", "2026"]
@@ -223,3 +231,49 @@ def test_province_dashboard_queries_do_not_grow_with_villages(client, scenario):
             resident=resident,
         )
     assert queries() == before
+
+
+# The province dashboard's selector: the scope, the indicators (with the province's own age bounds),
+# the live counts, the official figures, the period's stored values, the targets and the history.
+PROVINCE_SELECTOR_QUERIES = 7
+
+
+def test_a_province_of_six_communes_costs_the_queries_of_two(client, scenario, django_assert_num_queries):
+    """The province's page and its selector take the same queries for 2 communes as for 6 (each new one
+    with a village, a team, people, a log, an official figure): one query per section, none per commune."""
+    login(client, scenario.province_officer)
+    province = scenario.tree.province
+    period = Period.parse("2026-06")
+    officer = fresh(scenario.province_officer)
+    OfficialPopulationFactory(area=scenario.tree.village, year=2026, total=40, age_18_plus=30)
+
+    def page_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url(province)).status_code == 200
+        return len(captured)
+
+    page_queries()  # the session and the caches warm
+    with django_assert_num_queries(PROVINCE_SELECTOR_QUERIES):
+        area_indicator_values(user=officer, area=province, period=period)
+    two = page_queries()
+    for n in range(4):
+        commune = CommuneFactory(parent=province)
+        village = VillageFactory(parent=commune)
+        team = TeamFactory(village=village)
+        member = MembershipFactory(team=team).user
+        resident = ResidentFactory(household=HouseholdFactory(village=village), birth_year=1980 + n)
+        OfficialPopulationFactory(area=commune, year=2026, total=50 + n, age_18_plus=30)
+        log_assistance(
+            actor=member,
+            team=team,
+            occurred_at=at("2026-06-03"),
+            channel=AssistanceChannel.HOME_VISIT,
+            items=[ItemInput(scenario.adults.capability, AssistanceOutcome.DONE)],
+            resident=resident,
+        )
+    assert province.__class__.objects.filter(path__startswith=province.path, depth=2).count() == 6
+
+    officer = fresh(scenario.province_officer)
+    with django_assert_num_queries(PROVINCE_SELECTOR_QUERIES):
+        area_indicator_values(user=officer, area=province, period=period)
+    assert page_queries() == two

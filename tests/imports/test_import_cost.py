@@ -33,10 +33,11 @@ N = 24
 # Python function calls per imported row (reading, checking, encrypting, inserting, the trail;
 # a row here makes about seven trail entries). Measured on 2026-12-07: PostgreSQL 344-439 (rows
 # and trail by COPY, the trail's changes written as JSON text, cells read by each column's cleaner),
+# then 360 with new households' derived holdings written with them (no lock and update after),
 # SQLite 2,789-2,843 (Django's bulk_create prepares every value of every row); 701 and 3,004 the
 # day before, and 6,103 and 6,698 with django-auditlog's diff per entry. Headroom for library
 # upgrades, not for another per-row pass over the rows.
-CALLS_PER_ROW = {"postgresql": 550, "sqlite": 3500}
+CALLS_PER_ROW = {"postgresql": 450, "sqlite": 3300}
 # The library's per-row work that must not come back for created rows.
 PER_ROW_DIFF = ("model_instance_diff", "get_field_value", "get_fields_in_model")
 

@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from bench.rowbyrow import RowByRowResidentResource
 from fieldteam import identifiers
-from fieldteam.choices import AdoptionSource, AreaRoleKind, ConsentChannel, ResidentStatus, Sex
+from fieldteam.choices import AdoptionSource, AreaRoleKind, ConsentChannel, PopulationKind, ResidentStatus, Sex
 from fieldteam.imports.base import ImportOptions
 from fieldteam.imports.engine import import_file
 from fieldteam.models import Adoption, ConsentRecord, Household, Resident, VillageCount
@@ -25,7 +25,14 @@ from fieldteam.rollup import recompute
 from fieldteam.services import people
 from fieldteam.services.adoption import set_adoption
 from fieldteam.services.consent import CURRENT_NOTICE_VERSION, DEFAULT_PURPOSES, ConsentInput, withdraw_consent
-from tests.factories import AreaRoleFactory, HouseholdFactory, ResidentFactory, make_citizen_id
+from tests.factories import (
+    AreaRoleFactory,
+    CapabilityDerivationFactory,
+    HouseholdFactory,
+    IndicatorFactory,
+    ResidentFactory,
+    make_citizen_id,
+)
 from tests.imports.conftest import CONSENT_ON, RESIDENT_HEADERS, counts_of, resident_row, write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db
@@ -774,3 +781,32 @@ def test_the_row_by_row_import_refuses_identifiers_without_a_consent_date(area_t
 
     assert [(r.number, list(r.error_dict)) for r in result.invalid_rows] == [(5, ["Ngày ký đồng ý"])]
     assert not Resident.objects.exists() and not ConsentRecord.objects.exists()
+
+
+def test_households_hold_what_their_imported_members_hold_new_or_registered(area_tree, catalogue, tmp_path):
+    # A household holds a smartphone while a member does: new households go in holding it, a
+    # registered one gains it from a new member, one whose members hold nothing does not.
+    household_phone = CapabilityDerivationFactory(any_member=True, source=catalogue.smartphone).target
+    indicator = IndicatorFactory(capability=household_phone, population=PopulationKind.HOUSEHOLDS, min_age=None)
+    registered = people.register_household(actor=None, village=area_tree.village, code="HGD-OLD", head_name="Võ Văn Em")
+    code = area_tree.village.code
+    on = dt.date(2024, 3, 1)
+    rows = [
+        resident_row(code, household="HGD-A", head="Đinh Văn An", name="Đinh Văn An", serial=1),
+        resident_row(code, household="HGD-A", head="Đinh Văn An", name="Đinh Thị Bình", serial=2,
+                     smartphone="có", smartphone_on=on),
+        resident_row(code, household="HGD-B", head="Hồ Thị Cúc", name="Hồ Thị Cúc", serial=3),
+        resident_row(code, household="HGD-OLD", head="Võ Văn Em", name="Võ Thị Giang", serial=4,
+                     smartphone="có", smartphone_on=on),
+    ]  # fmt: skip
+
+    result = import_file(kind="residents", path=write_csv(tmp_path / "f.csv", RESIDENT_HEADERS, rows), actor=None)
+
+    assert result.report.written, result.report.errors
+    derived = dict(Household.objects.filter(village=area_tree.village).values_list("code", "derived_mask"))
+    assert derived == {"HGD-A": household_phone.mask, "HGD-B": 0, "HGD-OLD": household_phone.mask}
+    registered.refresh_from_db()
+    assert registered.capability_mask == 0  # held through a member, not adopted
+    counted = VillageCount.objects.get(village=area_tree.village, indicator=indicator)
+    assert (counted.numerator, counted.denominator) == (2, 3)
+    assert_no_drift(area_tree.province)

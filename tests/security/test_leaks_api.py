@@ -17,7 +17,9 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from fieldteam.api.views.base import IdFilter
+from fieldteam.models import Area, ReportSubscription
 from tests.api.conftest import PLACES, SEES
+from tests.factories import AreaRoleFactory, ReportSubscriptionFactory, UserFactory
 from tests.security.conftest import (
     NOBODYS_CCCD,
     NOBODYS_PHONE,
@@ -62,7 +64,19 @@ OBJECTS: dict[str, tuple[Callable[[LeakWorld, str], object], object]] = {
     "training-session": (lambda lw, p: lw.places[p].session.pk, uuid.UUID(int=7)),
     "reported-value": (lambda lw, p: lw.world.reported[p].pk, MISSING_INT),
     "population-figure": (lambda lw, p: lw.world.population[p].pk, MISSING_INT),
+    # Someone's report by email of the place's commune: only its subscriber ever sees it.
+    "report-subscription": (lambda lw, p: _subscription_in(lw, p).pk, MISSING_INT),
 }
+def _subscription_in(lw: LeakWorld, place: str) -> ReportSubscription:
+    """A subscription (made once) to the commune of ``place``'s village, by an officer of that commune."""
+    commune = Area.objects.get_parent(lw.places[place].village)
+    subscription = ReportSubscription.objects.filter(area=commune, user__username=f"subscriber-{place}").first()
+    if subscription is None:
+        officer = AreaRoleFactory(user=UserFactory(username=f"subscriber-{place}", staff=True), area=commune).user
+        subscription = ReportSubscriptionFactory(user=officer, area=commune)
+    return subscription
+
+
 LISTS = [f"api:{basename}-list" for basename in OBJECTS] + ["api:report-list"]
 # Routes tried elsewhere (POST-only, no data of anyone, or jobs: ``test_leaks_files``).
 ELSEWHERE = {
@@ -74,7 +88,11 @@ ELSEWHERE = {
     "api:docs",
     "api:report-detail",  # a job of someone else: test_leaks_files
     "api:report-download",
+    # The national level (no pk: the whole country): 404 to every area role, below.
+    "api:nation-indicators",
+    "api:nation-provinces",
 }
+NATION_ROUTES = ("api:nation-indicators", "api:nation-provinces")
 
 
 # Routes made to show identifiers in clear to those entitled (the data-subject access request,
@@ -153,6 +171,16 @@ def test_an_out_of_scope_object_answers_exactly_like_a_missing_one(leak_world: L
         if _normalised(patched, pk) != _normalised(missing, MISSING_INT):
             wrong.append(("resident patch", place, patched.status_code))
     assert not wrong, f"{role}: (route, place, status) {wrong}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_national_level_answers_every_area_role_as_missing(leak_world: LeakWorld, client_for, role) -> None:
+    """Seeing an area, even a whole province, is not seeing the nation (``permissions.sees_nation``)."""
+    client = client_for(leak_world.users[role])
+    for name in NATION_ROUTES:
+        response = client.get(reverse(name), format="json")
+        assert response.status_code == 404, (role, name)
+        assert_nothing_of(leak_world, list(leak_world.places), response.content, (role, name))
 
 
 # --- lists, counts, filters, name search --------------------------------------------------------------

@@ -111,6 +111,7 @@ def test_reports_of_an_area_out_of_scope_are_refused_like_a_missing_area(
         for response in (
             web.post(reverse("dashboards:report", args=[area.pk]), {"period": PERIOD, "format": "xlsx"}),
             web.get(reverse("dashboards:work_list", args=[area.pk, "xlsx"])),
+            web.get(reverse("dashboards:month_report", args=[area.pk, PERIOD, "xlsx"])),
             api.post("/api/v1/reports/", {"area": area.pk, "period": PERIOD}, format="json"),
             api.post("/api/v1/reports/", {"report": "work_list", "area": area.pk}, format="json"),
         ):

@@ -96,6 +96,17 @@ def test_a_hidden_cell_is_not_given_away_by_its_siblings():
     assert published["b"]["minority"].denominator is None
 
 
+def test_a_province_sums_its_villages_in_the_database(area_tree, counted, superuser):
+    """The province's own cells (no published siblings) are the sums of its villages' counts,
+    added up by the database (a province has 60,000 village rows), the same as its commune's."""
+    (province,) = area_breakdowns(user=superuser, area=area_tree.province, period=_month())
+    (commune,) = area_breakdowns(user=superuser, area=area_tree.commune, period=_month())
+    assert province.total == commune.total == (36, 69)  # all the counted people live in the commune
+    assert (province.cells["women"].numerator, province.cells["women"].denominator) == (26, 50)
+    assert (province.cells["minority"].numerator, province.cells["minority"].denominator) == (18, 42)
+    assert province.cells == commune.cells
+
+
 def test_the_dashboard_report_and_api_hide_the_same_cells(client, area_tree, counted, superuser):
     # Village 1: 7 men with no ethnicity all hold it (non-holders 0 is fine, 7 >= 5) but women
     # holders 6 of 10 leave 4 non-holders: hidden everywhere.

@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 
 from fieldteam.choices import AdoptionSource, TargetComparison
-from fieldteam.models import IndicatorValue
+from fieldteam.models import IndicatorValue, VillageCount
 from fieldteam.periods import Period
 from fieldteam.selectors.indicators import (
     OutOfScope,
@@ -149,6 +150,37 @@ def test_children_are_ranked_by_gap(area_tree, indicator, superuser):
 
     assert [row.area for row in rows] == [area_tree.village2, area_tree.village]
     assert [row.gap_score for row in rows] == [Decimal("65.000"), Decimal("-10.000")]
+
+
+@freeze_time(TODAY)
+def test_province_ranking_equals_the_sum_over_each_communes_villages(area_tree, indicator, superuser):
+    # The ranking's live sums must stay the sums of the village counts, however they are read
+    # (issue 18: per commune rather than over the whole province per view).
+    teens = IndicatorFactory(min_age=15, max_age=19)
+    adults(area_tree.village, 4, adopted=3, indicator=indicator)
+    adults(area_tree.village2, 5, adopted=1, indicator=indicator)
+    adults(area_tree.other_village, 3, adopted=2, indicator=indicator)
+    adults(area_tree.far_village, 6, adopted=6, indicator=indicator)  # another province: not summed
+    ResidentFactory(household=HouseholdFactory(village=area_tree.village2), birth_year=2009)
+    month = Period.parse("2026-06")
+
+    rows = child_indicator_values(user=superuser, area=area_tree.province, period=month)
+
+    expected = {}
+    for commune in (area_tree.commune, area_tree.other_commune):
+        counts = VillageCount.objects.filter(village__path__startswith=commune.path).values("indicator_id")
+        expected[commune.pk] = {
+            row["indicator_id"]: (row["n"], row["d"])
+            for row in counts.annotate(n=Sum("numerator"), d=Sum("denominator"))
+        }
+    ranked = {
+        row.area.pk: {r.indicator.pk: (r.numerator, r.denominator) for r in row.readings if r.denominator}
+        for row in rows
+    }
+    assert ranked == expected
+    assert ranked[area_tree.commune.pk][indicator.pk] == (4, 9)
+    assert ranked[area_tree.commune.pk][teens.pk] == (0, 1)
+    assert ranked[area_tree.other_commune.pk][indicator.pk] == (2, 3)
 
 
 @freeze_time(TODAY)

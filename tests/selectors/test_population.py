@@ -28,6 +28,7 @@ from tests.factories import (
     HouseholdFactory,
     IndicatorFactory,
     OfficialPopulationFactory,
+    PopulationBoundFactory,
     ResidentFactory,
     VillageFactory,
 )
@@ -76,6 +77,27 @@ def reading(user, area, indicator, period=MONTH):
 def test_each_population_is_measured_over_its_band(db, population, min_age, max_age, band):
     indicator = IndicatorFactory.build(population=population, min_age=min_age, max_age=max_age)
     assert band_of(indicator) == band
+
+
+@freeze_time(TODAY)
+def test_a_province_s_own_ages_decide_the_band_of_its_readings(area_tree, indicator, superuser):
+    """Sơn La's adults from 15: its 18+ indicator is counted over 15+, so its official rate is over the
+    15+ figure; another province keeps the catalogue's 18+; a bound no column gives has no official rate."""
+    PopulationBoundFactory(province=area_tree.province, indicator=indicator, min_age=15, max_age=None)
+    adults(area_tree.village, 4, adopted=3, indicator=indicator)
+    for village in (area_tree.village, area_tree.far_village):
+        OfficialPopulationFactory(area=village, year=2026, total=20, age_15_plus=12, age_18_plus=10)
+
+    value = reading(superuser, area_tree.village, indicator)
+    far = reading(superuser, area_tree.far_village, indicator)
+
+    assert (value.official_band, value.official.value, value.official_value) == ("age_15_plus", 12, Decimal("25.000"))
+    assert (far.official_band, far.official.value) == ("age_18_plus", 10)
+
+    other = IndicatorFactory(min_age=15)
+    PopulationBoundFactory(province=area_tree.province, indicator=other, min_age=16, max_age=80)
+    assert reading(superuser, area_tree.village, other).official_band == ""
+    assert reading(superuser, area_tree.far_village, other).official_band == "age_15_plus"
 
 
 @freeze_time(TODAY)
@@ -207,7 +229,7 @@ def test_figures_read_once_serve_both_the_area_and_its_children(area_tree, indic
     with CaptureQueriesContext(connection) as read:
         area_indicator_values(user=superuser, area=area_tree.commune, period=period)
 
-    assert len(read) == len(given) + 1
+    assert len(read) == len(given) + 1  # the province's own age bounds come with the indicators
 
 
 def test_the_figures_list_is_scoped_to_the_user(area_tree):

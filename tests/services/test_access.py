@@ -278,7 +278,17 @@ SERVICES = Path(fieldteam.services.__file__).parent
 # The other writers on someone's behalf: the imports (a package) and the exports, above the services;
 # the roll-up (a package), below them.
 WRITERS = (SERVICES, SERVICES.parent / "imports", SERVICES.parent / "exports.py", SERVICES.parent / "rollup")
-CHECKS = {"ensure_can_see", "ensure_can_write", "ensure_officer", "ensure_superuser"}
+# The checks of fieldteam.permissions; the team and province forms take one of the first three as ``check``.
+CHECKS = {
+    "ensure_can_see",
+    "ensure_can_write",
+    "ensure_officer",
+    "ensure_superuser",
+    "ensure_for_team",
+    "ensure_province_officer",
+    "ensure_area_staff",
+    "ensure_own",
+}
 # Writers that call none of the checks, each with the reason. Keep it short: a new entry needs one.
 UNCHECKED: dict[str, str] = {
     "areas.load_admin_units": "system only: the official units, from a command",

@@ -5,12 +5,18 @@ residents moved, households split, departures, birth dates corrected across an a
 passing (and closing) — the counts kept incrementally by the services equal the set-based full
 recompute and an independent brute-force count in Python; every recompute along the way finds no
 drift; and each closed month's snapshot equals a brute-force count as of that month's end.
+The counts include the derived holdings, working age by birth cohort (the whole of Decree 135's
+table) and the breakdowns by sex and ethnic group; and with random official population figures
+per area and year, the rates over the official figure and over the register and the register's
+coverage, as the dashboards' selectors read them at village, commune and province level, equal a
+brute-force computation (a numerator above the official figure flagged).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from dateutil.relativedelta import relativedelta
@@ -27,16 +33,29 @@ from fieldteam.models import (
     Indicator,
     IndicatorPopulationBound,
     IndicatorValue,
+    OfficialPopulation,
     Resident,
-    RetirementAge,
     RollupState,
 )
-from fieldteam.periods import month_end, month_index
+from fieldteam.periods import Period, month_end, month_index, today
 from fieldteam.rollup import masks, recompute
 from fieldteam.rollup.rules import load_rules
+from fieldteam.selectors.indicators import area_indicator_values, child_indicator_values
+from fieldteam.selectors.population import NUMERATOR_ABOVE_OFFICIAL, OFFICIAL_BELOW_REGISTER
 from fieldteam.services import adoption as adoption_services
 from fieldteam.services import people
-from tests.factories import CapabilityFactory, CommuneFactory, IndicatorFactory, ProvinceFactory, VillageFactory
+from tests.factories import (
+    CapabilityFactory,
+    CommuneFactory,
+    IndicatorFactory,
+    OfficialPopulationFactory,
+    PopulationBoundFactory,
+    ProvinceFactory,
+    RetirementAgeFactory,
+    UserFactory,
+    VillageFactory,
+)
+from tests.services.test_retirement_ages import decree_135_cohorts
 
 START = dt.date(2025, 1, 15)
 THRESHOLD_AGES_MONTHS = [15 * 12, 16 * 12, 18 * 12, 36 * 12, 56 * 12 + 8, 56 * 12 + 12, 61 * 12 + 3, 61 * 12 + 6]
@@ -69,42 +88,26 @@ def world(db):
         (DerivationKind.ANY_MEMBER, internet, household_net),
     ):
         CapabilityDerivation.objects.create(kind=kind, source=source, target=target)
-    # The province's own bound for its payment indicator, as Sơn La defines its own adults.
+    # The province's own bounds: one no official column gives (16-80), and Sơn La's adults from 15
+    # for an indicator whose catalogue says 18+ (its official rate is then over the 15+ figure).
     IndicatorPopulationBound.objects.create(province=province, indicator=payment_indicator, min_age=16, max_age=80)
-    # Working age ends per birth cohort (Decree 135/2020, Appendix I, its first cohorts).
+    adults_payment = IndicatorFactory(capability=payment, min_age=18)
+    PopulationBoundFactory(province=province, indicator=adults_payment, min_age=15, max_age=None)
+    # Working age ends per birth cohort (Decree 135/2020, Appendix I).
     for sex, cohorts in RETIREMENT_COHORTS.items():
         for born_from, months in cohorts:
-            RetirementAge.objects.create(sex=sex, born_from=born_from, age_months=months)
+            RetirementAgeFactory(sex=sex, born_from=born_from, age_months=months)
     return {
         "province": province,
+        "communes": [commune_a, commune_b],
         "villages": villages,
         "resident_capabilities": [smartphone, payment, skills, internet],
         "household_capabilities": [fibre, coverage, household_phone],
     }
 
 
-RETIREMENT_COHORTS = {
-    Sex.MALE: [
-        (dt.date(1900, 1, 1), 720),
-        (dt.date(1961, 1, 1), 723),
-        (dt.date(1961, 10, 1), 726),
-        (dt.date(1962, 7, 1), 729),
-        (dt.date(1963, 4, 1), 732),
-        (dt.date(1964, 1, 1), 735),
-        (dt.date(1964, 10, 1), 738),
-        (dt.date(1965, 7, 1), 741),
-        (dt.date(1966, 4, 1), 744),
-    ],
-    Sex.FEMALE: [
-        (dt.date(1900, 1, 1), 660),
-        (dt.date(1966, 1, 1), 664),
-        (dt.date(1966, 9, 1), 668),
-        (dt.date(1967, 5, 1), 672),
-        (dt.date(1968, 1, 1), 676),
-        (dt.date(1968, 9, 1), 680),
-        (dt.date(1969, 5, 1), 684),
-    ],
-}
+# Working age ends per birth cohort: the whole of Decree 135/2020, Appendix I, derived from its rule.
+RETIREMENT_COHORTS = decree_135_cohorts()
 
 
 # --- brute force: written from the definitions, sharing no code with the services ---------------
@@ -206,6 +209,89 @@ def brute_force(  # noqa: C901 - the definitions, spelled out
     return {key: tuple(cell) for key, cell in counts.items() if cell[1]}
 
 
+def _rate(part: int, whole: int | None) -> Decimal | None:
+    """``part`` over ``whole`` in %, to three places (half up); none over nothing or over zero."""
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+
+
+def _official_band(indicator: Indicator, bounds: dict[int, tuple[int | None, int | None]]) -> str | None:
+    """The official figure's column that counts exactly the indicator's population in this province
+    (its own bounds first), or ``None`` when no column does."""
+    if indicator.population == PopulationKind.HOUSEHOLDS:
+        return "households"
+    min_age, max_age = bounds.get(indicator.pk, (indicator.min_age, indicator.max_age))
+    if indicator.population == PopulationKind.WORKING_AGE:
+        return "working_age" if min_age in (None, 15) else None  # working age is counted from 15
+    if max_age is not None:
+        return None
+    return {None: "total", 0: "total", 14: "age_14_plus", 15: "age_15_plus", 18: "age_18_plus"}.get(min_age)
+
+
+def _official_value(area, band: str, year: int, children: dict[int, list]) -> int | None:
+    """The documented rule: the area's latest figure up to ``year`` wins where it gives the band;
+    otherwise the sum of its children's, only when every child has one."""
+    own = OfficialPopulation.objects.filter(area=area, year__lte=year).order_by("-year").first()
+    if own is not None:
+        if band == "working_age":
+            men, women = own.working_age_male, own.working_age_female
+            value = None if men is None or women is None else men + women
+        else:
+            value = getattr(own, band)
+        if value is not None:
+            return value
+    parts = [_official_value(child, band, year, children) for child in children.get(area.pk, [])]
+    if not parts or None in parts:
+        return None
+    return sum(parts)  # type: ignore[arg-type]  # no None left
+
+
+def expected_readings(province, areas, children, counts, year):
+    """area -> computed indicator -> (register rate, official rate, coverage, numerator above the
+    official figure, official figure below the register), from the brute-force counts of its villages."""
+    bounds = {b.indicator_id: (b.min_age, b.max_age) for b in IndicatorPopulationBound.objects.filter(province=province)}
+    villages_under = {}
+    for area in areas:
+        below, todo = [], [area]
+        while todo:
+            node = todo.pop()
+            below += [node.pk] if node.pk not in children else []
+            todo += children.get(node.pk, [])
+        villages_under[area.pk] = below
+    expected = {}
+    for area in areas:
+        per_indicator = {}
+        for indicator in Indicator.objects.filter(kind="computed", is_active=True):
+            numerator = sum(counts.get((v, indicator.pk), (0, 0))[0] for v in villages_under[area.pk])
+            denominator = sum(counts.get((v, indicator.pk), (0, 0))[1] for v in villages_under[area.pk])
+            band = _official_band(indicator, bounds)
+            figure = None if band is None else _official_value(area, band, year, children)
+            per_indicator[indicator.pk] = (
+                _rate(numerator, denominator),
+                _rate(numerator, figure),
+                _rate(denominator, figure),
+                figure is not None and numerator > figure,
+                figure is not None and denominator > figure,
+            )
+        expected[area.pk] = per_indicator
+    return expected
+
+
+def _as_read(readings) -> dict:
+    return {
+        r.indicator.pk: (
+            r.value,
+            r.official_value,
+            r.coverage,
+            NUMERATOR_ABOVE_OFFICIAL in r.warnings,
+            OFFICIAL_BELOW_REGISTER in r.warnings,
+        )
+        for r in readings
+        if r.indicator.is_computed
+    }
+
+
 # --- events -------------------------------------------------------------------------------------
 
 # Free text as entered: Kinh in any case and with spaces, minorities, and nothing recorded.
@@ -231,6 +317,39 @@ events = st.one_of(
     st.tuples(st.just("advance"), st.one_of(st.integers(1, 40), st.integers(1, 450))),
     st.tuples(st.just("to_month_end")),
     st.tuples(st.just("recompute")),
+)
+
+
+@st.composite
+def official_figure(draw) -> dict[str, int | None]:
+    """A valid official figure: every band within the total, 18+ within 15+ within 14+, working
+    age within 15+; any band may be unknown. Small, so that numerators pass it."""
+
+    def part(limit: int) -> int | None:
+        return draw(st.one_of(st.none(), st.integers(0, limit)))
+
+    total = draw(st.integers(0, 40))
+    age_14 = part(total)
+    age_15 = part(total if age_14 is None else age_14)
+    age_18 = part(next(value for value in (age_15, age_14, total) if value is not None))
+    cap = total if age_15 is None else age_15
+    men = part(cap)
+    women = part(cap - (men or 0))
+    return {
+        "total": total,
+        "age_14_plus": age_14,
+        "age_15_plus": age_15,
+        "age_18_plus": age_18,
+        "working_age_male": men,
+        "working_age_female": women,
+        "households": part(total),
+    }
+
+
+# Per (area: 0 the province, 1-2 its communes, 3-5 the villages; year): some areas with their own
+# figure, some without (their parent then sums its children, when every child has one).
+official_figures = st.dictionaries(
+    st.tuples(st.integers(0, 5), st.sampled_from([2024, 2025, 2026])), official_figure(), max_size=8
 )
 
 
@@ -364,9 +483,28 @@ class Run:
         assert recomputed == brute_force(self.province, month=month), "recompute differs from the brute force"
         # The holdings through members were kept by every write: the weekly check finds nothing.
         assert masks.repair_capability_masks(province_id=self.province.pk) == []
+        self.check_official(recomputed)
+
+    def check_official(self, counts) -> None:
+        """The rates over the official population, over the register and the register's coverage, as
+        the dashboards' selectors read them at village, commune and province level, equal the brute force."""
+        province, communes, villages = self.province, self.world["communes"], self.world["villages"]
+        children = {
+            province.pk: communes,
+            **{c.pk: [v for v in villages if v.path.startswith(c.path)] for c in communes},
+        }
+        areas = [province, *communes, *villages]
+        period = Period.containing(PeriodKind.MONTH, today())
+        expected = expected_readings(province, areas, children, counts, period.start.year)
+        user = UserFactory(superuser=True)
+        for area in areas:
+            read = _as_read(area_indicator_values(user=user, area=area, period=period))
+            assert read == expected[area.pk], f"official readings of {area} differ from the brute force"
+        ranked = child_indicator_values(user=user, area=province, period=period)
+        assert {row.area.pk: _as_read(row.readings) for row in ranked} == {c.pk: expected[c.pk] for c in communes}
 
 
-@given(sequence=st.lists(events, max_size=40))
+@given(sequence=st.lists(events, max_size=40), figures=official_figures)
 # A clearing on a month's last day, then the month closes: "valid at the end" excludes it.
 @example(
     sequence=[
@@ -376,7 +514,8 @@ class Run:
         ("to_month_end",),
         ("unadopt", 0, 0),
         ("advance", 1),
-    ]
+    ],
+    figures={},
 )
 # Birthdays crossing the 18 and retirement bounds as months pass, without any write.
 @example(
@@ -389,7 +528,8 @@ class Run:
         ("adopt", 1, 2, 0),
         ("advance", 31),
         ("advance", 200),
-    ]
+    ],
+    figures={},
 )
 # The breakdown moves with a corrected ethnicity and sex, and a closed month keeps the old one.
 @example(
@@ -405,7 +545,8 @@ class Run:
         ("ethnicity", 1, "Ê Đê"),
         ("advance", 1),
         ("recompute",),
-    ]
+    ],
+    figures={},
 )
 # Derived holdings: a member's phone gives the household one, which follows the member who moves,
 # splits off or leaves; skills imply payment imply internet, which gives the household the internet.
@@ -426,7 +567,8 @@ class Run:
         ("leave", 0, ResidentStatus.DECEASED),
         ("household_adopt", 0, 5, 0),
         ("recompute",),
-    ]
+    ],
+    figures={},
 )
 # Working age by birth cohort: men born 12/1960 retired at 60, born 1/1961 at 60y3m (a month apart).
 @example(
@@ -439,11 +581,37 @@ class Run:
         ("adopt", 1, 2, 0),
         ("advance", 31),
         ("advance", 60),
-    ]
+    ],
+    figures={},
+)
+# Official figures: village 0's own 18+ figure is below its register and its holders (flagged, not
+# capped), village 1's is of an earlier year, commune A sums them, commune B has its own, the
+# province sums its communes (its own figure is for a later year); households are missing for
+# village 0, so neither commune A nor the province has a household figure.
+@example(
+    sequence=[
+        ("household", 0),
+        ("resident", 0, 30 * 12, Sex.MALE, False, "Kinh"),
+        ("resident", 0, 40 * 12, Sex.FEMALE, False, "Tày"),
+        ("household", 2),
+        ("resident", 1, 20 * 12, Sex.FEMALE, False, ""),
+        ("adopt", 0, 0, 10),
+        ("adopt", 1, 0, 10),
+        ("adopt", 2, 1, 10),
+    ],
+    figures={
+        (3, 2025): {"total": 10, "age_15_plus": 3, "age_18_plus": 1},
+        (4, 2024): {"total": 5, "age_15_plus": 4, "age_18_plus": 4, "households": 2},
+        (2, 2025): {"total": 7, "age_15_plus": 6, "age_18_plus": 0, "households": 3},
+        (0, 2026): {"total": 100, "age_18_plus": 90},
+    },
 )
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-def test_incremental_counts_equal_recompute_and_brute_force(world, sequence):
+def test_incremental_counts_equal_recompute_and_brute_force(world, sequence, figures):
     with freeze_time(START) as clock, transaction.atomic():
+        areas = [world["province"], *world["communes"], *world["villages"]]
+        for (at, year), figure in figures.items():
+            OfficialPopulationFactory(area=areas[at], year=year, **figure)
         run = Run(world, clock)
         for event in sequence:
             run.apply(event)

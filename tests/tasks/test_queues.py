@@ -30,6 +30,7 @@ def _queue(task_name: str) -> str:
         (tasks.run_import_job, "imports"),
         (tasks.generate_report, "reports"),
         (tasks.run_export_job, "reports"),
+        (tasks.deliver_reports, "reports"),
         (tasks.beat_heartbeat, "default"),
         (tasks.requeue_pending_jobs, "default"),
         (tasks.purge_expired_personal_data, "default"),

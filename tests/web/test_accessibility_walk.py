@@ -42,6 +42,10 @@ NOT_PAGES = {
     "dashboards:work_list",
     "dashboards:reason_list",
     "dashboards:job_download",
+    "dashboards:month_report",
+    "dashboards:nation_report",
+    "dashboards:subscribe",
+    "dashboards:unsubscribe",
 }
 # The admin's pages besides the models' own (an index, a form of every import and export).
 # The phone province dashboard as served against the same with its long sections unfolded. Measured

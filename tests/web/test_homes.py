@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -27,6 +28,10 @@ def demo_user(role: str, tree: AreaTree, team: Team) -> User:
         return MembershipFactory(team=team, role=MembershipRole.LEADER).user
     if role == "thanhvien":
         return MembershipFactory(team=team, role=MembershipRole.MEMBER).user
+    if role == "quoc.gia":  # a ministry's analyst: the national level, no area role
+        user = UserFactory()
+        user.user_permissions.add(Permission.objects.get(codename="view_nation", content_type__app_label="fieldteam"))
+        return user
     if role == "both":
         user = AreaRoleFactory(area=tree.commune, role=AreaRoleKind.COMMUNE_OFFICER).user
         MembershipFactory(team=team, user=user, role=MembershipRole.MEMBER)
@@ -43,6 +48,7 @@ ROLES = {
     "totruong": (FIELD_APP, [DASHBOARDS]),
     "thanhvien": (FIELD_APP, []),
     "both": (FIELD_APP, [DASHBOARDS, ADMIN]),
+    "quoc.gia": (DASHBOARDS, []),
     "nobody": (FIELD_APP, []),
 }
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from fieldteam.choices import Sex
 from fieldteam.models import Resident
+from fieldteam.selectors.people import name_matches
 from fieldteam.selectors.web import search_residents
 from tests.conftest import AreaTree
 from tests.factories import HouseholdFactory, ResidentFactory
@@ -86,3 +88,46 @@ def test_a_word_also_begins_after_an_apostrophe_or_a_hyphen(web_world: WebWorld)
     assert names(search_residents(user=web_world.member, query="bhin")) == ["Ksor Y\u2019Bhin"]
     assert names(search_residents(user=web_world.member, query="blih")) == ["Niê Y-Blih"]
     assert names(search_residents(user=web_world.member, query="inh")) == []  # still only the start of a word
+
+
+def test_a_household_code_finds_its_people_in_scope_only(web_world: WebWorld, named) -> None:
+    """The code is matched exactly, any case, beside the name: read first, then one OR on the resident."""
+    lang = named["village"]
+    assert names(search_residents(user=web_world.member, query="lm-01")) == ["Nguyễn Bình"]
+    # The same code in a village out of scope finds nobody there; the village filter narrows the codes too.
+    HouseholdFactory(village=web_world.other_village, code="LM-01")
+    assert names(search_residents(user=web_world.member, query="LM-01", village_id=lang.pk)) == ["Nguyễn Bình"]
+    assert search_residents(user=web_world.member, query="LM-01", village_id=web_world.village.pk) == []
+    assert search_residents(user=web_world.member, query="X-001") == []  # the outsider's household
+
+
+def test_words_too_short_for_the_index_begin_a_word_too(web_world: WebWorld, named) -> None:
+    """Words all under three letters are compared without the regular expression: the same answer."""
+    expected = {"Nguyễn An", "Nguyen An", "Nguyễn Văn An", "Nguyễn Anh", "Trần An Nguyên"}
+    found = set(names(search_residents(user=web_world.member, query="an")))
+    assert expected <= found
+    assert not found & {"Nguyễn Lan", "Nguyễn Bình"}  # "an" ends "Lan"; it is only in Bình's village's name
+    assert set(names(search_residents(user=web_world.member, query="AN ng"))) == expected  # all have a "Ng…"
+    assert names(search_residents(user=web_world.member, query="an vă")) == ["Nguyễn Văn An"]
+
+
+@pytest.mark.parametrize("query", ["a.h", "ngu.en", "an|lan", "(an", "[a", "an*", "a+", "\\", "^an", "an$"])
+def test_what_a_pattern_would_mean_is_matched_as_typed(web_world: WebWorld, named, query: str) -> None:
+    """A word is compared as text: "a.h" finds no "Anh", "(an" raises nothing, on either database."""
+    assert search_residents(user=web_world.member, query=query) == []
+
+
+def test_on_postgresql_a_name_search_reads_the_trigram_index(web_world: WebWorld, named) -> None:
+    """Migration 0028's index answers every word of a query (a province holds a million names)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the trigram index is PostgreSQL's")
+    queryset = Resident.objects.filter(name_matches("nguyen van an"))
+    with connection.cursor() as cursor:
+        # On a test's few rows a scan is cheaper: forbid scans (of the table, of another index in
+        # order), to ask whether the name's condition can be answered by an index at all.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        sql, params = queryset.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "resident_search_name_trgm" in plan

@@ -35,6 +35,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fieldteam.api.views.base import acting_user
+from fieldteam.choices import ReportFormat
 from fieldteam.models import BackgroundJob, Capability, JobStatus
 from fieldteam.periods import Period
 from fieldteam.selectors import reports as report_documents
@@ -109,7 +110,7 @@ class ReportCreateInput(serializers.Serializer):
     period = serializers.CharField(
         required=False, help_text=_("2026-03 (month), 2026-Q1 (quarter) or 2026 (year); default: this month.")
     )
-    format = serializers.ChoiceField(choices=reports.FORMATS, default="xlsx")
+    format = serializers.ChoiceField(choices=ReportFormat.choices, default=ReportFormat.XLSX)
     capability = serializers.SlugField(required=False, help_text=_("Work list only: one capability's code."))
 
     def validate_period(self, value: str) -> Period:

@@ -10,33 +10,23 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from fieldteam.choices import (
-    AreaRoleKind,
     IndicatorKind,
     TargetComparison,
 )
 from fieldteam.imports.base import ImportKind, ImportRefused, group_rows, resolved
 from fieldteam.models import (
     Area,
-    AreaRole,
     Indicator,
     Target,
-    User,
 )
 from fieldteam.periods import Period
+from fieldteam.permissions import is_province_officer_of
 from fieldteam.resources import (
     ReportedValueResource,
     TargetResource,
 )
 from fieldteam.rollup import sign_off
 from fieldteam.services import indicators
-
-
-def _is_province_officer_for(actor: User | None, area: Area) -> bool:
-    """Targets and reported values are set by the province officer of the area (or a superuser)."""
-    if actor is None or actor.is_superuser:
-        return True
-    paths = AreaRole.objects.filter(user=actor, role=AreaRoleKind.PROVINCE_OFFICER).values_list("area__path", flat=True)
-    return any(area.path.startswith(p) for p in paths)
 
 
 def _check_indicator_and_area(importer: Any, items: list[Any], *, reported_only: bool, out_of_scope: Any) -> None:
@@ -70,7 +60,7 @@ def _check_indicator_and_area(importer: Any, items: list[Any], *, reported_only:
                 _("No area has the code “%(code)s”.") % {"code": item.area_code},
                 code="unknown_area",
             )
-        elif not importer.may_write(item.area) or not _is_province_officer_for(importer.actor, item.area):
+        elif not importer.may_write(item.area) or not is_province_officer_of(importer.actor, item.area):
             importer.fail(item.row, "area_code", out_of_scope, code="out_of_scope")
 
 

@@ -252,7 +252,16 @@ def _birth_month_index(birth_year: int, birth_date: date | None) -> int:
 
 
 ADOPTION_FIELDS = ("province_id", "capability_id", "resident_id", "household_id", "since", "source", "recorded_by_id")
-HOUSEHOLD_FIELDS = ("province_id", "village_id", "code", "head_name", "address", "capability_mask", "is_active")
+HOUSEHOLD_FIELDS = (
+    "province_id",
+    "village_id",
+    "code",
+    "head_name",
+    "address",
+    "capability_mask",
+    "derived_mask",
+    "is_active",
+)
 RESIDENT_FIELDS = (
     "province_id",
     "village_id",
@@ -330,10 +339,14 @@ def _write_households(
     actor: User | None,
     tally: _Counting,
     head_names: dict[tuple[Any, ...], str] | None = None,
+    member_masks: dict[tuple[Any, ...], int] | None = None,
 ) -> list[tuple[Any, ...]]:
     """Insert the new households, lock the existing ones and give both their capabilities.
 
     Sets ``part.existing``-like ids on the new parts (``part.new_id``) and returns the adoption rows.
+    ``member_masks``: per household key, what its new members hold together (their masks or-ed):
+    a new household's members are all new rows of the file, so its holdings through them
+    (``derived_mask``) go in with it, not locked and updated after its members are written.
     """
     for province_id in sorted({p.village.province_id or p.village.pk for p in parts.values() if p.village}):
         tally.province(province_id)
@@ -341,22 +354,28 @@ def _write_households(
     for key in new_keys:
         part = parts[key]
         village = resolved(part.village)
+        province_id = village.province_id or village.id
+        derived = 0
+        if member_masks and member_masks.get(key):
+            derived = tally.rules[province_id].derivations.from_members([member_masks[key]])
         rows.append(
             (
-                village.province_id or village.id,
+                province_id,
                 village.id,
                 part.code,
                 part.head_name or (head_names or {}).get(key, ""),
                 part.address,
                 _mask_of(wanted.get(key, {}), capabilities),
+                derived,
                 True,
             )
         )
     adoptions: list[tuple[Any, ...]] = []
     for key, row, household_id in zip(new_keys, rows, bulk_insert(Household, HOUSEHOLD_FIELDS, rows), strict=True):
-        province_id, village_id, mask = row[0], row[1], row[5]
+        province_id, village_id, mask, derived = row[0], row[1], row[5], row[6]
         parts[key].existing = {"id": household_id, "province_id": province_id, "village_id": village_id, "new": True}
-        tally.household(province_id, None, rules.HouseholdFacts(village_id, True, mask))
+        # Counted with its holdings through members (``rules.household_facts``).
+        tally.household(province_id, None, rules.HouseholdFacts(village_id, True, mask | derived))
         adoptions.extend(
             _adoption("household", household_id, province_id, capability_id, since, actor)
             for capability_id, since in sorted(wanted.get(key, {}).items())
@@ -405,12 +424,20 @@ def residents_import_bulk(
         head_names.setdefault(item.household.key, item.full_name)
     new_keys = [key for key, part in parts.items() if part.existing is None]
     existing_households = {p.existing["id"]: p for p in parts.values() if p.existing is not None}
+    masks = {c.id: c.mask for c in capabilities.values()}
     adoptions = _write_households(
-        parts, new_keys, household_caps, existing_households, capabilities, actor, tally, head_names
+        parts,
+        new_keys,
+        household_caps,
+        existing_households,
+        capabilities,
+        actor,
+        tally,
+        head_names,
+        _new_members_masks(rows, masks),
     )
 
     # New residents go in with their masks; every row of a household shares its (now known) id.
-    masks = {c.id: c.mask for c in capabilities.values()}
     new_rows: list[ResidentRow] = [i for i in rows if i.existing is None]
     resident_rows: list[tuple[Any, ...]] = []
     facts = []
@@ -472,11 +499,12 @@ def residents_import_bulk(
 
     matched = [i for i in rows if i.existing is not None]
     _adopt_matched_residents(matched, capabilities, actor, adoptions, tally)
-    # Households hold what their members give them (``rollup.derivations``): those of residents who gained.
+    # Households hold what their members give them (``rollup.derivations``): the existing households
+    # of residents who gained (new households went in with theirs: ``_write_households``).
     members_changed: dict[int, set[int]] = defaultdict(set)
     for item in rows:
         holder = item.existing if item.existing is not None else parts[item.household.key].existing
-        if item.capabilities and holder is not None:
+        if item.capabilities and holder is not None and not holder.get("new"):
             household_id = holder["household_id"] if item.existing is not None else holder["id"]
             members_changed[holder["province_id"]].add(household_id)
     for province_id, household_ids in sorted(members_changed.items()):
@@ -501,6 +529,16 @@ def residents_import_bulk(
         "adoptions_new": len(adoptions),
         "identifiers_added": filled,
     }
+
+
+def _new_members_masks(rows: list[ResidentRow], masks: dict[int, int]) -> dict[tuple[Any, ...], int]:
+    """Per household key, the capability masks of its new residents in the file, or-ed together."""
+    combined: dict[tuple[Any, ...], int] = defaultdict(int)
+    for item in rows:
+        if item.existing is None:  # a matched resident stays in the household it is in
+            for capability_id in item.capabilities:
+                combined[item.household.key] |= masks[capability_id]
+    return combined
 
 
 def _adopt_matched_residents(

@@ -34,6 +34,7 @@ class Command(BaseCommand):
             (_("Retirement ages"), result.retirement_ages),
             (_("Indicators"), result.indicators),
             (_("Targets"), result.targets),
+            (_("National targets"), result.national_targets),
         ):
             self.stdout.write(
                 _("%(label)s: %(created)d created, %(updated)d updated, %(unchanged)d unchanged.")
