@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any, cast
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
-from django.db.models import Q, QuerySet
+from django.contrib.auth.models import Group, Permission
+from django.db.models import ManyToManyField, Q, QuerySet
 from django.http import HttpRequest
-from django.utils.text import format_lazy
+from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import AreaRoleKind, MembershipRole
@@ -143,8 +145,56 @@ class UserChangeFormWithPhone(UserChangeForm):
         model = User
 
 
+_DEFAULT_ACTIONS = {
+    "add": _("Can add %(model)s"),
+    "change": _("Can change %(model)s"),
+    "delete": _("Can delete %(model)s"),
+    "view": _("Can view %(model)s"),
+}
+
+
+def permission_label(permission: Permission) -> str:
+    """A permission as the admin lists it, in the reader's language.
+
+    Django stores the names of the default permissions in English ("Can add resident"), built from
+    the model's untranslated name; they are rebuilt here from the action and the model's (translated)
+    name. A permission of the model's own has its name as the model declares it, translated.
+    """
+    model = permission.content_type.model_class()
+    action, _sep, model_name = permission.codename.partition("_")
+    if model is None:
+        return permission.name
+    verbose_name = str(model._meta.verbose_name)
+    if action in _DEFAULT_ACTIONS and model_name == model._meta.model_name:
+        label = str(_DEFAULT_ACTIONS[action] % {"model": verbose_name})
+    else:  # as the model declares it (``Meta.permissions``, wrapped for translation there)
+        label = str(dict(model._meta.permissions).get(permission.codename, permission.name))
+    return f"{capfirst(verbose_name)} | {label}"
+
+
+class TranslatedPermissionsMixin:
+    """Lists the permissions of a many-to-many field by ``permission_label``."""
+
+    def formfield_for_manytomany(
+        self, db_field: ManyToManyField[Any, Any], request: HttpRequest | None = None, **kwargs: Any
+    ) -> Any:
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]  # ModelAdmin's, by the MRO
+        if field is not None and db_field.related_model is Permission:
+            field.queryset = field.queryset.select_related("content_type")
+            field.label_from_instance = permission_label
+        return field
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(TranslatedPermissionsMixin, DjangoGroupAdmin):
+    """Django's groups, their permissions listed in the reader's language."""
+
+
 @admin.register(User)
-class UserAdmin(TeamServicesAdminMixin, ScopedAdminMixin, DjangoUserAdmin):
+class UserAdmin(TranslatedPermissionsMixin, TeamServicesAdminMixin, ScopedAdminMixin, DjangoUserAdmin):
     form = UserChangeFormWithPhone
     add_form = UserCreationForm
     change_password_form = PasswordChangeForm

@@ -158,7 +158,8 @@ def measured_value(
     return value if official is None else official
 
 
-def _ratio(numerator: int, denominator: int) -> Decimal | None:
+def percent(numerator: int, denominator: int) -> Decimal | None:
+    """``numerator`` as a percentage of ``denominator`` to three decimals (half up); ``None`` over nothing."""
     if not denominator:
         return None
     return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
@@ -288,7 +289,7 @@ def _history(area_ids: list[int], period: Period) -> tuple[dict, dict]:
     return baseline, earlier
 
 
-def _assess(
+def assess_reading(
     reading: IndicatorReading,
     baseline_month: tuple[date, int | None, Decimal] | None,
     earlier_month: tuple[date, int | None, Decimal] | None,
@@ -337,7 +338,7 @@ def _assess(
         reading.projection, reading.projected_date = "date", reached
 
 
-def _readings(
+def build_readings(
     areas: list[Area],
     anchor: Area,
     period: Period,
@@ -345,6 +346,13 @@ def _readings(
     indicators: list[Indicator],
     figures: OfficialFiguresByYear | None = None,
 ) -> dict[int, list[IndicatorReading]]:
+    """Each area's readings of ``indicators`` for ``period``: computed ones from ``live`` (summed counts by
+    area path and indicator) while the period is open, else the stored values; with targets, official
+    figures and pace.
+
+    Not scoped: the caller has checked that the user sees ``anchor`` (the area whose page it is); the
+    national level calls it with the provinces' rows.
+    """
     is_live = period.is_open()
     history = figures if figures is not None else official_figures_by_year(anchor, period.start.year)
     if (own_bounds := _own_bounds(indicators)) is not None:
@@ -372,7 +380,7 @@ def _readings(
             if live_value:
                 numerator, denominator = live.get((path, indicator_pk), (0, 0))
                 reading.numerator, reading.denominator = numerator, denominator
-                reading.value, reading.is_live = _ratio(numerator, denominator), True
+                reading.value, reading.is_live = percent(numerator, denominator), True
             elif (row := stored.get(key)) is not None:
                 reading.numerator, reading.denominator, reading.value = row.numerator, row.denominator, row.value
                 reading.reported_by_id, reading.reported_at = row.reported_by_id, row.reported_at
@@ -381,13 +389,13 @@ def _readings(
             reading.official_band, reading.official, reading.official_level = official.band, official.figure, level
             reading.official_value, reading.coverage, reading.warnings = official.value, official.coverage, official.warnings
             reading.official_history = history
-            _assess(reading, baseline.get(key), earlier.get(key))
+            assess_reading(reading, baseline.get(key), earlier.get(key))
             readings.append(reading)
         result[area_pk] = readings
     return result
 
 
-def _indicators(province_id: int | None = None) -> list[Indicator]:
+def active_indicators(province_id: int | None = None) -> list[Indicator]:
     """The active indicators; with ``province_id``, each with that province's own age bounds
     (``own_bound``, ``own_min_age``, ``own_max_age``) read in the same query (see ``_own_bounds``)."""
     rows = Indicator.objects.filter(is_active=True).select_related("capability")
@@ -402,7 +410,7 @@ def _indicators(province_id: int | None = None) -> list[Indicator]:
 
 
 def _own_bounds(indicators: list[Indicator]) -> Bounds | None:
-    """The province's own age bounds as ``_indicators(province_id)`` read them, or ``None`` if it did not."""
+    """The province's own age bounds as ``active_indicators(province_id)`` read them, or ``None`` if it did not."""
     if not indicators or not hasattr(indicators[0], "own_bound"):
         return None
     return {
@@ -433,9 +441,9 @@ def area_indicator_values(
     """
     ensure_visible(user, area)
     # None measured only above it; with the province's own age bounds (which decide official bands).
-    indicators = [i for i in _indicators(area.province_id or area.pk) if i.applies_to(area)]
+    indicators = [i for i in active_indicators(area.province_id or area.pk) if i.applies_to(area)]
     live = _live_counts(area) if period.is_open() else {}
-    return _readings([area], area, period, live, indicators, figures)[area.pk]
+    return build_readings([area], area, period, live, indicators, figures)[area.pk]
 
 
 def child_indicator_values(
@@ -459,9 +467,9 @@ def child_indicator_values(
         return []
     # The parent's indicators, so that the children's readings line up with the parent's.
     if indicators is None:
-        indicators = [i for i in _indicators(area.province_id or area.pk) if i.applies_to(area)]
+        indicators = [i for i in active_indicators(area.province_id or area.pk) if i.applies_to(area)]
     live = _live_counts(area, group_by_child=True) if period.is_open() else {}
-    per_area = _readings(children, area, period, live, indicators, figures)
+    per_area = build_readings(children, area, period, live, indicators, figures)
     rows = []
     for child in children:
         readings = per_area[child.pk]
@@ -548,7 +556,7 @@ def indicator_series_many(
         for index in range(month_index(first_month), month_index(last_month) + 1):
             start = month_start(index)
             if now is not None and start == live_month.start:
-                value = _ratio(*now)
+                value = percent(*now)
                 measured = measured_value(indicator, area.pk, start, now[0], value, figures)
                 points.append(SeriesPoint(start, now[0], now[1], value, True, measured))
             elif (row := snapshots.get((indicator.pk, start))) is not None:
@@ -570,11 +578,15 @@ __all__ = [
     "OutOfScope",
     "SeriesPoint",
     "TargetInfo",
+    "active_indicators",
     "area_indicator_values",
+    "assess_reading",
+    "build_readings",
     "child_indicator_values",
     "indicator_series",
     "indicator_series_many",
     "measured_value",
     "official_figures_for",
+    "percent",
     "visible_area",
 ]

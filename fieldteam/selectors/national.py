@@ -48,10 +48,10 @@ from fieldteam.selectors.indicators import (
     IndicatorReading,
     OutOfScope,
     TargetInfo,
-    _assess,
-    _indicators,
-    _ratio,
-    _readings,
+    active_indicators,
+    assess_reading,
+    build_readings,
+    percent,
 )
 from fieldteam.selectors.population import (
     CHILDREN,
@@ -251,11 +251,11 @@ def national_indicator_values(*, user: User, period: Period | None = None) -> li
         start, numerator, denominator = month
         band = band_of(indicator)
         official = figure_of(start.year, band).value if band else None
-        value = _percent(numerator, official) if official else _ratio(numerator, denominator)
+        value = _percent(numerator, official) if official else percent(numerator, denominator)
         return None if value is None else (start, None, value)
 
     readings: list[NationalReading] = []
-    for indicator in _indicators():
+    for indicator in active_indicators():
         reading = NationalReading(
             indicator=indicator,
             area_id=NATION_ID,
@@ -268,7 +268,7 @@ def national_indicator_values(*, user: User, period: Period | None = None) -> li
         reading.provinces_with_value = counted
         if indicator.is_computed and counted:
             reading.numerator, reading.denominator = int(numerator or 0), int(denominator or 0)
-            reading.value = _ratio(reading.numerator, reading.denominator)
+            reading.value = percent(reading.numerator, reading.denominator)
             band = band_of(indicator)
             if band:
                 national = {band: figure_of(period.start.year, band)}
@@ -283,7 +283,7 @@ def national_indicator_values(*, user: User, period: Period | None = None) -> li
         elif indicator.is_computed:
             reading.official_band = band_of(indicator) or ""
         if indicator.is_computed:
-            _assess(
+            assess_reading(
                 reading, measured(indicator, baseline.get(indicator.pk)), measured(indicator, earlier.get(indicator.pk))
             )
         else:
@@ -317,10 +317,10 @@ def province_ranking(
     provinces = _provinces()
     if not provinces:
         return []
-    indicators = _indicators()
+    indicators = active_indicators()
     figures = _figures(period.start.year)
     # No live counts: an open period has no province rows yet (the module's docstring).
-    per_area = _readings(provinces, _NATION_ANCHOR, period, {}, indicators, figures)
+    per_area = build_readings(provinces, _NATION_ANCHOR, period, {}, indicators, figures)
     rows = []
     for province in provinces:
         readings = per_area[province.pk]
