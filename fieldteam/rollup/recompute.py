@@ -294,9 +294,15 @@ def recompute_province(*, province_id: int, month: date | None = None) -> Recomp
     so no concurrent write's delta is lost or double-counted. ``month`` (default: the current
     month) becomes the counting month: ages are counted at its end. Callers that may run
     concurrently (tasks, commands) hold ``locks.recompute_guard`` around it.
+
+    Moving the counting month to a new one (the month's roll) changes counts by design (people
+    come of age): that is a rebase, not drift, and is neither logged nor recorded as rows corrected.
     """
     started = time.perf_counter()
     month = (month or today()).replace(day=1)
+    # Read before the transaction: on SQLite its first statement must be the write below.
+    previous_month = RollupState.objects.filter(pk=province_id).values_list("month", flat=True).first()
+    rebase = previous_month is not None and previous_month != month
     with transaction.atomic():
         # Written first: on SQLite this takes the database write lock before anything is read.
         state, _created = RollupState.objects.update_or_create(province_id=province_id, defaults={"month": month})
@@ -310,9 +316,9 @@ def recompute_province(*, province_id: int, month: date | None = None) -> Recomp
         seconds = time.perf_counter() - started
         state.last_recompute_at = timezone.now()
         state.last_recompute_seconds = seconds
-        state.last_drift_rows = len(drift)
+        state.last_drift_rows = 0 if rebase else len(drift)
         state.save(update_fields=["last_recompute_at", "last_recompute_seconds", "last_drift_rows"])
-    if drift:
+    if drift and not rebase:
         logger.warning("rollup drift corrected in province %s: %d rows, e.g. %s", province_id, len(drift), drift[:5])
     return RecomputeResult(province_id, month, seconds, len(computed), drift)
 

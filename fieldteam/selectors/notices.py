@@ -7,12 +7,14 @@ logs (the follow-up visits of ``selectors.follow_ups``) and from the month sign-
 - a team member or leader: the overdue follow-ups of their teams' villages, and for a leader
   each member's overdue count in the villages of the teams they lead;
 - an officer (not a viewer): a month of one of their own areas returned by the province, with its
-  comment; a province officer also the communes that submitted a month and wait for approval, and
+  comment; a commune officer the last closed month of their commune until it is submitted (a
+  warning once past its due day); a province officer also the communes that submitted a month and wait for approval, and
   the communes late with the last closed month.
 
 A bounded number of queries whatever the number of villages, follow-ups or communes: one for the
 villages, two for the follow-ups, one for the members' names, one for the officer's areas, one
-for the returned months, one for the submitted ones, and three per province for the late ones.
+for the returned months, two for the communes' months to submit, one for the submitted ones, and
+three per province for the late ones.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from fieldteam.choices import COMMUNE_KINDS, VILLAGE_KINDS, ApprovalStatus
-from fieldteam.models import Area, MonthApproval, User
+from fieldteam.models import Area, MonthApproval, RollupState, User
 from fieldteam.periods import today
 from fieldteam.permissions import Scope, scope_for
-from fieldteam.selectors.approvals import month_sign_off
+from fieldteam.selectors.approvals import due_date, month_sign_off
 from fieldteam.selectors.follow_ups import FollowUp, follow_ups
 
 __all__ = ["NOTICE_KINDS", "Notice", "notices_for"]
@@ -42,7 +44,8 @@ MEMBERS_OVERDUE = "members_overdue"
 MONTH_RETURNED = "month_returned"
 MONTHS_SUBMITTED = "months_submitted"
 COMMUNES_LATE = "communes_late"
-NOTICE_KINDS = (OVERDUE_FOLLOW_UPS, MEMBERS_OVERDUE, MONTH_RETURNED, MONTHS_SUBMITTED, COMMUNES_LATE)
+MONTH_TO_SUBMIT = "month_to_submit"
+NOTICE_KINDS = (OVERDUE_FOLLOW_UPS, MEMBERS_OVERDUE, MONTH_RETURNED, MONTH_TO_SUBMIT, MONTHS_SUBMITTED, COMMUNES_LATE)
 
 WARNING = "warning"
 INFO = "info"
@@ -145,6 +148,7 @@ def _officer_notices(user: User, scope: Scope) -> list[Notice]:
             else _("The month %(month)s report of %(area)s was returned.") % values
         )
         notices.append(Notice(MONTH_RETURNED, text, _sign_off_link(row.area_id, row.month), WARNING))
+    notices += _months_to_submit([a for a in areas if a.is_commune and a.is_active])
     provinces = [a for a in areas if a.is_province]
     if not provinces:
         return notices
@@ -189,6 +193,42 @@ def _officer_notices(user: User, scope: Scope) -> list[Notice]:
                 WARNING,
             )
         )
+    return notices
+
+
+def _months_to_submit(communes: list[Area]) -> list[Notice]:
+    """Each commune whose last closed month is neither submitted nor approved yet (returned: said above).
+
+    Two queries whatever the number of communes: the provinces' last closed months, their rows.
+    """
+    if not communes:
+        return []
+    closed = dict(
+        RollupState.objects.filter(pk__in={c.province_id for c in communes}, last_closed_month__isnull=False).values_list(
+            "pk", "last_closed_month"
+        )
+    )
+    if not closed:
+        return []
+    answered = set(
+        MonthApproval.objects.filter(area__in=communes, month__in=set(closed.values()))
+        .exclude(status=ApprovalStatus.DRAFT)
+        .values_list("area_id", "month")
+    )
+    notices = []
+    for commune in communes:
+        month = closed.get(commune.province_id)
+        if month is None or (commune.pk, month) in answered:
+            continue
+        due = due_date(month)
+        values = {"month": _month(month), "area": commune.name, "due": f"{due:%d/%m/%Y}"}
+        late = today() > due
+        text = (
+            _("The month %(month)s of %(area)s is late: it was due on %(due)s. Review and submit it.")
+            if late
+            else _("The month %(month)s of %(area)s is to be reviewed and submitted by %(due)s.")
+        ) % values
+        notices.append(Notice(MONTH_TO_SUBMIT, text, _sign_off_link(commune.pk, month), WARNING if late else INFO))
     return notices
 
 

@@ -20,6 +20,7 @@ from fieldteam.selectors.notices import (
     COMMUNES_LATE,
     MEMBERS_OVERDUE,
     MONTH_RETURNED,
+    MONTH_TO_SUBMIT,
     MONTHS_SUBMITTED,
     OVERDUE_FOLLOW_UPS,
     Notice,
@@ -163,6 +164,21 @@ def test_a_commune_officer_is_told_their_month_was_returned_with_the_comment(
     # Submitted again: the notice is gone.
     approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
     assert not of_kind(notices_for(user=commune_officer), MONTH_RETURNED)
+
+
+def test_a_commune_officer_is_reminded_of_the_closed_month_until_it_is_submitted(closed, commune_officer) -> None:
+    with freeze_time(due_date(LAST_MONTH).replace(day=2)):
+        [reminder] = vi_notices(commune_officer)
+    assert (reminder.kind, reminder.severity) == (MONTH_TO_SUBMIT, "info")
+    assert f"{LAST_MONTH:%m/%Y}" in reminder.text and "Xã Ia Grai" in reminder.text
+    assert f"{due_date(LAST_MONTH):%d/%m/%Y}" in reminder.text
+    assert reminder.link == f"{reverse('dashboards:area', args=[closed.commune.pk])}?period={LAST_MONTH:%Y-%m}#sign-off"
+    with freeze_time(AFTER_DUE):
+        [late] = vi_notices(commune_officer)
+    assert (late.kind, late.severity) == (MONTH_TO_SUBMIT, "warning")
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
+    with freeze_time(AFTER_DUE):
+        assert notices_for(user=commune_officer) == []
 
 
 def test_a_province_officer_is_told_who_waits_for_approval_and_who_is_late(

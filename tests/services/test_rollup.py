@@ -165,6 +165,25 @@ def test_closing_a_month_freezes_every_level_of_the_tree(area_tree, smartphone_i
     assert RollupState.objects.get(pk=area_tree.province.pk).month == dt.date(2026, 4, 1)
 
 
+def test_the_months_roll_is_not_reported_as_drift_when_people_come_of_age(area_tree, smartphone_indicator, caplog):
+    with freeze_time("2026-03-10"):
+        # 18 in April 2026: not an adult at the end of March, one at the end of April.
+        ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_date=dt.date(2008, 4, 15))
+        recompute.recompute_province(province_id=area_tree.province.pk)
+        assert count(area_tree.village, smartphone_indicator) == (0, 0)
+    with freeze_time("2026-04-01"), caplog.at_level("WARNING", logger="fieldteam.rollup.recompute"):
+        recompute.roll_month_forward(province_id=area_tree.province.pk)
+
+    assert count(area_tree.village, smartphone_indicator) == (0, 1)
+    assert RollupState.objects.get(pk=area_tree.province.pk).last_drift_rows == 0
+    assert "drift" not in caplog.text
+    # Real drift in the new month is still reported.
+    VillageCount.objects.filter(village=area_tree.village).update(denominator=7)
+    with freeze_time("2026-04-02"):
+        assert recompute.recompute_province(province_id=area_tree.province.pk).drift
+    assert RollupState.objects.get(pk=area_tree.province.pk).last_drift_rows == 1
+
+
 def test_reported_value_records_who_and_when(area_tree, province_officer):
     indicator = IndicatorFactory(reported=True)
     row = report_indicator_value(
