@@ -33,13 +33,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db.models import Count, F, FilteredRelation, Min, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import PROVINCE_KINDS, PeriodKind
-from fieldteam.models import Area, Indicator, IndicatorValue, NationalTarget, User
+from fieldteam.models import Area, Indicator, IndicatorPopulationBound, IndicatorValue, NationalTarget, User
 from fieldteam.periods import Period, month_index, month_start, today
 from fieldteam.permissions import sees_nation
 from fieldteam.selectors.indicators import (
@@ -84,6 +84,9 @@ class NationalReading(IndicatorReading):
     provinces_with_value: int = 0
     provinces: int = 0
     status: Status | None = None
+    #: The provinces that count this indicator over their own age bounds (``IndicatorPopulationBound``,
+    #: e.g. Sơn La's adults from 15): their rows are summed as they count them, which the page says.
+    own_bounds: tuple[str, ...] = ()
 
     @property
     def official_source_label(self) -> str:
@@ -163,12 +166,6 @@ def _national_figure(
     )
 
 
-def _percent(part: int, whole: int) -> Decimal | None:
-    if not whole:
-        return None
-    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
-
-
 def _national_targets() -> dict[int, dict[int, TargetInfo]]:
     """Indicator id -> year -> the national target (one query)."""
     targets: dict[int, dict[int, TargetInfo]] = defaultdict(dict)
@@ -177,6 +174,18 @@ def _national_targets() -> dict[int, dict[int, TargetInfo]]:
     ):
         targets[indicator_id][year] = TargetInfo(year, value, comparison, NATION_ID, inherited=False)
     return targets
+
+
+def _own_bounds(province_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """Indicator id -> the names of the provinces counting it over their own age bounds (one query)."""
+    names: dict[int, list[str]] = defaultdict(list)
+    for indicator_id, name in (
+        IndicatorPopulationBound.objects.filter(province_id__in=province_ids)
+        .order_by("province__name")
+        .values_list("indicator_id", "province__name")
+    ):
+        names[indicator_id].append(name)
+    return {indicator_id: tuple(found) for indicator_id, found in names.items()}
 
 
 def _sums(province_ids: list[int], period: Period) -> dict[int, tuple[int | None, int | None, int]]:
@@ -226,7 +235,8 @@ def national_indicator_values(*, user: User, period: Period | None = None) -> li
 
     Computed indicators: sums over the provinces' rows of the period, over the official figures
     summed the same way (see the module's docstring). Reported ones: not aggregated. A fixed number
-    of queries (seven) whatever the number of provinces.
+    of queries (eight) whatever the number of provinces. A province that counts an indicator over its
+    own age bounds is summed as it counts it, and named on the reading (``own_bounds``).
     """
     ensure_sees_nation(user)
     period = period or last_closed_month()
@@ -235,6 +245,7 @@ def national_indicator_values(*, user: User, period: Period | None = None) -> li
     history = _figures(period.start.year)
     sums = _sums(province_ids, period)
     targets = _national_targets()
+    own_bounds = _own_bounds(province_ids)
     baseline, earlier = _national_history(province_ids, period)
     figures_by_band: dict[tuple[int, str], OfficialFigure] = {}
 
@@ -251,7 +262,7 @@ def national_indicator_values(*, user: User, period: Period | None = None) -> li
         start, numerator, denominator = month
         band = band_of(indicator)
         official = figure_of(start.year, band).value if band else None
-        value = _percent(numerator, official) if official else percent(numerator, denominator)
+        value = percent(numerator, official) if official else percent(numerator, denominator)
         return None if value is None else (start, None, value)
 
     readings: list[NationalReading] = []
@@ -266,6 +277,7 @@ def national_indicator_values(*, user: User, period: Period | None = None) -> li
         reading.targets = targets.get(indicator.pk, {})
         numerator, denominator, counted = sums.get(indicator.pk, (None, None, 0))
         reading.provinces_with_value = counted
+        reading.own_bounds = own_bounds.get(indicator.pk, ()) if indicator.is_computed else ()
         if indicator.is_computed and counted:
             reading.numerator, reading.denominator = int(numerator or 0), int(denominator or 0)
             reading.value = percent(reading.numerator, reading.denominator)

@@ -14,7 +14,7 @@ from fieldteam.choices import AreaRoleKind
 from fieldteam.periods import Period
 from fieldteam.selectors.national import national_indicator_values
 from tests.dashboards.conftest import login
-from tests.factories import AreaRoleFactory, NationalTargetFactory, UserFactory
+from tests.factories import AreaRoleFactory, NationalTargetFactory, PopulationBoundFactory, UserFactory
 
 MAY = "2026-05"
 NATION = reverse("dashboards:nation")
@@ -99,6 +99,18 @@ def test_the_page_shows_the_national_sums_and_targets(client, scenario):
     assert f"{reading.numerator}/{reading.denominator}" in page
     assert "≥95%" in page
     assert 'id="provinces"' in page
+    assert "độ tuổi riêng" not in page
+
+
+@pytest.mark.django_db
+def test_the_page_names_the_provinces_counting_over_their_own_age_bounds(client, scenario):
+    user = UserFactory(superuser=True)
+    PopulationBoundFactory(province=scenario.tree.province, indicator=scenario.adults, min_age=15)
+    login(client, user)
+
+    page = client.get(NATION, {"period": MAY}, HTTP_ACCEPT_LANGUAGE="vi").content.decode()
+
+    assert f"Các tỉnh tính theo độ tuổi riêng: {scenario.tree.province.name}" in page
 
 
 @pytest.mark.django_db

@@ -25,6 +25,7 @@ from tests.factories import (
     IndicatorFactory,
     NationalTargetFactory,
     OfficialPopulationFactory,
+    PopulationBoundFactory,
     ProvinceFactory,
     ResidentFactory,
     UserFactory,
@@ -87,6 +88,18 @@ def test_national_sums_equal_the_sum_of_the_provinces(country, superuser):
     assert national.denominator == sum(r.denominator for r in each) == 25
     assert national.value == Decimal("44.000")
     assert (national.aggregated, national.provinces_with_value, national.provinces) == (True, 3, 3)
+
+
+@freeze_time(TODAY)
+def test_a_province_counting_over_its_own_age_bounds_is_named_on_the_reading(country, superuser):
+    indicator, provinces = country
+    assert reading_for(national_indicator_values(user=superuser, period=MAY), indicator).own_bounds == ()
+
+    PopulationBoundFactory(province=provinces[2], indicator=indicator, min_age=15)
+
+    national = reading_for(national_indicator_values(user=superuser, period=MAY), indicator)
+    assert national.own_bounds == ("Đắk Lắk",)
+    assert national.numerator == 11  # still summed as each province counts it
 
 
 @freeze_time(TODAY)
