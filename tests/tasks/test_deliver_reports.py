@@ -60,7 +60,7 @@ class Handler:
         if self.refuse:
             return "554 5.7.1 Message refused"
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]  # aiosmtpd types mail_from as str | None; set by then
         return "250 Message accepted"
 
 
