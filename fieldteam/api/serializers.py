@@ -28,6 +28,7 @@ from fieldteam.models import (
     TrainingSession,
     User,
 )
+from fieldteam.models.population import COUNT_FIELDS
 from fieldteam.periods import Period
 from fieldteam.rollup.derivations import Derivations, load_derivations
 from fieldteam.selectors.indicators import MEASURED_OFFICIAL, MEASURED_REGISTER, MEASURED_REPORTED
@@ -461,13 +462,7 @@ class OfficialPopulationSerializer(serializers.ModelSerializer):
             "id",
             "area",
             "year",
-            "total",
-            "age_14_plus",
-            "age_15_plus",
-            "age_18_plus",
-            "working_age_male",
-            "working_age_female",
-            "households",
+            *COUNT_FIELDS,
             "source",
             "entered_by",
             "entered_at",

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.models import OfficialPopulation
+from fieldteam.models.population import COUNT_FIELDS
 
 from .base import CodeWidget, Column, DecimalWidget, FieldteamResource, IntegerWidget, TextWidget
 
@@ -113,13 +114,7 @@ class OfficialPopulationResource(FieldteamResource):
         fields = (
             "area_code",
             "year",
-            "total",
-            "age_14_plus",
-            "age_15_plus",
-            "age_18_plus",
-            "working_age_male",
-            "working_age_female",
-            "households",
+            *COUNT_FIELDS,
             "source",
         )
 

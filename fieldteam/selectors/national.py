@@ -40,6 +40,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import PROVINCE_KINDS, PeriodKind
 from fieldteam.models import Area, Indicator, IndicatorPopulationBound, IndicatorValue, NationalTarget, User
+from fieldteam.models.population import COUNT_FIELDS
 from fieldteam.periods import Period, month_index, month_start, today
 from fieldteam.permissions import sees_nation
 from fieldteam.selectors.indicators import (
@@ -132,16 +133,7 @@ def _figures(last_year: int) -> OfficialFiguresByYear:
     figure, else the sum of its communes' when every active commune has one. Villages are not read:
     a commune's figure here is its own.
     """
-    names = (
-        "year",
-        "total",
-        "age_14_plus",
-        "age_15_plus",
-        "age_18_plus",
-        "working_age_male",
-        "working_age_female",
-        "households",
-    )
+    names = ("year", *COUNT_FIELDS)
     rows = (
         Area.objects.filter(depth__lte=2, is_active=True)
         .annotate(fig=FilteredRelation("official_populations", condition=Q(official_populations__year__lte=last_year)))

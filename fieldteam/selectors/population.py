@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import PopulationKind
 from fieldteam.models import Area, Indicator, IndicatorPopulationBound, OfficialPopulation, User
+from fieldteam.models.population import COUNT_FIELDS
 from fieldteam.permissions import scope_for
 from fieldteam.rollup.rules import WORKING_AGE_FROM_YEARS
 
@@ -246,16 +247,7 @@ def official_figures_by_year(anchor: Area, last_year: int) -> OfficialFiguresByY
     """
     columns = {
         f"fig_{name}": F(f"fig__{name}")
-        for name in (
-            "year",
-            "total",
-            "age_14_plus",
-            "age_15_plus",
-            "age_18_plus",
-            "working_age_male",
-            "working_age_female",
-            "households",
-        )
+        for name in ("year", *COUNT_FIELDS)
     }
     rows = (
         Area.objects.filter(path__startswith=anchor.path)
