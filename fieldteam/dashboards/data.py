@@ -32,7 +32,7 @@ from fieldteam.dashboards import charts
 from fieldteam.formatting import number_formatter, period_label
 from fieldteam.models import Area, Indicator, User
 from fieldteam.periods import Period, month_index, month_start, today
-from fieldteam.permissions import scope_for
+from fieldteam.permissions import Scope, scope_for
 from fieldteam.selectors.activity import TeamActivity, team_activity
 from fieldteam.selectors.indicators import (
     ChildValues,
@@ -263,6 +263,30 @@ class CellWriter:
         return ChildCell(reading, band_of(reading), text, official, title)
 
 
+def _ranking(
+    ranked: list[ChildValues], cards: list[IndicatorCard], rank_card: IndicatorCard | None, scope: Scope
+) -> tuple[list[IndicatorCard], list[ChildRow]]:
+    """The ranking table of an area's children (or the nation's provinces), already in rank order: the
+    indicator columns that have a value somewhere, and a row per child with its cells."""
+    columns = [
+        card for position, card in enumerate(cards) if any(row.readings[position].value is not None for row in ranked)
+    ]
+    positions = [card.number - 1 for card in columns]
+    format_number = number_formatter()
+    writer = CellWriter(format_number)
+    rows: list[ChildRow] = []
+    for rank, row in enumerate(ranked, start=1):
+        cells = [writer.cell(row.readings[p]) for p in positions]
+        if rank_card is not None:
+            chosen = row.readings[rank_card.number - 1]
+            band, value = band_of(chosen), chosen.measured_value
+        else:
+            # The mean gap is not a reading: it has no status, hence no colour.
+            value, band = row.gap_score, "plain"
+        rows.append(ChildRow(rank, row, band, value, format_number(value), cells, scope.contains(row.area)))
+    return columns, rows
+
+
 def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = "") -> Dashboard:
     """Everything the dashboard page of ``area`` shows for ``period``, as ``user`` may see it."""
     scope = scope_for(user)
@@ -318,24 +342,7 @@ def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = 
         figures=figures,
         indicators=[reading.indicator for reading in readings],
     )
-    columns = [
-        card
-        for position, card in enumerate(cards)
-        if any(child.readings[position].value is not None for child in child_values)
-    ]
-    positions = [card.number - 1 for card in columns]
-    format_number = number_formatter()
-    writer = CellWriter(format_number)
-    children: list[ChildRow] = []
-    for rank, child in enumerate(child_values, start=1):
-        cells = [writer.cell(child.readings[p]) for p in positions]
-        if rank_card is not None:
-            ranked = child.readings[rank_card.number - 1]
-            band, value = band_of(ranked), ranked.measured_value
-        else:
-            # The mean gap is not a reading: it has no status, hence no colour.
-            value, band = child.gap_score, "plain"
-        children.append(ChildRow(rank, child, band, value, format_number(value), cells, scope.contains(child.area)))
+    columns, children = _ranking(child_values, cards, rank_card, scope)
     ranked_children = [row for row in children if any(r.value is not None for r in row.child.readings)]
     empty_children = [row for row in children if all(r.value is None for r in row.child.readings)]
 
@@ -421,22 +428,7 @@ def build_national_dashboard(*, user: User, period: Period | None, rank_code: st
         groups[-1][1].append(card)
     rank_card = next((c for c in cards if c.indicator.code == rank_code), None) if rank_code else None
     ranked = province_ranking(user=user, period=period, indicator=rank_card.indicator if rank_card else None)
-    columns = [
-        card for position, card in enumerate(cards) if any(row.readings[position].value is not None for row in ranked)
-    ]
-    positions = [card.number - 1 for card in columns]
-    format_number = number_formatter()
-    writer = CellWriter(format_number)
-    scope = scope_for(user)
-    provinces: list[ChildRow] = []
-    for rank, row in enumerate(ranked, start=1):
-        cells = [writer.cell(row.readings[p]) for p in positions]
-        if rank_card is not None:
-            chosen = row.readings[rank_card.number - 1]
-            band, value = band_of(chosen), chosen.measured_value
-        else:
-            value, band = row.gap_score, "plain"
-        provinces.append(ChildRow(rank, row, band, value, format_number(value), cells, scope.contains(row.area)))
+    columns, provinces = _ranking(ranked, cards, rank_card, scope_for(user))
     return NationalDashboard(
         period=period,
         period_label=period_label(period),
