@@ -25,6 +25,22 @@ at least 300 logs/s and half the floor's requests/s, p99 under 100 ms, a 500-ite
 created again each run. The server runs with ``DEBUG=false``, ``CONN_MAX_AGE=600`` (persistent
 connections, as in production) and throttling on (rates raised so the clients are never refused;
 the throttle's cache work is still done).
+
+``--replica-url`` (a streaming replica of the server ``--database-url`` is on; its database name
+is taken from ``--database-url`` when the URL gives none) runs another bench instead (issue 18):
+logging on the primary while a replica serves the dashboards. The app runs with
+``DATABASE_REPLICA_URLS`` set, as two gunicorns (2 workers each, as two web hosts would): one
+for the loggers, one for ``--dashboard-clients`` province officers loading the province and
+commune dashboards as fast as answers come (their reads go to the replica, who is signed in is
+read from the primary). ``--rounds`` times, in alternating order: logs alone, dashboards alone,
+both at once. It prints logs/s, p50/p99 and CPU per log (the logging gunicorn and its primary
+backends, told apart by ``application_name``) without and with the dashboards, the dashboards'
+requests/s, p50/p99 and CPU (gunicorn, primary, replica), the replica's lag during the run and at
+the end (``pg_stat_replication``), and checks that every log answered 201 exists once, the counts
+equal a full recompute, and the replica holds the same logs and counts as the primary once caught up.
+
+    .venv/bin/python bench/api.py --database-url postgres://postgres@127.0.0.1:5436/ftbench_rep \\
+        --replica-url postgres://postgres@127.0.0.1:5437/ --seconds 20
 """
 
 from __future__ import annotations
@@ -189,11 +205,13 @@ def build_world(villages: int, residents: int, clients: int, rng: random.Random)
 
 
 # --- the server ----------------------------------------------------------------------------------------
-def start_server(url: str, port: int, worker_class: str, threads: int) -> tuple[subprocess.Popen, str]:
+def start_server(
+    url: str, port: int, worker_class: str, threads: int, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     site = tempfile.mkdtemp(prefix="ft-bench-")
     Path(site, "ft_bench_settings.py").write_text(textwrap.dedent(BENCH_SETTINGS))
     Path(site, "ft_bench_urls.py").write_text(textwrap.dedent(BENCH_URLS))
-    env = {**os.environ, **SERVER_ENV, "DATABASE_URL": url, "PYTHONPATH": f"{site}:{ROOT}"}
+    env = {**os.environ, **SERVER_ENV, **(extra_env or {}), "DATABASE_URL": url, "PYTHONPATH": f"{site}:{ROOT}"}
     env.pop("REDIS_URL", None)
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -264,15 +282,20 @@ def _children(parent: int) -> list[int]:
     return found
 
 
-def _postgres_backends(url: str) -> dict[int, str]:
-    """The database's PostgreSQL processes and their kind ("client backend", "autovacuum worker", ...)."""
+def _postgres_backends(url: str, application: str | None = None) -> dict[int, str]:
+    """The database's PostgreSQL processes and their kind ("client backend", "autovacuum worker", ...).
+
+    With ``application``, only the client backends of that ``application_name`` (and the background workers).
+    """
     import psycopg
 
     name = urlsplit(url).path.lstrip("/")
-    admin_url = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    admin_url = urlunsplit(urlsplit(url)._replace(path="/postgres", query=""))
     with psycopg.connect(admin_url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT pid, backend_type FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name]
+            "SELECT pid, backend_type FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+            " AND (%s::text IS NULL OR application_name = %s OR backend_type <> 'client backend')",
+            [name, application, application],
         ).fetchall()
     return dict(rows)
 
@@ -280,13 +303,13 @@ def _postgres_backends(url: str) -> dict[int, str]:
 class CpuMeter:
     """CPU seconds spent by the gunicorn workers and by the database's PostgreSQL backends."""
 
-    def __init__(self, server: subprocess.Popen, url: str) -> None:
-        self.server, self.url = server, url
+    def __init__(self, server: subprocess.Popen, url: str, application: str | None = None) -> None:
+        self.server, self.url, self.application = server, url, application
         self.background: set[int] = set()  # autovacuum workers seen (their CPU is reported apart)
 
     def sample(self) -> tuple[dict[int, float], dict[int, float]]:
         app = {pid: _cpu_of(pid) for pid in [self.server.pid, *_children(self.server.pid)]}
-        backends = _postgres_backends(self.url)
+        backends = _postgres_backends(self.url, self.application)
         self.background |= {pid for pid, kind in backends.items() if kind != "client backend"}
         database = {pid: _cpu_of(pid) for pid in backends}
         return app, database
@@ -325,13 +348,17 @@ def log_body(village: dict, rng: random.Random) -> dict:
 def _client_thread(port: int, client: dict, kind: str, until: float, seed: int, out: list) -> None:
     rng = random.Random(seed)
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Authorization": f"Token {client['token']}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Token {client.get('token')}", "Content-Type": "application/json"}
+    if kind == "dashboard":  # a signed-in officer (a session cookie), no token
+        headers = {"Cookie": f"sessionid={client['session']}"}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     created: list[str] = []
     while time.perf_counter() < until:
         if kind == "floor":
             method, path, body = "GET", "/bench/floor/", None
+        elif kind == "dashboard":
+            method, path, body = "GET", rng.choice(client["paths"]), None
         else:
             payload = log_body(client["village"], rng)
             method, path, body = "POST", "/api/v1/assistance-logs/", json.dumps(payload)
@@ -378,20 +405,36 @@ def _client_process(
 
 def run_phase(port: int, clients: list[dict], kind: str, seconds: float, processes: int) -> dict:
     """``clients`` concurrent clients for ``seconds``, spread over ``processes`` client processes."""
+    return run_groups([(port, clients, kind, processes)], seconds)[0]
+
+
+def run_groups(groups: list[tuple[int, list[dict], str, int]], seconds: float) -> list[dict]:
+    """Several groups of clients at once, each ``(port, clients, kind, processes)``; a result per group."""
     context = multiprocessing.get_context("fork")
-    queue = context.Queue()
     start_at = time.time() + 0.5
-    workers = [
-        context.Process(
-            target=_client_process, args=(port, clients[n::processes], kind, start_at, seconds, n + 1, queue)
-        )
-        for n in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    parts = [queue.get() for _ in workers]
-    for worker in workers:
-        worker.join()
+    running = []
+    for number, (port, clients, kind, processes) in enumerate(groups):
+        queue = context.Queue()
+        workers = [
+            context.Process(
+                target=_client_process,
+                args=(port, clients[n::processes], kind, start_at, seconds, number * 100 + n + 1, queue),
+            )
+            for n in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        running.append((kind, queue, workers))
+    results = []
+    for kind, queue, workers in running:
+        parts = [queue.get() for _ in workers]
+        for worker in workers:
+            worker.join()
+        results.append(_phase_result(kind, parts, seconds))
+    return results
+
+
+def _phase_result(kind: str, parts: list, seconds: float) -> dict:
     latencies = sorted(lat for part in parts for lat in part[0])
     statuses: dict[int, int] = {}
     for part in parts:
@@ -406,6 +449,7 @@ def run_phase(port: int, clients: list[dict], kind: str, seconds: float, process
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan"),
         "statuses": statuses,
         "created": [log_id for part in parts for log_id in part[2]],
+        "latencies": latencies,
     }
 
 
@@ -504,6 +548,284 @@ def post_batch(port: int, token: str, items: list[dict]) -> tuple[float, dict[st
     return elapsed, statuses
 
 
+# --- with a replica (--replica-url) ------------------------------------------------------------------------
+def replica_database_url(replica_url: str, database_url: str) -> str:
+    """The replica's URL of the bench database: ``--database-url``'s name when ``replica_url`` gives none."""
+    parts = urlsplit(replica_url)
+    if parts.path.strip("/"):
+        return replica_url
+    return urlunsplit(parts._replace(path=urlsplit(database_url).path))
+
+
+def with_application_name(url: str, name: str) -> str:
+    """The URL with ``?application_name=name`` (Django passes it to psycopg): whose backends are whose."""
+    return urlunsplit(urlsplit(url)._replace(query=f"application_name={name}"))
+
+
+def replication_state(url: str) -> tuple[float | None, int | None]:
+    """The primary's view of its replica: replay lag in seconds (None when idle) and bytes not yet replayed."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT EXTRACT(EPOCH FROM replay_lag)::float8, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
+            " FROM pg_stat_replication ORDER BY replay_lsn LIMIT 1"
+        ).fetchone()
+    if row is None:
+        raise SystemExit("the primary has no replica in pg_stat_replication")
+    return row[0], row[1]
+
+
+def wait_caught_up(url: str, replica_url: str, timeout: float = 300) -> float:
+    """Seconds until the replica has replayed everything the primary wrote so far."""
+    import psycopg
+
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as primary:
+        target = primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    with psycopg.connect(replica_url, autocommit=True) as replica:
+        while not replica.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [target]).fetchone()[0]:
+            if time.perf_counter() - started > timeout:
+                raise SystemExit(f"the replica did not catch up within {timeout:.0f} s")
+            time.sleep(0.05)
+    return time.perf_counter() - started
+
+
+def replica_transactions(replica_url: str) -> int:
+    """Transactions the replica has served in the bench database (its own statistics: reads only)."""
+    import psycopg
+
+    with psycopg.connect(replica_url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()[0]
+
+
+def compare_with_replica(url: str, replica_url: str) -> list[tuple[str, int, bool]]:
+    """Each logs and counts table: its rows on the primary, and whether the replica holds exactly the same."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as primary, psycopg.connect(replica_url, autocommit=True) as replica:
+        tables = [
+            row[0]
+            for row in primary.execute(
+                r"SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND (tablename LIKE 'fieldteam\_%count'"
+                " OR tablename IN ('fieldteam_assistancelog', 'fieldteam_assistanceitem', 'fieldteam_adoption',"
+                " 'fieldteam_resident', 'fieldteam_syncreceipt')) ORDER BY tablename"
+            )
+        ]
+        compared = []
+        for table in tables:
+            # Every row, in a fixed order, as one digest: equal digests, equal tables.
+            digest = f"SELECT count(*), md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"
+            here, there = primary.execute(digest).fetchone(), replica.execute(digest).fetchone()
+            compared.append((table, here[0], here == there))
+    return compared
+
+
+class LagWatch:
+    """Samples the replica's lag on the primary twice a second, the largest seen kept per phase label."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.label = url, ""
+        self.worst: dict[str, tuple[float, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            if not self.label:
+                continue
+            seconds, behind = replication_state(self.url)
+            old = self.worst.get(self.label, (0.0, 0))
+            self.worst[self.label] = (max(old[0], seconds or 0.0), max(old[1], behind or 0))
+
+
+def officer_sessions(province_id: int, count: int) -> list[str]:
+    """Signed-in sessions of ``count`` province officers (sessions live in the database)."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from fieldteam.choices import AreaRoleKind
+    from fieldteam.models import AreaRole, User
+
+    keys = []
+    for number in range(count):
+        user = User.objects.create_user(username=f"bench-officer-{number}", password=uuid.uuid4().hex)
+        AreaRole.objects.create(user=user, area_id=province_id, role=AreaRoleKind.PROVINCE_OFFICER)
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        keys.append(session.session_key)
+    return keys
+
+
+def dashboard_paths(world: dict) -> list[str]:
+    """The province's dashboard as often as all its communes' (those with the bench's villages) together."""
+    from fieldteam.models import Area
+
+    villages = Area.objects.filter(pk__in=[v["id"] for v in world["villages"]])
+    parents = {village.path[: -Area.steplen] for village in villages}  # materialized paths: the parent's prefix
+    communes = sorted(Area.objects.filter(path__in=parents).values_list("pk", flat=True))
+    return [f"/dashboards/areas/{world['province_id']}/"] * len(communes) + [
+        f"/dashboards/areas/{commune}/" for commune in communes
+    ]
+
+
+def _merge(phases: list[dict], seconds: float) -> dict:
+    latencies = sorted(lat for phase in phases for lat in phase["latencies"])
+    app = sum(phase["cpu"][0] for phase in phases)
+    database = sum(phase["cpu"][1] for phase in phases)
+    replica = sum(phase.get("replica_cpu", 0.0) for phase in phases)
+    count = max(len(latencies), 1)
+    return {
+        "per_second": sum(phase["ok"] for phase in phases) / (seconds * len(phases)),
+        "p50_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan"),
+        "app_ms": app * 1000 / count,
+        "db_ms": database * 1000 / count,
+        "replica_ms": replica * 1000 / count,
+        "replica_transactions": sum(phase.get("replica_transactions", 0) for phase in phases) / count,
+    }
+
+
+def run_with_replica(args: argparse.Namespace, world: dict) -> None:
+    """Logging on the primary without and with officers loading dashboards from the replica (issue 18)."""
+    url = args.database_url
+    replica_url = replica_database_url(args.replica_url, url)
+    say(f"replica {replica_url}: caught up with the loaded data in {wait_caught_up(url, replica_url):.1f} s")
+    sessions = officer_sessions(world["province_id"], args.dashboard_clients)
+    paths = dashboard_paths(world)
+    officers = [{"session": key, "paths": paths} for key in sessions]
+    extra = {"DATABASE_REPLICA_URLS": replica_url}
+    logs_server, _site = start_server(
+        with_application_name(url, "bench-logs"), args.port, args.worker_class, args.threads, extra
+    )
+    dashboard_port = free_port()
+    try:
+        dashboards_server, _site = start_server(
+            with_application_name(url, "bench-dashboards"), dashboard_port, args.worker_class, args.threads, extra
+        )
+    except BaseException:
+        logs_server.terminate()
+        raise
+    watch = LagWatch(url)
+    watch.start()
+    phases: dict[str, list[dict]] = {"logs alone": [], "dashboards alone": [], "logs": [], "dashboards": []}
+    created: list[str] = []
+    try:
+        say(
+            f"gunicorn: 2 {args.worker_class} workers for {args.clients} loggers on :{args.port}, 2 for "
+            f"{args.dashboard_clients} officers on "
+            f":{dashboard_port}, both with DATABASE_REPLICA_URLS; warming up ..."
+        )
+        logs_group = (args.port, world["clients"], "logs", args.client_processes)
+        dashboards_group = (dashboard_port, officers, "dashboard", 1)
+        warm = run_groups([logs_group, dashboards_group], 3)
+        created += warm[0]["created"]
+        if warm[1]["statuses"].keys() != {200}:
+            raise SystemExit(f"the dashboards answered {warm[1]['statuses']}")
+        analyze(url)
+        log_meter = CpuMeter(logs_server, url, "bench-logs")
+        dashboard_meter = CpuMeter(dashboards_server, url, "bench-dashboards")
+        replica_meter = CpuMeter(dashboards_server, replica_url)  # its backends: the dashboards' reads
+        runs = [("logs alone", [logs_group]), ("dashboards alone", [dashboards_group])]
+        runs.append(("logs + dashboards", [logs_group, dashboards_group]))
+        for number in range(args.rounds):
+            for label, groups in runs if number % 2 == 0 else runs[::-1]:
+                say(f"round {number + 1}: {label}, {args.seconds:.0f} s")
+                watch.label = label
+                before = (log_meter.sample(), dashboard_meter.sample(), replica_meter.sample())
+                transactions = replica_transactions(replica_url)
+                results = run_groups(groups, args.seconds)
+                transactions = replica_transactions(replica_url) - transactions
+                after = (log_meter.sample(), dashboard_meter.sample(), replica_meter.sample())
+                watch.label = ""
+                for group, result in zip(groups, results, strict=True):
+                    if group[2] == "logs":
+                        result["cpu"] = CpuMeter.spent(before[0], after[0])
+                        created += result["created"]
+                        key = "logs alone" if len(groups) == 1 else "logs"
+                    else:
+                        result["cpu"] = CpuMeter.spent(before[1], after[1])
+                        result["replica_cpu"] = CpuMeter.spent(before[2], after[2])[1]
+                        result["replica_transactions"] = transactions
+                        key = "dashboards alone" if len(groups) == 1 else "dashboards"
+                    phases[key].append(result)
+                    unit = "logs/s" if group[2] == "logs" else "req/s "
+                    say(
+                        f"  {group[2]:9s} {result['per_second']:8.1f} {unit}  p50 {result['p50_ms']:6.1f} ms   "
+                        f"p99 {result['p99_ms']:6.1f} ms   {result['statuses']}"
+                    )
+                with open("/proc/loadavg") as handle:
+                    say(f"  load average: {handle.read().split()[0]}")
+    finally:
+        watch.stop()
+        for server in (logs_server, dashboards_server):
+            server.terminate()
+            server.wait(timeout=30)
+
+    say("")
+    say(f"summary over {args.rounds} rounds of {args.seconds:.0f} s (CPU: gunicorn + the primary's backends it used)")
+    merged = {label: _merge(results, args.seconds) for label, results in phases.items()}
+    for label in ("logs alone", "logs"):
+        m = merged[label]
+        name = "logs, dashboards loading" if label == "logs" else "logs alone"
+        say(
+            f"  {name:26s} {m['per_second']:7.1f} logs/s  p50 {m['p50_ms']:6.1f} ms  p99 {m['p99_ms']:6.1f} ms  "
+            f"CPU per log {m['app_ms'] + m['db_ms']:5.2f} ms (gunicorn {m['app_ms']:5.2f} + primary {m['db_ms']:5.2f})"
+        )
+    for label in ("dashboards alone", "dashboards"):
+        m = merged[label]
+        name = "dashboards, logs writing" if label == "dashboards" else "dashboards alone"
+        say(
+            f"  {name:26s} {m['per_second']:7.1f} req/s   p50 {m['p50_ms']:6.1f} ms  p99 {m['p99_ms']:6.1f} ms  "
+            f"CPU per page {m['app_ms'] + m['db_ms'] + m['replica_ms']:5.1f} ms (gunicorn {m['app_ms']:5.1f} + "
+            f"primary {m['db_ms']:4.2f} + replica {m['replica_ms']:5.1f}); "
+            f"{m['replica_transactions']:.1f} replica transactions per page"
+        )
+    for label, (seconds, behind) in sorted(watch.worst.items()):
+        say(f"  replica lag, the most seen during '{label}': replay_lag {seconds * 1000:6.1f} ms, {behind:,} bytes")
+    seconds, behind = replication_state(url)
+    lag_text = "none (caught up, idle)" if seconds is None else f"{seconds * 1000:.1f} ms"
+    say(f"  replica lag at the end: replay_lag {lag_text}, {behind:,} bytes behind")
+    alone, loaded = merged["logs alone"], merged["logs"]
+    say(f"ratio logs/s with/without dashboards: {loaded['per_second'] / alone['per_second']:.2f}")
+    say(
+        "ratio CPU per log with/without dashboards: "
+        f"{(loaded['app_ms'] + loaded['db_ms']) / (alone['app_ms'] + alone['db_ms']):.2f}"
+    )
+
+    from fieldteam.models import AssistanceLog
+    from fieldteam.rollup import recompute
+
+    found = AssistanceLog.objects.filter(pk__in=created).count()
+    drift = recompute.recompute_province(province_id=world["province_id"]).drift
+    say(f"check: {found} of {len(created)} logs answered 201 exist; drift after a full recompute: {len(drift)} rows")
+    say(f"check: the replica caught up in {wait_caught_up(url, replica_url):.2f} s after the run")
+    compared = compare_with_replica(url, replica_url)
+    for table, rows, same in compared:
+        say(f"  {'same' if same else 'DIFFERENT'} on the replica: {table} ({rows:,} rows)")
+    checks = [
+        ("every created log stored once, counts equal the recompute", found == len(created) and not drift),
+        ("the replica served the dashboards' reads", merged["dashboards"]["replica_transactions"] >= 1),
+        ("the replica holds the same logs and counts once caught up", all(same for _t, _r, same in compared)),
+    ]
+    for label, met in checks:
+        say(f"  {'PASS' if met else 'FAIL'}  {label}")
+    if not all(met for _label, met in checks):
+        raise SystemExit(1)
+
+
 # --- main ------------------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -516,6 +838,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--replica-url", help="a streaming replica of --database-url's server: the replica bench")
+    parser.add_argument("--dashboard-clients", type=int, default=2, help="with --replica-url: officers reading")
+    parser.add_argument("--rounds", type=int, default=2, help="with --replica-url: rounds of the three phases")
     args = parser.parse_args()
     rng = random.Random(2026)
     args.port = args.port or free_port()
@@ -530,6 +855,9 @@ def main() -> None:
         f"({time.perf_counter() - started:.1f} s)"
     )
     batch_client = world["clients"].pop()
+    if args.replica_url:
+        run_with_replica(args, world)
+        return
 
     server, _site = start_server(args.database_url, args.port, args.worker_class, args.threads)
     try:

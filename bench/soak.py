@@ -18,6 +18,11 @@ check: every log sent is stored exactly once, the import job finished, and the l
 a full recompute (no drift).
 
     .venv/bin/python bench/soak.py --minutes 3 --database-url postgres://postgres@127.0.0.1:5432/ft_soak
+
+``--replica-url`` (a streaming replica of ``--database-url``'s server, as ``bench/api.py`` takes it)
+runs the server and the worker with ``DATABASE_REPLICA_URLS`` set: the officer's dashboard reads
+go to the replica. The final check then also says how many transactions the replica served and
+that, once caught up, it holds the same logs and counts as the primary.
 """
 
 from __future__ import annotations
@@ -256,6 +261,7 @@ def main() -> None:
     parser.add_argument("--villages", type=int, default=6)
     parser.add_argument("--residents", type=int, default=100, help="residents per village")
     parser.add_argument("--import-rows", type=int, default=2000)
+    parser.add_argument("--replica-url", help="a streaming replica of --database-url's server: reads go there")
     args = parser.parse_args()
     seconds = args.minutes * 60
     port = bench_api.free_port()
@@ -274,6 +280,12 @@ def run(args: argparse.Namespace, seconds: float, port: int, redis: Redis) -> No
     bench_api.recreate_database(args.database_url)
     bench_api.setup_django(args.database_url)
     world = bench_api.build_world(args.villages, args.residents, args.clients + 1, random.Random(2026))
+    replica_url = bench_api.replica_database_url(args.replica_url, args.database_url) if args.replica_url else ""
+    if replica_url:
+        # The server and the worker read what they may from the replica (the router; writes stay on the primary).
+        bench_api.SERVER_ENV["DATABASE_REPLICA_URLS"] = replica_url
+        say(f"replica {replica_url}: caught up in {bench_api.wait_caught_up(args.database_url, replica_url):.1f} s")
+        replica_before = bench_api.replica_transactions(replica_url)
     phone = world["clients"].pop()
     cookie = officer_session(world["province_id"])
 
@@ -288,6 +300,8 @@ def run(args: argparse.Namespace, seconds: float, port: int, redis: Redis) -> No
         # A killed worker's unacknowledged message is delivered again after this long.
         "CELERY_VISIBILITY_TIMEOUT": "30",
     }
+    if replica_url:
+        env["DATABASE_REPLICA_URLS"] = replica_url
     bench_api.BENCH_SETTINGS = SOAK_SETTINGS
     bench_api.SERVER_ENV["FT_SOAK_REDIS_URL"] = redis.url
     server, _site = bench_api.start_server(args.database_url, port, "sync", 1)
@@ -395,6 +409,19 @@ def run(args: argparse.Namespace, seconds: float, port: int, redis: Redis) -> No
         (f"live counts equal a full recompute (drift {len(drift)} rows)", not drift),
         ("no request failed", errors == 0),
     ]
+    if replica_url:
+        served_there = bench_api.replica_transactions(replica_url) - replica_before
+        say(
+            f"replica: {served_there:,} transactions served; caught up "
+            f"{bench_api.wait_caught_up(args.database_url, replica_url):.2f} s after the check"
+        )
+        compared = bench_api.compare_with_replica(args.database_url, replica_url)
+        for table, rows, same in compared:
+            say(f"  {'same' if same else 'DIFFERENT'} on the replica: {table} ({rows:,} rows)")
+        checks += [
+            ("the replica served the dashboard's reads", served_there > 0),
+            ("the replica holds the same logs and counts once caught up", all(same for _t, _r, same in compared)),
+        ]
     for label, met in checks:
         say(f"  {'PASS' if met else 'FAIL'}  {label}")
     sys.exit(0 if all(met for _label, met in checks) else 1)

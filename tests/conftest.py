@@ -100,9 +100,11 @@ def clear_process_caches() -> None:
     from fieldteam import identifiers
     from fieldteam.resources import base as resources_base
     from fieldteam.rollup import fastlog, rules
+    from fieldteam.selectors import population
     from fieldteam.web import common as web_common
 
     rules.clear_caches()
+    population.clear_caches()
     fastlog.clear_caches()
     ContentType.objects.clear_cache()
     identifiers._fernet.cache_clear()

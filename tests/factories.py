@@ -115,6 +115,8 @@ class AreaFactory(DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class: type[Area], *args: Any, parent: Area | None = None, **kwargs: Any) -> Area:
+        from fieldteam.selectors.population import official_figures_changed
+
         if parent is None:
             area = model_class.objects.add_root(create_kwargs=kwargs)
             if area.province_id is None and area.is_province:
@@ -122,7 +124,10 @@ class AreaFactory(DjangoModelFactory):
                 area.save(update_fields=["province"])
             return area
         kwargs.setdefault("province", parent if parent.is_province else parent.province)
-        return model_class.objects.add_child(parent, create_kwargs=kwargs)
+        area = model_class.objects.add_child(parent, create_kwargs=kwargs)
+        # As the area services do: the province's cached official figures follow its tree.
+        official_figures_changed(area.province_id)
+        return area
 
     @classmethod
     def _build(cls, model_class: type[Area], *args: Any, parent: Area | None = None, **kwargs: Any) -> Area:

@@ -4,6 +4,7 @@
 # everything lives in one temporary directory, owned by the postgres OS user, removed by `stop`.
 #
 #   tools/pg_cluster.sh start DIR   # replica on $REPLICA_PORT (5433), pgbouncer on $PGBOUNCER_PORT (6433)
+#                                   # of the primary on $PRIMARY_PORT (5432; a throwaway one for a bench)
 #   tools/pg_cluster.sh stop DIR    # stop both, remove DIR
 #   tools/pg_cluster.sh failover-drill DIR   # promote a replica, repoint pgbouncer, time each step
 #

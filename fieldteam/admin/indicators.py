@@ -21,6 +21,7 @@ from fieldteam.choices import AreaRoleKind, IndicatorKind, TargetComparison
 from fieldteam.models import (
     Area,
     AreaRole,
+    CommuneCount,
     Indicator,
     IndicatorValue,
     NationalTarget,
@@ -333,6 +334,33 @@ class VillageCountAdmin(DerivedAdmin):
 
     @admin.display(description=_("denominator"), ordering="denominator")
     def denominator_value(self, obj: VillageCount) -> int:
+        return obj.denominator
+
+
+@admin.register(CommuneCount)
+class CommuneCountAdmin(DerivedAdmin):
+    superuser_only = True  # the roll-up's stored sums of the village counts: officers read them on the dashboards
+    scope_area_field = "commune"
+    list_display = ("commune_name", "indicator_name", "numerator_value", "denominator_value")
+    list_select_related = ("commune", "indicator")
+    list_filter = ("indicator", *AREA_FILTERS[:2])  # province, commune
+    fields = list_display
+    readonly_fields = fields
+
+    @admin.display(description=_("commune"), ordering="commune__name")
+    def commune_name(self, obj: CommuneCount) -> str:
+        return obj.commune.name
+
+    @admin.display(description=_("indicator"), ordering="indicator__sort_order")
+    def indicator_name(self, obj: CommuneCount) -> str:
+        return obj.indicator.name
+
+    @admin.display(description=_("numerator"), ordering="numerator")
+    def numerator_value(self, obj: CommuneCount) -> int:
+        return obj.numerator
+
+    @admin.display(description=_("denominator"), ordering="denominator")
+    def denominator_value(self, obj: CommuneCount) -> int:
         return obj.denominator
 
 

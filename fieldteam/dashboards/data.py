@@ -21,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
+from html import escape  # what Django's ``escape`` calls, without its lazy-string check on each of ~5,000 calls
 
 from django.core.exceptions import ValidationError
-from django.utils.html import escape
+from django.urls import reverse
+from django.utils.formats import localize
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
@@ -34,6 +36,7 @@ from fieldteam.models import Area, Indicator, User
 from fieldteam.periods import Period, month_index, month_start, today
 from fieldteam.permissions import Scope, scope_for
 from fieldteam.selectors.activity import TeamActivity, team_activity
+from fieldteam.selectors.coverage import TeamCoverage
 from fieldteam.selectors.indicators import (
     ChildValues,
     IndicatorReading,
@@ -45,6 +48,7 @@ from fieldteam.selectors.indicators import (
     official_figures_for,
 )
 from fieldteam.selectors.national import last_closed_month, national_indicator_values, province_ranking
+from fieldteam.selectors.reasons import ReasonCounts
 from fieldteam.selectors.status import STATUSES, ReachedMonths, Status, reached_months, reading_status, target_status
 from fieldteam.selectors.work_list import WorkListSection, work_list
 from fieldteam.services.reports import EARLIEST_YEAR
@@ -97,10 +101,11 @@ class ChildCell:
     def html(self) -> str:
         title = f' title="{escape(self.title)}"' if self.title else ""
         warn = " ⚠" if self.reading.warnings else ""
+        # The texts are ``number_formatter``'s (digits, a sign, the decimal separator, "–"): nothing to escape.
         if self.official_text:
-            inner = f'{escape(self.official_text)} <small class="muted">{escape(self.text)}</small>{warn}'
+            inner = f'{self.official_text} <small class="muted">{self.text}</small>{warn}'
         else:
-            inner = f"{escape(self.text)}{warn}"
+            inner = f"{self.text}{warn}"
         return f'<td class="t-{self.band}"{title}>{inner}</td>'
 
 
@@ -113,6 +118,7 @@ class ChildRow:
     ranked_text: str
     cells: list[ChildCell]
     visible: bool = True
+    href: str = ""  # the area's own dashboard for the same period (a link when ``visible``)
 
     @cached_property
     def note(self) -> str:
@@ -127,6 +133,19 @@ class ChildRow:
         """The row's value cells, written once here rather than by the template (a province has thousands)."""
         # Bands come from ``formatting.TONES`` and texts from ``number_formatter``: digits, a separator, "–".
         return mark_safe("".join(c.html for c in self.cells))  # noqa: S308
+
+    @property
+    def html(self) -> SafeString:
+        """The whole row (rank, the area's name or link, the ranked value, the cells), written here
+        rather than by the template: per row the template cost more than all the rest of the table."""
+        name = escape(self.child.area.name)
+        if self.visible:
+            name = SafeString(f'<a href="{escape(self.href)}">{name}</a>')
+        title = f' title="{escape(self.note)}"' if self.note else ""
+        return mark_safe(  # noqa: S308 - every text escaped above, the cells by ``ChildCell.html``
+            f'<tr><td>{self.rank}</td><th class="name"{title}>{name}</th>'
+            f'<td class="t-{escape(self.band)}">{escape(self.ranked_text)}</td>{self.cells_html}</tr>'
+        )
 
 
 @dataclass
@@ -232,6 +251,7 @@ class CellWriter:
         self.format_number = format_number
         self.title_format = _("Official: %(official)s · register: %(register)s · coverage: %(coverage)s")
         self._sources: dict[tuple[object, str], str] = {}
+        self._warnings: dict[tuple[str, ...], list[str]] = {}
 
     def source(self, reading: IndicatorReading) -> str:
         """``reading.official_source_label``, once per figure and level (many cells share one)."""
@@ -259,21 +279,30 @@ class CellWriter:
             "coverage": format_number(reading.coverage),
         }
         if reading.warnings:
-            title = " ".join([title, *reading.warning_labels])
+            labels = self._warnings.get(reading.warnings)
+            if labels is None:
+                labels = self._warnings[reading.warnings] = reading.warning_labels
+            title = " ".join([title, *labels])
         return ChildCell(reading, band_of(reading), text, official, title)
 
 
 def _ranking(
-    ranked: list[ChildValues], cards: list[IndicatorCard], rank_card: IndicatorCard | None, scope: Scope
+    ranked: list[ChildValues],
+    cards: list[IndicatorCard],
+    rank_card: IndicatorCard | None,
+    scope: Scope,
+    period: Period,
 ) -> tuple[list[IndicatorCard], list[ChildRow]]:
     """The ranking table of an area's children (or the nation's provinces), already in rank order: the
-    indicator columns that have a value somewhere, and a row per child with its cells."""
+    indicator columns that have a value somewhere, and a row per child with its cells and the link
+    to its dashboard for ``period``."""
     columns = [
         card for position, card in enumerate(cards) if any(row.readings[position].value is not None for row in ranked)
     ]
     positions = [card.number - 1 for card in columns]
     format_number = number_formatter()
     writer = CellWriter(format_number)
+    query = f"?period={period}"
     rows: list[ChildRow] = []
     for rank, row in enumerate(ranked, start=1):
         cells = [writer.cell(row.readings[p]) for p in positions]
@@ -283,8 +312,50 @@ def _ranking(
         else:
             # The mean gap is not a reading: it has no status, hence no colour.
             value, band = row.gap_score, "plain"
-        rows.append(ChildRow(rank, row, band, value, format_number(value), cells, scope.contains(row.area)))
+        visible = scope.contains(row.area)
+        href = reverse("dashboards:area", kwargs={"area_id": row.area.pk}) + query if visible else ""
+        rows.append(ChildRow(rank, row, band, value, format_number(value), cells, visible, href))
     return columns, rows
+
+
+def _number_texts() -> Callable[[object], str]:
+    """A number as a template prints ``{{ value }}`` (localized, escaped), each distinct one worked out
+    once: the tables below print hundreds of them, most the same few."""
+    texts: dict[tuple[type, str], str] = {}
+
+    def text(value: object) -> str:
+        key = (type(value), str(value))
+        found = texts.get(key)
+        if found is None:
+            found = texts[key] = escape(str(localize(value)))
+        return found
+
+    return text
+
+
+def coverage_rows(coverage: TeamCoverage) -> SafeString:
+    """The rows of the team-coverage table (one per child area), as ``_coverage.html`` printed them."""
+    text = _number_texts()
+    rows = []
+    for c in coverage.children:
+        far = ' class="t-far"' if c.villages and c.villages_with_team < c.villages else ""
+        share = "" if c.village_share is None else f" ({text(c.village_share)}%)"
+        per_team = text(c.members_per_team) if c.members_per_team else "–"
+        rows.append(
+            f'<tr><th class="name">{escape(c.area.name)}</th><td>{text(c.villages)}</td>'
+            f"<td{far}>{text(c.villages_with_team)}{share}</td><td>{text(c.teams)}</td><td>{per_team}</td>"
+            f"<td>{text(c.members_trained)}/{text(c.members)}</td></tr>"
+        )
+    return mark_safe("".join(rows))  # noqa: S308 - names and numbers escaped above
+
+
+def reason_rows(reasons: ReasonCounts) -> SafeString:
+    """The rows of the not-done reasons table (one per child area), as ``_reasons.html`` printed them."""
+    rows = []
+    for row in reasons.children:
+        cells = "".join(f"<td>{escape(text)}</td>" for text in row.shown())
+        rows.append(f'<tr><th class="name">{escape(row.area.name)}</th>{cells}</tr>\n')
+    return mark_safe("".join(rows))  # noqa: S308 - names and counts escaped above
 
 
 def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = "") -> Dashboard:
@@ -342,7 +413,7 @@ def build_dashboard(*, user: User, area: Area, period: Period, rank_code: str = 
         figures=figures,
         indicators=[reading.indicator for reading in readings],
     )
-    columns, children = _ranking(child_values, cards, rank_card, scope)
+    columns, children = _ranking(child_values, cards, rank_card, scope, period)
     ranked_children = [row for row in children if any(r.value is not None for r in row.child.readings)]
     empty_children = [row for row in children if all(r.value is None for r in row.child.readings)]
 
@@ -428,7 +499,7 @@ def build_national_dashboard(*, user: User, period: Period | None, rank_code: st
         groups[-1][1].append(card)
     rank_card = next((c for c in cards if c.indicator.code == rank_code), None) if rank_code else None
     ranked = province_ranking(user=user, period=period, indicator=rank_card.indicator if rank_card else None)
-    columns, provinces = _ranking(ranked, cards, rank_card, scope_for(user))
+    columns, provinces = _ranking(ranked, cards, rank_card, scope_for(user), period)
     return NationalDashboard(
         period=period,
         period_label=period_label(period),

@@ -20,7 +20,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from fieldteam.choices import PROVINCE_KINDS, PeriodKind
-from fieldteam.dashboards.data import build_dashboard, build_national_dashboard, parse_national_period, parse_period
+from fieldteam.dashboards.data import (
+    build_dashboard,
+    build_national_dashboard,
+    coverage_rows,
+    parse_national_period,
+    parse_period,
+    reason_rows,
+)
 from fieldteam.errors import field_error
 from fieldteam.formatting import period_choices, period_label
 from fieldteam.http import SignedInRequest
@@ -100,6 +107,12 @@ def area_dashboard(request: SignedInRequest, area_id: int) -> HttpResponse:
     if problem:
         messages.warning(request, problem)
     dashboard = build_dashboard(user=request.user, area=area, period=period, rank_code=request.GET.get("rank", ""))
+    coverage = team_coverage(user=request.user, area=area)
+    reasons = (
+        reason_counts(user=request.user, area=area, period=period)
+        if area.numchild and may_see_reasons(user=request.user, area=area)
+        else None
+    )
     context = {
         "dashboard": dashboard,
         "area": area,
@@ -108,11 +121,12 @@ def area_dashboard(request: SignedInRequest, area_id: int) -> HttpResponse:
         "homes": homes_for(user=request.user),
         # Issue 15: the gap for women and ethnic minorities (small cells hidden), and team coverage.
         "breakdowns": area_breakdowns(user=request.user, area=area, period=period),
-        "coverage": team_coverage(user=request.user, area=area),
+        "coverage": coverage,
+        # The rows of the two long tables written once in Python (a province has 135 communes).
+        "coverage_rows": coverage_rows(coverage) if coverage else "",
         # Issue 17: not-done reasons per child area, for an office (a commune's or province's dashboard).
-        "reasons": reason_counts(user=request.user, area=area, period=period)
-        if area.numchild and may_see_reasons(user=request.user, area=area)
-        else None,
+        "reasons": reasons,
+        "reason_rows": reason_rows(reasons) if reasons else "",
         "reason_lists": REASON_LISTS,
         # Issue 17: follow-up visits per village, on a commune's dashboard.
         "follow_ups": commune_follow_ups(user=request.user, area=area),

@@ -7,6 +7,7 @@ from .audit import AuditEntry
 from .capabilities import Adoption, Capability, CapabilityDerivation
 from .follow_ups import FollowUpRule
 from .indicators import (
+    CommuneCount,
     Indicator,
     IndicatorPopulationBound,
     IndicatorValue,
@@ -35,6 +36,7 @@ __all__ = [
     "BackgroundJob",
     "Capability",
     "CapabilityDerivation",
+    "CommuneCount",
     "ConsentRecord",
     "FollowUpRule",
     "Household",

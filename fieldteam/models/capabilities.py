@@ -121,6 +121,7 @@ class Adoption(models.Model):
         blank=True,
         related_name="adoptions",
     )
+    # Indexed over the household adoptions only (``adoption_household_idx``): most rows are a resident's.
     household = models.ForeignKey(
         "fieldteam.Household",
         verbose_name=_("household"),
@@ -128,10 +129,13 @@ class Adoption(models.Model):
         null=True,
         blank=True,
         related_name="adoptions",
+        db_index=False,
     )
     since = models.DateField(_("since"))
     ended_on = models.DateField(_("ended on"), null=True, blank=True)
     source = models.CharField(_("source"), max_length=12, choices=AdoptionSource.choices)
+    # Indexed over the adoptions a log recorded only (``adoption_assistance_log_idx``): imported
+    # and entered ones have none, and an index of NULLs costs every bulk insert.
     assistance_log = models.ForeignKey(
         "fieldteam.AssistanceLog",
         verbose_name=_("assistance log"),
@@ -139,6 +143,7 @@ class Adoption(models.Model):
         null=True,
         blank=True,
         related_name="adoptions",
+        db_index=False,
     )
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -153,7 +158,14 @@ class Adoption(models.Model):
     class Meta:
         verbose_name = _("adoption")
         verbose_name_plural = _("adoptions")
-        indexes = [models.Index(fields=["province", "capability", "since"])]
+        indexes = [
+            models.Index(fields=["province", "capability", "since"]),
+            # Partial: a lookup by log or household (``= x``, ``IN (...)``) implies NOT NULL and uses them.
+            models.Index(
+                fields=["assistance_log"], condition=Q(assistance_log__isnull=False), name="adoption_assistance_log_idx"
+            ),
+            models.Index(fields=["household"], condition=Q(household__isnull=False), name="adoption_household_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=(Q(resident__isnull=False) & Q(household__isnull=True))

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db import connections, router
 from django.db.models import Exists, F, OuterRef
 
 from fieldteam.choices import DerivationKind, ResidentStatus
@@ -193,13 +194,29 @@ _UPDATE_CHUNK = 500
 def gain_from_member(derivations: Derivations, household_id: int, member_mask: int) -> HouseholdChange | None:
     """A member of the household now holds ``member_mask``: the household gains what it derives, if new.
 
-    Only ever adds bits (a gain needs no other member read): one locking read, and a write when the
-    household did not hold them yet. ``None`` when nothing changes. Runs inside the transaction the
+    Only ever adds bits (a gain needs no other member read): on PostgreSQL one statement (lock,
+    read and write when the household did not hold them yet), elsewhere a locking read and a write. ``None`` when nothing changes. Runs inside the transaction the
     caller holds (the member's).
     """
     gained = derivations.from_members([member_mask])
     if not gained:
         return None
+    using = router.db_for_write(Household)
+    if connections[using].vendor == "postgresql":
+        # One statement: the row locked and its mask read (``FOR UPDATE`` in the ``FROM``, so
+        # ``RETURNING`` gives the mask as it was), written only if the bits are new.
+        table = Household._meta.db_table
+        changed = list(
+            Household.objects.raw(
+                f"UPDATE {table} h SET derived_mask = o.derived_mask | %s "  # noqa: S608
+                f"FROM (SELECT id, derived_mask FROM {table} WHERE id = %s FOR UPDATE) o "
+                "WHERE h.id = o.id AND o.derived_mask & %s <> %s "
+                "RETURNING h.id, h.village_id, h.is_active, h.capability_mask, o.derived_mask",
+                [gained, household_id, gained, gained],
+                using=using,
+            )
+        )
+        return (changed[0], changed[0].derived_mask | gained) if changed else None
     household = Household.objects.select_for_update().get(pk=household_id)
     if household.derived_mask & gained == gained:
         return None

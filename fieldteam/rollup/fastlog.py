@@ -229,16 +229,35 @@ def _household_gain_sql() -> str:
         FROM household hh WHERE t.id = hh.id
         RETURNING t.id
     ),
-    household_counted AS (
-        INSERT INTO fieldteam_villagecount (province_id, village_id, indicator_id, numerator, denominator)
-        SELECT hh.province_id, hh.village_id, r.indicator, 1, 0
+    household_delta AS (
+        SELECT hh.province_id, hh.village_id, r.indicator AS indicator_id, 1 AS numerator
         FROM household hh, jsonb_to_recordset(%(household_rules)s::jsonb) AS r(indicator bigint, bit bigint)
         WHERE hh.is_active AND hh.bits & r.bit <> 0 AND hh.held & r.bit = 0
-        ORDER BY r.indicator
+    ),
+    household_counted AS (
+        INSERT INTO fieldteam_villagecount (province_id, village_id, indicator_id, numerator, denominator)
+        SELECT d.province_id, d.village_id, d.indicator_id, d.numerator, 0 FROM household_delta d
+        ORDER BY d.indicator_id
         ON CONFLICT (village_id, indicator_id) DO UPDATE SET
             numerator = fieldteam_villagecount.numerator + excluded.numerator
-        RETURNING 1
+        RETURNING village_id, indicator_id
     ),"""
+
+
+def _commune_counts_sql(kind: str) -> str:
+    """The communes' rows moved by the village rows this log wrote (``rules.commune_upsert_sql``).
+
+    One upsert for the subject's counts and its household's (their indicators differ), fed by the
+    village upserts' ``RETURNING``: every village row is written before any commune row, in the
+    order of the ORM path's ``rules.apply_deltas``.
+    """
+    columns = ["numerator", "women_numerator", "minority_numerator", "kinh_numerator"]
+    written = "SELECT d.province_id, d.village_id, d.indicator_id, {} FROM {} d JOIN {} USING (village_id, indicator_id)"
+    parts = [written.format(", ".join(f"d.{column}" for column in columns), "counted_delta", "counted")]
+    if kind == RESIDENT:
+        padding = ", ".join(["d.numerator", *(["0"] * (len(columns) - 1))])
+        parts.append(written.format(padding, "household_delta", "household_counted"))
+    return rules.commune_upsert_sql(f"({' UNION ALL '.join(parts)}) d", columns)
 
 
 def _statement(kind: str) -> str:
@@ -302,24 +321,35 @@ def _statement(kind: str) -> str:
         FROM subject s, gained g WHERE t.id = s.id AND g.bits <> 0
         RETURNING t.id
     ),
-    counted AS (
-        INSERT INTO fieldteam_villagecount (province_id, village_id, indicator_id, numerator, denominator,
-                                            women_numerator, minority_numerator, kinh_numerator)
-        SELECT s.province_id, s.village_id, r.indicator, 1, 0, (s.sex = '{Sex.FEMALE}')::integer,
-               (s.ethnic_group = '{EthnicGroup.MINORITY}')::integer, (s.ethnic_group = '{EthnicGroup.KINH}')::integer
+    counted_delta AS (
+        SELECT s.province_id, s.village_id, r.indicator AS indicator_id, 1 AS numerator,
+               (s.sex = '{Sex.FEMALE}')::integer AS women_numerator,
+               (s.ethnic_group = '{EthnicGroup.MINORITY}')::integer AS minority_numerator,
+               (s.ethnic_group = '{EthnicGroup.KINH}')::integer AS kinh_numerator
         FROM subject s, gained g,
              jsonb_to_recordset(%(rules)s::jsonb) AS r(indicator bigint, bit bigint, high integer, low jsonb)
         WHERE g.bits & r.bit <> 0 AND (s.capability_mask | s.derived_mask) & r.bit = 0 AND {in_population}
-        ORDER BY r.indicator
+    ),
+    counted AS (
+        INSERT INTO fieldteam_villagecount (province_id, village_id, indicator_id, numerator, denominator,
+                                            women_numerator, minority_numerator, kinh_numerator)
+        SELECT d.province_id, d.village_id, d.indicator_id, d.numerator, 0, d.women_numerator,
+               d.minority_numerator, d.kinh_numerator
+        FROM counted_delta d
+        ORDER BY d.indicator_id
         ON CONFLICT (village_id, indicator_id) DO UPDATE SET
             numerator = fieldteam_villagecount.numerator + excluded.numerator,
             denominator = fieldteam_villagecount.denominator + excluded.denominator,
             women_numerator = fieldteam_villagecount.women_numerator + excluded.women_numerator,
             minority_numerator = fieldteam_villagecount.minority_numerator + excluded.minority_numerator,
             kinh_numerator = fieldteam_villagecount.kinh_numerator + excluded.kinh_numerator
-        RETURNING 1
+        RETURNING village_id, indicator_id
     ),
     {_household_gain_sql() if kind == RESIDENT else ""}
+    commune_counted AS (
+        {_commune_counts_sql(kind)}
+        RETURNING 1
+    ),
     receipt AS (
         INSERT INTO fieldteam_syncreceipt (client_id, kind, content_hash, object_id, received_at, member_id, province_id)
         SELECT log.id, %(receipt_kind)s::text, %(hash)s::text, log.id::text, %(now)s::timestamptz, %(member)s::bigint, log.province_id FROM log

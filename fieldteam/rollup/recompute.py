@@ -17,9 +17,10 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import reduce
 from operator import or_
+from typing import cast
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from fieldteam import locks
@@ -28,6 +29,7 @@ from fieldteam.models import (
     Adoption,
     Area,
     Capability,
+    CommuneCount,
     Household,
     IndicatorValue,
     MonthApproval,
@@ -39,10 +41,12 @@ from fieldteam.periods import Period, month_end, month_index, month_start, today
 from fieldteam.rollup import sign_off
 from fieldteam.rollup.rules import (
     CELL_WIDTH,
+    COMMUNE_DEPTH,
     COUNT_COLUMNS,
     GROUP_AT,
     WOMEN_AT,
     CountingRules,
+    commune_upsert_sql,
     empty_cell,
     load_rules,
 )
@@ -60,6 +64,8 @@ class RecomputeResult:
     month: date
     seconds: float
     rows: int
+    # (place, indicator, stored, computed) of every row that differed: the village rows, then the
+    # commune rows (``CommuneCount``, place = the commune).
     drift: list[tuple[int, int, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
 
 
@@ -248,18 +254,55 @@ def compute_counts(rules: CountingRules, province_id: int, as_of: AsOf | None = 
     return counts
 
 
-def stored_counts(province_id: int) -> Counts:
+def stored_counts(province_id: int, model: type[VillageCount] | type[CommuneCount] = VillageCount) -> Counts:
+    """The province's stored non-zero counts: (village, indicator) cells, or (commune, indicator) with ``CommuneCount``."""
     # A plain cursor: at province scale (villages × indicators, ~55k rows) the ORM's per-row
     # machinery costs more than the query.
-    table = VillageCount._meta.db_table
+    table = model._meta.db_table
+    place = "village_id" if model is VillageCount else "commune_id"
     any_count = " OR ".join(f"{column} <> 0" for column in COUNT_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT village_id, indicator_id, {', '.join(COUNT_COLUMNS)} FROM {table} "  # noqa: S608
+            f"SELECT {place}, indicator_id, {', '.join(COUNT_COLUMNS)} FROM {table} "  # noqa: S608
             f"WHERE province_id = %s AND ({any_count})",
             [province_id],
         )
         return {(village, indicator): tuple(cell) for village, indicator, *cell in cursor.fetchall()}
+
+
+def communes_of(province_id: int) -> dict[int, int]:
+    """Each area of the province -> the commune whose ``CommuneCount`` rows count it (``rules.commune_path_sql``)."""
+    areas = list(Area.objects.filter(province_id=province_id).values_list("pk", "path"))
+    by_path = {path: pk for pk, path in areas}
+    width = COMMUNE_DEPTH * Area.steplen
+    return {pk: by_path[path[:width]] for pk, path in areas if path[:width] in by_path}
+
+
+def commune_counts(counts: Counts, communes: dict[int, int]) -> Counts:
+    """The (commune, indicator) sums of village ``counts``: what the ``CommuneCount`` rows must hold."""
+    cells: dict[tuple[int, int], list[tuple[int, ...]]] = defaultdict(list)
+    for (village, indicator), cell in counts.items():
+        cells[(communes[village], indicator)].append(cell)
+    # Summed a column at a time in C (``zip``/``sum``), not a number at a time in Python.
+    return {key: tuple(map(sum, zip(*column, strict=True))) for key, column in cells.items()}
+
+
+def rebuild_commune_counts(province_id: int) -> None:
+    """Sum the province's ``CommuneCount`` rows again from its village rows: after its area tree changed.
+
+    A village moved to another commune takes its counts along: call it in the transaction that
+    changed the tree. Holds the province's counts lock exclusively (as the recompute does) until
+    that transaction ends: no write's delta can fall between the two statements. Two statements
+    over the province's village rows: for a rare change of the tree, not for every write.
+    """
+    villages, communes = VillageCount._meta.db_table, CommuneCount._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        locks.province_counts_exclusive(province_id)
+        cursor.execute(f"DELETE FROM {communes} WHERE province_id = %s", [province_id])  # noqa: S608
+        cursor.execute(
+            commune_upsert_sql(f"(SELECT * FROM {villages} WHERE province_id = %s) d"),  # noqa: S608
+            [province_id],
+        )
 
 
 def _drift(stored: Counts, computed: Counts) -> list[tuple[int, int, tuple[int, ...], tuple[int, ...]]]:
@@ -270,18 +313,18 @@ def _drift(stored: Counts, computed: Counts) -> list[tuple[int, int, tuple[int, 
     ]
 
 
-def _write_counts(province_id: int, changes: Counts) -> None:
+def _write_counts(province_id: int, changes: Counts, model: type[VillageCount] | type[CommuneCount] = VillageCount) -> None:
     if not changes:
         return
-    VillageCount.objects.bulk_create(
-        [
-            VillageCount(
-                province_id=province_id, village_id=v, indicator_id=i, **dict(zip(COUNT_COLUMNS, cell, strict=True))
-            )
-            for (v, i), cell in sorted(changes.items())
-        ],
+    place = "village" if model is VillageCount else "commune"
+    rows: list[Model] = [
+        model(province_id=province_id, indicator_id=i, **{f"{place}_id": p}, **dict(zip(COUNT_COLUMNS, cell, strict=True)))
+        for (p, i), cell in sorted(changes.items())
+    ]
+    cast("type[Model]", model)._default_manager.bulk_create(
+        rows,
         update_conflicts=True,
-        unique_fields=["village", "indicator"],
+        unique_fields=[place, "indicator"],
         update_fields=list(COUNT_COLUMNS),
         batch_size=2000,
     )
@@ -289,6 +332,9 @@ def _write_counts(province_id: int, changes: Counts) -> None:
 
 def recompute_province(*, province_id: int, month: date | None = None) -> RecomputeResult:
     """Recompute the live counts of a province from its residents and households; correct drift.
+
+    Both the village rows and the communes' stored sums (``CommuneCount``): a month's rebase
+    resets the two together.
 
     Idempotent. Holds the province's counts lock exclusively for the length of one transaction,
     so no concurrent write's delta is lost or double-counted. ``month`` (default: the current
@@ -313,6 +359,12 @@ def recompute_province(*, province_id: int, month: date | None = None) -> Recomp
         # The usual case, no drift, is one dict comparison (a few ms for 55k counts).
         drift = [] if computed == stored else _drift(stored, computed)
         _write_counts(province_id, {(v, i): after for v, i, _before, after in drift})
+        # The communes' rows: the sums of the computed village rows, compared and corrected the same way.
+        computed_communes = commune_counts(computed, communes_of(province_id))
+        stored_communes = stored_counts(province_id, CommuneCount)
+        commune_drift = [] if computed_communes == stored_communes else _drift(stored_communes, computed_communes)
+        _write_counts(province_id, {(c, i): after for c, i, _before, after in commune_drift}, CommuneCount)
+        drift += commune_drift
         seconds = time.perf_counter() - started
         state.last_recompute_at = timezone.now()
         state.last_recompute_seconds = seconds

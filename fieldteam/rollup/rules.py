@@ -9,7 +9,7 @@ two can only disagree if a write bypassed the services — which the recompute t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Protocol
@@ -19,7 +19,15 @@ from django.db.models import Model
 
 from fieldteam import locks
 from fieldteam.choices import EthnicGroup, IndicatorKind, PopulationKind, ResidentStatus, Sex
-from fieldteam.models import Indicator, IndicatorPopulationBound, RetirementAge, RollupState, VillageCount
+from fieldteam.models import (
+    Area,
+    CommuneCount,
+    Indicator,
+    IndicatorPopulationBound,
+    RetirementAge,
+    RollupState,
+    VillageCount,
+)
 from fieldteam.periods import month_index as month_index_of
 from fieldteam.periods import today
 from fieldteam.rollup.derivations import Derivations, HouseholdChange, load_derivations, refresh_households
@@ -331,37 +339,84 @@ def household_contribution(rules: CountingRules, facts: HouseholdFacts | None, s
 MaskWrite = tuple[type[Model], int, int]
 
 
-def apply_deltas(province_id: int, deltas: Deltas, *, mask: MaskWrite | None = None) -> None:
-    """Add the deltas to the village counts in one upsert (rows in key order, so no deadlocks).
+# The commune row a village count adds to: the counted place's area at the province's next level
+# (depth 2), found by the prefix of the place's path (the path has a unique index). For a village
+# that is its commune; for people registered at a commune itself, that commune.
+COMMUNE_DEPTH = 2
 
+
+def commune_path_sql(path: str) -> str:
+    """SQL of the path of the commune (``COMMUNE_DEPTH``) whose row counts a place of path ``path``."""
+    return f"SUBSTR({path}, 1, {COMMUNE_DEPTH * Area.steplen})"
+
+
+def commune_upsert_sql(source: str, columns: Sequence[str] = COUNT_COLUMNS) -> str:
+    """An upsert adding the rows of ``source`` to their communes' ``CommuneCount`` rows.
+
+    ``source``: a FROM item (aliased ``d``) of village deltas: ``province_id``, ``village_id``,
+    ``indicator_id`` and ``columns`` (the other columns are left as they are). Summed per commune
+    first (an upsert may not touch a row twice), then written in (commune, indicator) order: every
+    writer locks commune rows in the same order, after its village rows, so two writes cannot
+    deadlock on them.
+    """
+    table, areas = CommuneCount._meta.db_table, Area._meta.db_table
+    # Every column written (the others as zeros): the counts have no default in the database.
+    sums = ", ".join(f"SUM(d.{column})" if column in columns else "0" for column in COUNT_COLUMNS)
+    added = ", ".join(f"{column} = {table}.{column} + excluded.{column}" for column in columns)
+    return (
+        f"INSERT INTO {table} (province_id, commune_id, indicator_id, {', '.join(COUNT_COLUMNS)}) "  # noqa: S608
+        f"SELECT d.province_id, c.id, d.indicator_id, {sums} FROM {source} "
+        f"JOIN {areas} v ON v.id = d.village_id JOIN {areas} c ON c.path = {commune_path_sql('v.path')} "
+        "WHERE true GROUP BY d.province_id, c.id, d.indicator_id ORDER BY c.id, d.indicator_id "
+        f"ON CONFLICT (commune_id, indicator_id) DO UPDATE SET {added}"
+    )
+
+
+def apply_deltas(province_id: int, deltas: Deltas, *, mask: MaskWrite | None = None) -> None:
+    """Add the deltas to the village counts and their communes' counts (rows in key order, so no deadlocks).
+
+    On PostgreSQL one statement: the village upsert and the commune upsert of the same deltas in
+    a data-modifying ``WITH`` (the communes' fed by the villages' ``RETURNING``, so all village rows
+    are written before any commune row); on SQLite, which has no such ``WITH``, two statements.
     ``mask``: also write that subject's new ``capability_mask`` (a derived column, not audited),
-    on PostgreSQL in the same statement (a data-modifying ``WITH``, run whether read or not):
-    one round trip less for every adoption.
+    on PostgreSQL in the same statement: one round trip less for every adoption.
     """
     rows = sorted((key, cell) for key, cell in deltas.items() if any(cell))
+    postgresql = connection.vendor == "postgresql"
     prefix, prefix_params = "", []
     if mask is not None:
         model, pk, value = mask
         update = f"UPDATE {model._meta.db_table} SET capability_mask = %s WHERE {model._meta.pk.column} = %s"  # noqa: S608
-        if rows and connection.vendor == "postgresql":
-            prefix, prefix_params = f"WITH subject_mask AS ({update}) ", [value, pk]
+        if rows and postgresql:
+            prefix, prefix_params = f"subject_mask AS ({update}), ", [value, pk]
         else:
             with connection.cursor() as cursor:
                 cursor.execute(update, [value, pk])
     if not rows:
         return
-    table = VillageCount._meta.db_table
+    table, columns = VillageCount._meta.db_table, ", ".join(COUNT_COLUMNS)
     values = ", ".join(["(" + ", ".join(["%s"] * (3 + CELL_WIDTH)) + ")"] * len(rows))
-    params: list[int] = [*prefix_params]
+    params: list[int] = []
     for (village_id, indicator_id), cell in rows:
         params += [province_id, village_id, indicator_id, *cell]
+    delta = f"delta (province_id, village_id, indicator_id, {columns}) AS (VALUES {values})"
     added = ", ".join(f"{column} = {table}.{column} + excluded.{column}" for column in COUNT_COLUMNS)
+    villages = (
+        f"INSERT INTO {table} (province_id, village_id, indicator_id, {columns}) "  # noqa: S608
+        "SELECT * FROM delta WHERE true ORDER BY village_id, indicator_id "
+        f"ON CONFLICT (village_id, indicator_id) DO UPDATE SET {added}"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"{prefix}INSERT INTO {table} (province_id, village_id, indicator_id, {', '.join(COUNT_COLUMNS)}) "  # noqa: S608
-            f"VALUES {values} ON CONFLICT (village_id, indicator_id) DO UPDATE SET {added}",
-            params,
-        )
+        if postgresql:
+            written = "delta d JOIN village USING (village_id, indicator_id)"
+            cursor.execute(
+                f"WITH {prefix}{delta}, village AS ({villages} RETURNING village_id, indicator_id) "
+                f"{commune_upsert_sql(written)}",
+                [*prefix_params, *params],
+            )
+        else:
+            cursor.execute(f"WITH {delta} {villages}", params)
+            cursor.execute(f"WITH {delta} {commune_upsert_sql('delta d')}", params)
 
 
 class CountedResident(Protocol):

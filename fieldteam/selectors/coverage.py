@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection
+from django.db import connections, router
 
 from fieldteam.choices import VILLAGE_KINDS
 from fieldteam.models import Area, Membership, MemberTraining, Team, User
@@ -90,7 +90,8 @@ def _grouped(
         f"WHERE a.path LIKE %s AND {active_team} GROUP BY SUBSTR(a.path, 1, %s)"
     )
     result: dict[tuple[int, str], list[int]] = {}
-    with connection.cursor() as cursor:
+    # Raw SQL is not routed: ask the router, so a dashboard's read goes to a replica as its ORM reads do.
+    with connections[router.db_for_read(Team)].cursor() as cursor:
         cursor.execute(
             " UNION ALL ".join([villages_sql] * len(key_lengths)),
             [value for length in key_lengths for value in (length, length, on, area.path + "%", *kinds, length)],

@@ -2,7 +2,8 @@
 
 Each function takes the acting user and refuses areas outside their scope (``OutOfScope``, a 404).
 Each runs a constant number of queries whatever the size of the subtree: live values are sums
-over the village counts of the subtree (one GROUP BY), closed periods read the frozen snapshots.
+over the village counts of the subtree (one GROUP BY; for a province or a commune over the communes'
+stored sums, ``CommuneCount``), closed periods read the frozen snapshots.
 """
 
 from __future__ import annotations
@@ -11,29 +12,57 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from django.db import connection
-from django.db.models import BooleanField, Case, Exists, F, Min, OuterRef, Q, Subquery, Sum, Value, When, Window
+from django.db import connections, router
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import IndicatorKind, PeriodKind, TargetComparison
-from fieldteam.models import Area, Indicator, IndicatorPopulationBound, IndicatorValue, Target, User, VillageCount
+from fieldteam.models import (
+    Area,
+    CommuneCount,
+    Indicator,
+    IndicatorPopulationBound,
+    IndicatorValue,
+    Target,
+    User,
+    VillageCount,
+)
 from fieldteam.periods import Period, month_end, month_index, month_start, today
 from fieldteam.permissions import OutOfScope, ensure_visible, scope_for
+from fieldteam.rollup.rules import COMMUNE_DEPTH
 from fieldteam.selectors.population import (
     NO_FIGURE,
     WARNING_LABELS,
     Bounds,
     OfficialFigure,
     OfficialFiguresByYear,
+    band_of,
     level_of,
     official_figures_by_year,
+    official_reading,
     official_source_label,
+    rate,
     reading_figures,
 )
 
 PLAN_HORIZON_YEAR = 2030
+_THOUSANDTH = Decimal("0.001")
 PACE_MONTHS = 3
 
 # What a target is measured by (issue 15): the rate over the official population where the reading
@@ -105,7 +134,9 @@ class IndicatorReading:
     @property
     def measured_value(self) -> Decimal | None:
         """The value targets, gap, path, projection and status are measured by (see ``measured_by``)."""
-        return self.official_value if self.measured_by == MEASURED_OFFICIAL else self.value
+        # ``measured_by`` inlined: read for every reading of a ranking, several times each.
+        official = self.official_value
+        return official if official is not None and self.indicator.kind == IndicatorKind.COMPUTED else self.value
 
     @property
     def measured_label(self) -> str:
@@ -160,9 +191,7 @@ def measured_value(
 
 def percent(numerator: int, denominator: int) -> Decimal | None:
     """``numerator`` as a percentage of ``denominator`` to three decimals (half up); ``None`` over nothing."""
-    if not denominator:
-        return None
-    return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    return rate(numerator, denominator)
 
 
 def visible_area(*, user: User, area_id: int) -> Area:
@@ -174,15 +203,20 @@ def visible_area(*, user: User, area_id: int) -> Area:
 
 
 def _live_counts(area: Area, group_by_child: bool = False) -> dict[tuple[str, int], tuple[int, int]]:
-    """Sums of the village counts in ``area``'s subtree, per indicator (and per child if asked)."""
+    """Sums of the village counts in ``area``'s subtree, per indicator (and per child if asked).
+
+    A province or a commune reads its communes' stored sums (``CommuneCount``: ~1,500 rows for a
+    province instead of ~55,000 village rows); an area below a commune sums its villages.
+    """
     if group_by_child:
         return _live_counts_by_child(area)
-    # A whole province filters on the counts' own province column: no join with the area tree.
-    rows = (
-        VillageCount.objects.filter(province_id=area.pk)
-        if area.depth == 1
-        else VillageCount.objects.filter(village__path__startswith=area.path)
-    )
+    rows: QuerySet[CommuneCount] | QuerySet[VillageCount]
+    if area.depth == 1:  # on the counts' own province column: no join with the area tree
+        rows = CommuneCount.objects.filter(province_id=area.pk)
+    elif area.depth == COMMUNE_DEPTH:
+        rows = CommuneCount.objects.filter(commune_id=area.pk)
+    else:
+        rows = VillageCount.objects.filter(village__path__startswith=area.path)
     values = rows.values("indicator_id").annotate(n=Sum("numerator"), d=Sum("denominator"))
     return {(area.path, row["indicator_id"]): (int(row["n"]), int(row["d"])) for row in values}
 
@@ -190,29 +224,33 @@ def _live_counts(area: Area, group_by_child: bool = False) -> dict[tuple[str, in
 def _live_counts_by_child(area: Area) -> dict[tuple[str, int], tuple[int, int]]:
     """Per child of ``area`` and indicator, the sums of the village counts below the child.
 
-    The child is joined on its path with its ``depth`` given, so the planner knows it is a few
-    rows and hash-aggregates ~1,000 groups instead of sorting 55k rows on disk (Substr of the
-    village path as GROUP BY key: no estimate, a sort; 58 ms -> 21 ms at province scale); the
-    sums come back as integers (no Decimal per row). Both area joins are held to the area's
-    province: with the whole country in one table, an unrestricted join read every area of the
-    country and probed the counts once per village of all 34 provinces (``bench/national.py``:
-    a province's ranking 314 ms -> 68 ms of SQL at 100,000 villages).
+    A province's children are its communes: their stored sums are read as they are (``CommuneCount``,
+    one row per commune and indicator). Below, the village counts are summed per child, the child
+    joined on its path with its ``depth`` given, so the planner knows it is a few rows and
+    hash-aggregates instead of sorting on disk; the sums come back as integers (no Decimal per
+    row). Both area joins are held to the area's province: with the whole country in one table, an
+    unrestricted join read every area of the country (``bench/national.py``).
     """
-    counts, areas = VillageCount._meta.db_table, Area._meta.db_table
-    child_len = (area.depth + 1) * Area.steplen
-    province_id = area.province_id or area.pk
-    if area.depth == 1:
-        where, params = "v.province_id = %s", [area.pk]
+    areas = Area._meta.db_table
+    if area.depth + 1 == COMMUNE_DEPTH:
+        sql = (
+            "SELECT c.path, s.indicator_id, s.numerator, s.denominator "  # noqa: S608
+            f"FROM {CommuneCount._meta.db_table} s JOIN {areas} c ON c.id = s.commune_id AND c.depth = %s "
+            "WHERE s.province_id = %s"
+        )
+        params: list[int | str] = [COMMUNE_DEPTH, area.pk]
     else:
-        where, params = "a.path LIKE %s", [area.path + "%"]
-    sql = (
-        "SELECT c.path, v.indicator_id, CAST(SUM(v.numerator) AS BIGINT), CAST(SUM(v.denominator) AS BIGINT) "  # noqa: S608
-        f"FROM {counts} v JOIN {areas} a ON a.id = v.village_id AND a.province_id = %s "
-        f"JOIN {areas} c ON c.province_id = %s AND c.depth = %s AND c.path = SUBSTR(a.path, 1, %s) "
-        f"WHERE {where} GROUP BY c.id, c.path, v.indicator_id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [province_id, province_id, area.depth + 1, child_len, *params])
+        province_id = area.province_id or area.pk
+        sql = (
+            "SELECT c.path, v.indicator_id, CAST(SUM(v.numerator) AS BIGINT), CAST(SUM(v.denominator) AS BIGINT) "  # noqa: S608
+            f"FROM {VillageCount._meta.db_table} v JOIN {areas} a ON a.id = v.village_id AND a.province_id = %s "
+            f"JOIN {areas} c ON c.province_id = %s AND c.depth = %s AND c.path = SUBSTR(a.path, 1, %s) "
+            "WHERE a.path LIKE %s GROUP BY c.id, c.path, v.indicator_id"
+        )
+        params = [province_id, province_id, area.depth + 1, (area.depth + 1) * Area.steplen, area.path + "%"]
+    # Raw SQL is not routed: ask the router, so a dashboard's read goes to a replica as its ORM reads do.
+    with connections[router.db_for_read(VillageCount)].cursor() as cursor:
+        cursor.execute(sql, params)
         return {(path, indicator_id): (n, d) for path, indicator_id, n, d in cursor.fetchall()}
 
 
@@ -289,20 +327,32 @@ def _history(area_ids: list[int], period: Period) -> tuple[dict, dict]:
     return baseline, earlier
 
 
+def _next_target(targets: dict[int, TargetInfo], year: int) -> TargetInfo | None:
+    """The target of the first year from ``year`` on (a loop, not a sort: a few years, thousands of readings)."""
+    later = None
+    for target_year in targets:
+        if target_year >= year and (later is None or target_year < later):
+            later = target_year
+    return None if later is None else targets[later]
+
+
 def assess_reading(
     reading: IndicatorReading,
     baseline_month: tuple[date, int | None, Decimal] | None,
     earlier_month: tuple[date, int | None, Decimal] | None,
+    *,
+    end_index: int | None = None,
 ) -> None:
     """Fill target, gap, expected position on the straight path, and the projection.
 
     All measured by ``reading.measured_value``, the baseline and the pace's earlier month the same way.
+    ``end_index``: the period's last month index, given by a caller assessing many readings of one period.
     """
-    year = reading.period.start.year
-    later = sorted(y for y in reading.targets if y >= year)
-    reading.target = reading.targets[later[0]] if later else None
-    value, target = reading.measured_value, reading.target
-    if target is None or value is None:
+    reading.target = target = _next_target(reading.targets, reading.period.start.year)
+    if target is None:
+        return
+    value = reading.measured_value
+    if value is None:
         return
     baseline = earlier = None
     if baseline_month is not None:
@@ -310,8 +360,9 @@ def assess_reading(
         baseline = None if base_value is None else (baseline_month[0], base_value)
     if earlier_month is not None:
         earlier = reading.measure_month(*earlier_month)
-    reading.gap = (target.value - value).quantize(Decimal("0.001"))
-    end_index = reading.period.last_month_index
+    reading.gap = (target.value - value).quantize(_THOUSANDTH)
+    if end_index is None:
+        end_index = reading.period.last_month_index
     target_index = target.year * 12 + 11
     if baseline is not None:
         base_index = month_index(baseline[0])
@@ -319,7 +370,7 @@ def assess_reading(
             share = Decimal(min(max(end_index - base_index, 0), target_index - base_index)) / (
                 target_index - base_index
             )
-            reading.expected_now = (baseline[1] + (target.value - baseline[1]) * share).quantize(Decimal("0.001"))
+            reading.expected_now = (baseline[1] + (target.value - baseline[1]) * share).quantize(_THOUSANDTH)
             reading.on_track = value >= reading.expected_now
     if target.is_met_by(value):
         reading.projection = "reached"
@@ -367,29 +418,56 @@ def build_readings(
     targets = _targets(areas, anchor)
     baseline, earlier = _history([a.pk for a in areas], period)
     result: dict[int, list[IndicatorReading]] = {}
-    # Hoisted out of the areas × indicators loop (2,295 readings for a province's communes).
-    plan = [(indicator, indicator.pk, indicator.kind == IndicatorKind.COMPUTED and is_live) for indicator in indicators]
+    # Hoisted out of the areas × indicators loop (2,430 readings for a province's communes): per
+    # indicator, whether it is read live and its official band; per period, its last month.
+    plan = [
+        (
+            indicator,
+            indicator.pk,
+            indicator.kind == IndicatorKind.COMPUTED and is_live,
+            band_of(indicator, bounds) if indicator.is_computed else None,
+        )
+        for indicator in indicators
+    ]
+    end_index = period.last_month_index
     no_targets: dict[int, TargetInfo] = {}
     for area in areas:
         area_pk, path, area_targets = area.pk, area.path, targets[area.pk]
         area_figures, level = figures_now.get(area_pk), level_of(area)
         readings = []
-        for indicator, indicator_pk, live_value in plan:
+        for indicator, indicator_pk, live_value, band in plan:
             key = (area_pk, indicator_pk)
-            reading = IndicatorReading(indicator=indicator, area_id=area_pk, period=period)
+            # Every field known first, then one constructor call per reading (2,430 in a ranking).
+            reported_by_id = reported_at = None
             if live_value:
                 numerator, denominator = live.get((path, indicator_pk), (0, 0))
-                reading.numerator, reading.denominator = numerator, denominator
-                reading.value, reading.is_live = percent(numerator, denominator), True
+                value: Decimal | None = rate(numerator, denominator)
             elif (row := stored.get(key)) is not None:
-                reading.numerator, reading.denominator, reading.value = row.numerator, row.denominator, row.value
-                reading.reported_by_id, reading.reported_at = row.reported_by_id, row.reported_at
-            reading.targets = area_targets.get(indicator_pk, no_targets)
-            official = reading_figures(indicator, reading.numerator, reading.denominator, area_figures, bounds)
-            reading.official_band, reading.official, reading.official_level = official.band, official.figure, level
-            reading.official_value, reading.coverage, reading.warnings = official.value, official.coverage, official.warnings
-            reading.official_history = history
-            assess_reading(reading, baseline.get(key), earlier.get(key))
+                numerator, denominator, value = row.numerator, row.denominator, row.value
+                reported_by_id, reported_at = row.reported_by_id, row.reported_at
+            else:
+                numerator = denominator = value = None
+            official = official_reading(band, numerator, denominator, area_figures)
+            reading = IndicatorReading(
+                indicator=indicator,
+                area_id=area_pk,
+                period=period,
+                numerator=numerator,
+                denominator=denominator,
+                value=value,
+                is_live=live_value,
+                targets=area_targets.get(indicator_pk, no_targets),
+                reported_by_id=reported_by_id,
+                reported_at=reported_at,
+                official_band=official.band,
+                official=official.figure,
+                official_value=official.value,
+                coverage=official.coverage,
+                official_level=level,
+                warnings=official.warnings,
+                official_history=history,
+            )
+            assess_reading(reading, baseline.get(key), earlier.get(key), end_index=end_index)
             readings.append(reading)
         result[area_pk] = readings
     return result

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 
-from django.db import connection
+from django.db import connections, router
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -264,6 +264,8 @@ _STILL_OPEN_SQL = _still_open_sql()
 def _village_counts(province: Area, period: Period) -> dict[str, dict[str, int]]:
     """Village path -> measure -> count, for the villages of ``province`` with anything still open."""
     end, after = _period_end(period)
+    # Raw SQL is not routed: ask the router, so a dashboard's read goes to a replica as its ORM reads do.
+    connection = connections[router.db_for_read(AssistanceItem)]
     params = {
         "province": province.pk,
         "after": connection.ops.adapt_datetimefield_value(after),

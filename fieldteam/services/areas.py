@@ -17,6 +17,8 @@ from fieldteam.errors import field_error
 from fieldteam.models import Area, Capability, Team, User
 from fieldteam.models.capabilities import MAX_CAPABILITY_BIT
 from fieldteam.permissions import ensure_officer, ensure_superuser
+from fieldteam.rollup import recompute
+from fieldteam.selectors.population import official_figures_changed
 
 PROVINCE_CODE_LENGTH = 2
 COMMUNE_CODE_LENGTH = 5
@@ -243,6 +245,8 @@ def load_admin_units(*, province_codes: list[str] | None = None) -> AdminUnitsRe
     Area.objects.bulk_update(communes_updated, ["name", "kind", "province"], batch_size=_LOOKUP_CHUNK)
     for code, nodes in new_communes.items():
         _insert_sorted(province_rows[code], nodes)
+    # The tree (paths, names) the official figures are resolved over: moved on commit.
+    official_figures_changed(*(province.pk for province in province_rows.values()))
 
     return AdminUnitsResult(
         provinces_created=len(new_provinces),
@@ -304,7 +308,9 @@ def create_village(
     village.full_clean(exclude=["path", "depth", "numchild"], validate_unique=False)
     try:
         # treebeard locks the parent row and keeps the siblings ordered by code.
-        return Area.objects.add_child(commune, instance=village)
+        village = Area.objects.add_child(commune, instance=village)
+        official_figures_changed(province_id)  # a child without a figure: its parent's sum changes
+        return village
     except IntegrityError:
         # Another request took the code between our check and the insert.
         if Area.objects.filter(code=code).exists():
@@ -367,11 +373,13 @@ def create_area(
         Area.objects.add_root(instance=area)
         area.province = area
         area.save(update_fields=["province"])
+        official_figures_changed(area.pk)
         return area
     if parent is None:
         raise field_error("parent", _("Choose the area this one lies in."), code="required")
     area.province_id = _province_of(parent)
     area.full_clean(exclude=["path", "depth", "numchild"], validate_unique=False)
+    official_figures_changed(area.province_id)
     return Area.objects.add_child(parent, instance=area)
 
 
@@ -393,6 +401,7 @@ def update_area(*, actor: User | None, area: Area, parent: Area | None = None, *
     if changes:
         row.full_clean(exclude=["path", "depth", "numchild"])
         row.save(update_fields=list(changes))
+        official_figures_changed(row.province_id)  # a name or activity the figures show or follow
     if parent is not None and Area.objects.get_parent(row) != parent:
         row = move_area(actor=actor, area=row, parent=parent)
     return row
@@ -414,7 +423,10 @@ def move_area(*, actor: User | None, area: Area, parent: Area) -> Area:
     if _province_of(parent) != area.province_id:
         raise field_error("parent", _("An area can only be moved within its province."), code="move_across_provinces")
     Area.objects.move(area, parent, "sorted-child")
+    official_figures_changed(area.province_id)
     area.refresh_from_db()
+    # Its villages' counts now add to another commune's stored sums.
+    recompute.rebuild_commune_counts(area.province_id)
     return area
 
 
@@ -432,6 +444,7 @@ def delete_village(*, actor: User | None, area: Area) -> None:
     # A team's villages are a many-to-many link, which the database would drop without a word.
     if Team.objects.filter(areas=row).exists():
         raise field_error("parent", message, code="protected")
+    official_figures_changed(row.province_id)
     try:
         with transaction.atomic():
             row.delete()

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from fieldteam.models import Area, Indicator, OfficialPopulation, User, VillageCount
 from fieldteam.models.population import BAND_FIELDS, COUNT_FIELDS
 from fieldteam.permissions import ensure_officer
-from fieldteam.selectors.population import WORKING_AGE, band_of, province_bounds
+from fieldteam.selectors.population import WORKING_AGE, band_of, official_figures_changed, province_bounds
 
 REFUSED = _("Only an officer of this commune or province enters its population figures.")
 YEAR_RANGE = (2000, 2100)
@@ -213,6 +213,7 @@ def set_official_population(
     # Every rule of the model was checked above, naming its field; the database holds them too.
     figure.full_clean(validate_unique=False, validate_constraints=False)
     figure.save()
+    official_figures_changed(figure.province_id)  # the cached resolutions of the province (on commit)
     return PopulationWrite(figure, created, _below_register(values, register_counts(area)))
 
 
@@ -220,6 +221,7 @@ def set_official_population(
 def delete_official_population(*, actor: User | None, figure: OfficialPopulation) -> None:
     """Remove a figure (the same officers as enter it); the audit trail records the removal."""
     ensure_officer(actor, figure.area, field="area", message=REFUSED)
+    official_figures_changed(figure.province_id)
     figure.delete()
 
 

@@ -44,6 +44,7 @@ from fieldteam.models import (
     AssistanceLog,
     BackgroundJob,
     Capability,
+    CommuneCount,
     ConsentRecord,
     FollowUpRule,
     Household,
@@ -216,6 +217,9 @@ def world(area_tree: AreaTree, superuser: User) -> World:
     )
     VillageCount.objects.get_or_create(
         village=area_tree.village, indicator=indicator, defaults={"province": area_tree.province}
+    )
+    CommuneCount.objects.get_or_create(
+        commune=area_tree.commune, indicator=indicator, defaults={"province": area_tree.province}
     )
     RollupState.objects.get_or_create(province=area_tree.province, defaults={"month": dt.date(2025, 1, 1)})
     MonthApproval.objects.create(province=area_tree.province, area=area_tree.commune, month=dt.date(2025, 1, 1))

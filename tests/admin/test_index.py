@@ -41,6 +41,7 @@ OFFICER_SECTIONS = {
 }
 INTERNALS = [
     "assistanceitem",
+    "communecount",
     "nationaltarget",
     "reportdelivery",
     "retirementage",

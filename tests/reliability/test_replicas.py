@@ -19,12 +19,15 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection, connections
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from backend import db_routing
+from fieldteam.choices import AreaRoleKind
 from fieldteam.models import VillageCount
+from tests.factories import AreaRoleFactory
 from tests.reliability.conftest import LOGS, Village
 
 REPLICA_URL = os.environ.get("REPLICA_DATABASE_URL", "")
@@ -145,3 +148,27 @@ def test_same_numbers_on_primary_and_replica_once_caught_up(village: Village, se
     primary_rows = list(VillageCount.objects.using("default").order_by("pk").values_list(*counts))
     assert primary_rows
     assert list(VillageCount.objects.using("replica1").order_by("pk").values_list(*counts)) == primary_rows
+
+
+def test_dashboards_read_their_figures_from_the_replica(village: Village, settings) -> None:
+    """The province and commune dashboards read all their figures from the replica, the selectors
+    written in SQL included (the ranking's sums, team coverage, breakdowns, open reasons): the primary
+    answers only who is signed in and what they may see (session, user, roles), and fills the
+    official figures' cache on a miss (``selectors/population.py``: never from a replica)."""
+    client = _client(village)
+    for number in range(3):
+        assert client.post(LOGS, village.log_body(number), format="json").status_code == 201
+    _wait_caught_up()
+    officer = AreaRoleFactory(area=village.province, role=AreaRoleKind.PROVINCE_OFFICER).user
+    browser = Client()
+    browser.force_login(officer)
+    cache.clear()
+    primary_only = ("django_session", "fieldteam_user", "fieldteam_arearole", "fieldteam_officialpopulation")
+    for area in (village.province, village.tree.commune):
+        with (
+            CaptureQueriesContext(connection) as on_primary,
+            CaptureQueriesContext(connections["replica1"]) as on_replica,
+        ):
+            assert browser.get(f"/dashboards/areas/{area.pk}/").status_code == 200
+        assert [q for q in on_replica.captured_queries if "fieldteam_villagecount" in q["sql"]]
+        assert [q["sql"] for q in on_primary.captured_queries if not any(t in q["sql"] for t in primary_only)] == []

@@ -296,6 +296,7 @@ UNCHECKED: dict[str, str] = {
     "rollup.masks.repair_capability_masks": "system only: a task repairing a derived column",
     "rollup.recompute.recompute_province": "system only: the roll-up task",
     "rollup.recompute.close_month": "system only: the roll-up task",
+    "rollup.recompute.rebuild_commune_counts": "system only: areas.move_area calls it after its own check",
     "reports.report_job_create": "a read (a report of an area in scope, checked by its selectors) run as a job",
     "exports.export_job_start": "a read run as a job: an area above the scope exports the actor's part of it",
     "exports.export_rows": "a read: every row through the actor's scope",

@@ -2,9 +2,9 @@
 
 Each case logs the same help for two twins of the same village, one through the ORM path (turned
 off) and one through the statement (on), and compares everything the two leave behind: the log,
-its items, the adoptions, the masks, the village counts (both equal to a full recompute), the sync
-receipt and the trail's entries. Then what the statement must leave to the ORM path: bad places,
-stale counting rules, a resend.
+its items, the adoptions, the masks, the village counts and their communes' stored sums (both
+equal to a full recompute), the sync receipt and the trail's entries. Then what the statement must
+leave to the ORM path: bad places, stale counting rules, a resend.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from fieldteam.models import (
     AssistanceLog,
     AuditEntry,
     Capability,
+    CommuneCount,
     Household,
     Indicator,
     Resident,
@@ -164,6 +165,18 @@ def _counts(village) -> dict[int, tuple[int, int]]:
     return {c.indicator_id: (c.numerator, c.denominator) for c in VillageCount.objects.filter(village=village)}
 
 
+def _commune_counts(commune) -> dict[int, tuple[int, ...]]:
+    """The commune's stored sums (issue 18), every column."""
+    return {
+        c.indicator_id: tuple(getattr(c, column) for column in rules.COUNT_COLUMNS)
+        for c in CommuneCount.objects.filter(commune=commune)
+    }
+
+
+def _moved(before: dict[int, tuple[int, ...]], after: dict[int, tuple[int, ...]]) -> dict[int, tuple[int, ...]]:
+    return {k: tuple(a - b for a, b in zip(v, before.get(k, (0,) * len(v)), strict=True)) for k, v in after.items()}
+
+
 CASES = {
     "new capabilities, one not done": [
         {"capability": "smartphone", "outcome": "done"},
@@ -177,15 +190,15 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize(("birth_year", "sex"), [(1990, Sex.FEMALE), (1962, Sex.MALE), (2015, Sex.FEMALE)])
 def test_the_statement_writes_what_the_orm_path_writes(place, statement_calls, settings, case, birth_year, sex):
-    village = place["village"]
+    village, commune = place["village"], place["tree"].commune
     by_orm, by_statement = _twins(village, birth_year=birth_year, sex=sex)
-    before = _counts(village)
+    before, commune_before = _counts(village), _commune_counts(commune)
 
     orm = _send(place["member"], _log_data(place, by_orm, CASES[case]), statement=False, settings=settings)
-    after_orm = _counts(village)
+    after_orm, commune_after_orm = _counts(village), _commune_counts(commune)
     assert statement_calls == []
     fast = _send(place["member"], _log_data(place, by_statement, CASES[case]), statement=True, settings=settings)
-    after_fast = _counts(village)
+    after_fast, commune_after_fast = _counts(village), _commune_counts(commune)
 
     assert (orm.status, orm.errors, fast.status, fast.errors) == (sync.CREATED, {}, sync.CREATED, {})
     assert len(statement_calls) == 1 and statement_calls[0] is not None
@@ -194,6 +207,9 @@ def test_the_statement_writes_what_the_orm_path_writes(place, statement_calls, s
     moved_by_orm = {k: (v[0] - before.get(k, (0, 0))[0], v[1] - before.get(k, (0, 0))[1]) for k, v in after_orm.items()}
     moved_by_fast = {k: (v[0] - after_orm[k][0], v[1] - after_orm[k][1]) for k, v in after_fast.items()}
     assert moved_by_fast == moved_by_orm
+    # The commune's stored sums too, every column (issue 18).
+    assert _moved(commune_after_orm, commune_after_fast) == _moved(commune_before, commune_after_orm)
+    # The recompute compares the commune rows with their villages' sums as well.
     assert recompute.recompute_province(province_id=village.province_id).drift == []
 
 

@@ -3,8 +3,8 @@
 Given any sequence of events — households and residents registered, adoptions set and cleared,
 residents moved, households split, departures, birth dates corrected across an age bound, months
 passing (and closing) — the counts kept incrementally by the services equal the set-based full
-recompute and an independent brute-force count in Python; every recompute along the way finds no
-drift; and each closed month's snapshot equals a brute-force count as of that month's end.
+recompute and an independent brute-force count in Python; the communes' stored sums equal their
+villages' rows after every event; every recompute along the way finds no drift; and each closed month's snapshot equals a brute-force count as of that month's end.
 The counts include the derived holdings, working age by birth cohort (the whole of Decree 135's
 table) and the breakdowns by sex and ethnic group; and with random official population figures
 per area and year, the rates over the official figure and over the register and the register's
@@ -29,6 +29,7 @@ from fieldteam.choices import AdoptionSource, DerivationKind, PeriodKind, Popula
 from fieldteam.models import (
     Adoption,
     CapabilityDerivation,
+    CommuneCount,
     Household,
     Indicator,
     IndicatorPopulationBound,
@@ -481,9 +482,25 @@ class Run:
         recomputed = recompute.compute_counts(load_rules(month, self.province.pk), self.province.pk)
         assert stored == recomputed, "incremental counts differ from the full recompute"
         assert recomputed == brute_force(self.province, month=month), "recompute differs from the brute force"
+        self.check_communes()
         # The holdings through members were kept by every write: the weekly check finds nothing.
         assert masks.repair_capability_masks(province_id=self.province.pk) == []
         self.check_official(recomputed)
+
+    def check_communes(self) -> None:
+        """The communes' stored sums (issue 18), kept by the same writes: their villages' rows added up."""
+        commune_of = {
+            village.pk: commune.pk
+            for village in self.world["villages"]
+            for commune in self.world["communes"]
+            if village.path.startswith(commune.path)
+        }
+        summed: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0] * 8)
+        for (village_id, indicator_id), cell in recompute.stored_counts(self.province.pk).items():
+            for position, value in enumerate(cell):
+                summed[(commune_of[village_id], indicator_id)][position] += value
+        communes = recompute.stored_counts(self.province.pk, CommuneCount)
+        assert communes == {key: tuple(cell) for key, cell in summed.items()}, "commune rows differ from their villages"
 
     def check_official(self, counts) -> None:
         """The rates over the official population, over the register and the register's coverage, as
@@ -615,5 +632,6 @@ def test_incremental_counts_equal_recompute_and_brute_force(world, sequence, fig
         run = Run(world, clock)
         for event in sequence:
             run.apply(event)
+            run.check_communes()
         run.check()
         transaction.set_rollback(True)
