@@ -22,8 +22,8 @@ from fieldteam.rollup import recompute  # noqa: E402 (after django.setup)
 _write_counts = recompute._write_counts
 
 
-def _write_counts_then_stop_the_first_time(province_id: int, changes: dict) -> None:
-    _write_counts(province_id, changes)
+def _write_counts_then_stop_the_first_time(province_id: int, changes: dict, *args: object, **kwargs: object) -> None:
+    _write_counts(province_id, changes, *args, **kwargs)
     marker = Path(os.environ["FT_PAUSE_MARKER"])
     if not marker.exists():
         # Written whole (then renamed), so the test never reads a marker without its pid.
