@@ -273,8 +273,17 @@ def _targets(areas: list[Area], anchor: Area) -> dict[int, dict[int, dict[int, T
     # instead of testing every row against every area, and share the TargetInfo.
     infos: dict[tuple, TargetInfo] = {}
     result: dict[int, dict[int, dict[int, TargetInfo]]] = {}
+    # An area with no target of its own inherits exactly what its ancestors with targets give: the
+    # 135 communes of a province share one answer (read only: callers never change it).
+    inherited_by_chain: dict[tuple[str, ...], dict[int, dict[int, TargetInfo]]] = {}
     for area in areas:
         area_pk, path = area.pk, area.path
+        chain: tuple[str, ...] | None = None
+        if path not in by_path:
+            chain = tuple(p for end in range(Area.steplen, len(path), Area.steplen) if (p := path[:end]) in by_path)
+            if (shared := inherited_by_chain.get(chain)) is not None:
+                result[area_pk] = shared
+                continue
         per_indicator: dict[int, dict[int, TargetInfo]] = defaultdict(dict)
         dates: dict[tuple[int, int], date] = {}
         for end in range(Area.steplen, len(path) + 1, Area.steplen):
@@ -290,6 +299,8 @@ def _targets(areas: list[Area], anchor: Area) -> dict[int, dict[int, dict[int, T
                     info = infos[key] = TargetInfo(year, value, comparison, target_area_id, inherited=inherited)
                 per_indicator[indicator_id][year] = info
         result[area_pk] = per_indicator
+        if chain is not None:
+            inherited_by_chain[chain] = per_indicator
     return result
 
 
@@ -348,7 +359,19 @@ def assess_reading(
     All measured by ``reading.measured_value``, the baseline and the pace's earlier month the same way.
     ``end_index``: the period's last month index, given by a caller assessing many readings of one period.
     """
-    reading.target = target = _next_target(reading.targets, reading.period.start.year)
+    reading.target = _next_target(reading.targets, reading.period.start.year)
+    _assess_against_target(reading, baseline_month, earlier_month, end_index=end_index)
+
+
+def _assess_against_target(
+    reading: IndicatorReading,
+    baseline_month: tuple[date, int | None, Decimal] | None,
+    earlier_month: tuple[date, int | None, Decimal] | None,
+    *,
+    end_index: int | None,
+) -> None:
+    """``assess_reading`` with ``reading.target`` already set (a caller of many readings finds it once)."""
+    target = reading.target
     if target is None:
         return
     value = reading.measured_value
@@ -429,8 +452,9 @@ def build_readings(
         )
         for indicator in indicators
     ]
-    end_index = period.last_month_index
+    end_index, year = period.last_month_index, period.start.year
     no_targets: dict[int, TargetInfo] = {}
+    next_by_targets: dict[int, tuple[TargetInfo | None]] = {}  # by ``id`` of a mapping that lives through the loop
     for area in areas:
         area_pk, path, area_targets = area.pk, area.path, targets[area.pk]
         area_figures, level = figures_now.get(area_pk), level_of(area)
@@ -467,7 +491,13 @@ def build_readings(
                 warnings=official.warnings,
                 official_history=history,
             )
-            assess_reading(reading, baseline.get(key), earlier.get(key), end_index=end_index)
+            # Areas share their targets' mapping (``_targets``): the next target found once per mapping.
+            indicator_targets = reading.targets
+            found = next_by_targets.get(id(indicator_targets))
+            if found is None:
+                found = next_by_targets[id(indicator_targets)] = (_next_target(indicator_targets, year),)
+            reading.target = found[0]
+            _assess_against_target(reading, baseline.get(key), earlier.get(key), end_index=end_index)
             readings.append(reading)
         result[area_pk] = readings
     return result
