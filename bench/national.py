@@ -20,9 +20,8 @@ indexes dropped once for the whole country and rebuilt after). Then, in one run,
 4. the dashboard selectors: national (``selectors.national.national_indicator_values``, if
    present), the largest province's (``area_indicator_values``) and its ranking of communes
    (``child_indicator_values``): p50, p99, queries;
-5. the ranking's live sums as today (a sum over the province's village counts per view) against a
-   read of stored commune-level sums (a scratch table filled from the village counts, checked
-   equal), interleaved: what keeping commune rows in the same write would give.
+5. the ranking's live sums read from the stored commune rows (``CommuneCount``, issue 18) against
+   the village counts summed per view as before them (checked equal), interleaved.
 
     .venv/bin/python bench/national.py --residents 1000000          # about 3 minutes to build
     .venv/bin/python bench/national.py --residents 1000000 --reuse  # measure again
@@ -259,39 +258,18 @@ def print_calls(label: str, times: list[float], queries: int, rows: int) -> None
     )
 
 
-COMMUNE_TABLE = "bench_commune_count"
-
-
-def fill_commune_sums() -> None:
-    """A scratch table of commune-level sums (what a write keeping commune rows would hold)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {COMMUNE_TABLE}")
-        cursor.execute(
-            f"""
-            CREATE TABLE {COMMUNE_TABLE} AS
-            SELECT a.province_id, c.id AS commune_id, v.indicator_id,
-                   CAST(SUM(v.numerator) AS BIGINT) AS numerator, CAST(SUM(v.denominator) AS BIGINT) AS denominator
-            FROM fieldteam_villagecount v JOIN fieldteam_area a ON a.id = v.village_id
-            JOIN fieldteam_area c ON c.depth = 2 AND c.path = SUBSTR(a.path, 1, 8)
-            GROUP BY a.province_id, c.id, v.indicator_id
-            """
-        )
-        cursor.execute(f"CREATE UNIQUE INDEX ON {COMMUNE_TABLE} (commune_id, indicator_id)")
-        cursor.execute(f"CREATE INDEX ON {COMMUNE_TABLE} (province_id)")
-        cursor.execute(f"ANALYZE {COMMUNE_TABLE}")
-
-
-def stored_commune_sums(area) -> dict[tuple[str, int], tuple[int, int]]:
-    """``selectors.indicators._live_counts_by_child`` of a province, read from the commune rows."""
+def summed_over_villages(area) -> dict[tuple[str, int], tuple[int, int]]:
+    """A province's ranking sums as they were read before the stored commune rows (issue 18): the
+    village counts summed per commune on every view (``_live_counts_by_child`` of ``64fddb6``)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT c.path, s.indicator_id, s.numerator, s.denominator FROM {COMMUNE_TABLE} s "
-            "JOIN fieldteam_area c ON c.id = s.commune_id WHERE s.province_id = %s",
-            [area.pk],
+            "SELECT c.path, v.indicator_id, CAST(SUM(v.numerator) AS BIGINT), CAST(SUM(v.denominator) AS BIGINT) "
+            "FROM fieldteam_villagecount v JOIN fieldteam_area a ON a.id = v.village_id AND a.province_id = %s "
+            "JOIN fieldteam_area c ON c.province_id = %s AND c.depth = 2 AND c.path = SUBSTR(a.path, 1, 8) "
+            "WHERE v.province_id = %s GROUP BY c.path, v.indicator_id",
+            [area.pk, area.pk, area.pk],
         )
         return {(path, indicator_id): (n, d) for path, indicator_id, n, d in cursor.fetchall()}
 
@@ -459,16 +437,10 @@ def main() -> None:
     # 5. The ranking's sums: over villages per view, or stored per commune.
     say("")
     say(f"5. the ranking's live sums: village counts summed per view vs stored commune rows ({_load()})")
-    fill_commune_sums()
-    if stored_commune_sums(province) != selectors._live_counts_by_child(province):
+    stored_sums = selectors._live_counts_by_child
+    if summed_over_villages(province) != stored_sums(province):
         raise SystemExit("the stored commune sums differ from the sums over villages")
-    village_sums = selectors._live_counts_by_child
-    ways = {
-        "summed over villages": village_sums,
-        "stored commune rows": lambda area, _village_sums=village_sums: (
-            stored_commune_sums(area) if area.depth == 1 else _village_sums(area)
-        ),
-    }
+    ways = {"summed over villages": summed_over_villages, "stored commune rows": stored_sums}
     sums_times: dict[str, list[float]] = {name: [] for name in ways}
     ranking_times: dict[str, list[float]] = {name: [] for name in ways}
     figures = selectors.official_figures_for(user=user, area=province, period=period)
@@ -483,7 +455,7 @@ def main() -> None:
                 selectors.child_indicator_values(user=user, area=province, period=period, figures=figures)
                 ranking_times[name].append(time.perf_counter() - started)
     finally:
-        selectors._live_counts_by_child = village_sums
+        selectors._live_counts_by_child = stored_sums
     for name in ways:
         say(
             f"   {name}: the sums p50 {percentile(sums_times[name], 50) * 1000:.2f} ms; the ranking (official "
@@ -492,8 +464,6 @@ def main() -> None:
         )
     old, new = (percentile(ranking_times[name], 50) for name in ways)
     say(f"   ranking with stored commune rows / summed over villages: {new / old:.2f}")
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE {COMMUNE_TABLE}")
 
     say("")
     say(f"total run {time.perf_counter() - total_started:.0f} s ({_load()})")
