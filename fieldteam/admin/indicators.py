@@ -310,10 +310,29 @@ class DerivedAdmin(PopulationAdmin):
     can_delete_rows = False
 
 
-@admin.register(VillageCount)
-class VillageCountAdmin(DerivedAdmin):
+class CountAdmin(DerivedAdmin):
+    """A live count's row (``models.CountCell``): the place, the indicator, the numerator and denominator.
+
+    The model's columns carry no verbose names: the labels are given here.
+    """
+
     superuser_only = True  # the roll-up's counters: officers read them on the dashboards
-    # The model's columns carry no verbose names: the labels are given here.
+
+    @admin.display(description=_("indicator"), ordering="indicator__sort_order")
+    def indicator_name(self, obj: VillageCount | CommuneCount) -> str:
+        return obj.indicator.name
+
+    @admin.display(description=_("numerator"), ordering="numerator")
+    def numerator_value(self, obj: VillageCount | CommuneCount) -> int:
+        return obj.numerator
+
+    @admin.display(description=_("denominator"), ordering="denominator")
+    def denominator_value(self, obj: VillageCount | CommuneCount) -> int:
+        return obj.denominator
+
+
+@admin.register(VillageCount)
+class VillageCountAdmin(CountAdmin):
     list_display = ("village_name", "indicator_name", "numerator_value", "denominator_value")
     list_select_related = ("village", "indicator")
     list_filter = ("indicator", *AREA_FILTERS)
@@ -324,22 +343,11 @@ class VillageCountAdmin(DerivedAdmin):
     def village_name(self, obj: VillageCount) -> str:
         return obj.village.name
 
-    @admin.display(description=_("indicator"), ordering="indicator__sort_order")
-    def indicator_name(self, obj: VillageCount) -> str:
-        return obj.indicator.name
-
-    @admin.display(description=_("numerator"), ordering="numerator")
-    def numerator_value(self, obj: VillageCount) -> int:
-        return obj.numerator
-
-    @admin.display(description=_("denominator"), ordering="denominator")
-    def denominator_value(self, obj: VillageCount) -> int:
-        return obj.denominator
-
 
 @admin.register(CommuneCount)
-class CommuneCountAdmin(DerivedAdmin):
-    superuser_only = True  # the roll-up's stored sums of the village counts: officers read them on the dashboards
+class CommuneCountAdmin(CountAdmin):
+    """The stored sums of the village counts per commune (issue 18)."""
+
     scope_area_field = "commune"
     list_display = ("commune_name", "indicator_name", "numerator_value", "denominator_value")
     list_select_related = ("commune", "indicator")
@@ -350,18 +358,6 @@ class CommuneCountAdmin(DerivedAdmin):
     @admin.display(description=_("commune"), ordering="commune__name")
     def commune_name(self, obj: CommuneCount) -> str:
         return obj.commune.name
-
-    @admin.display(description=_("indicator"), ordering="indicator__sort_order")
-    def indicator_name(self, obj: CommuneCount) -> str:
-        return obj.indicator.name
-
-    @admin.display(description=_("numerator"), ordering="numerator")
-    def numerator_value(self, obj: CommuneCount) -> int:
-        return obj.numerator
-
-    @admin.display(description=_("denominator"), ordering="denominator")
-    def denominator_value(self, obj: CommuneCount) -> int:
-        return obj.denominator
 
 
 @admin.register(RollupState)

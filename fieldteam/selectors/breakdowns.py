@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connections, router
-from django.db.models import QuerySet, Sum
+from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import IndicatorKind, PopulationKind
@@ -35,6 +35,7 @@ from fieldteam.models import Area, CommuneCount, Indicator, IndicatorValue, User
 from fieldteam.periods import Period
 from fieldteam.permissions import ensure_visible
 from fieldteam.rollup.rules import COMMUNE_DEPTH, COUNT_COLUMNS
+from fieldteam.selectors.indicators import live_count_rows
 
 SMALL_CELL = 5
 # How a hidden number is printed, everywhere (the same mark whatever the reason, which is no hint).
@@ -254,15 +255,7 @@ def _counts(
         if parent is not None:
             return _live_by_child(parent, indicator_ids)
         area = family[0]
-        rows: QuerySet[CommuneCount] | QuerySet[VillageCount]
-        # A province or a commune from its communes' stored sums (~1,500 rows for a province, not
-        # ~55,000 village rows), below a commune from its villages; summed by the database.
-        if area.depth == 1:
-            rows = CommuneCount.objects.filter(province_id=area.pk)
-        elif area.depth == COMMUNE_DEPTH:
-            rows = CommuneCount.objects.filter(commune_id=area.pk)
-        else:
-            rows = VillageCount.objects.filter(village__path__startswith=area.path)
+        rows = live_count_rows(area)  # summed by the database
         sums = {f"sum_{position}": Sum(column) for position, column in enumerate(COUNT_COLUMNS)}
         summed = (
             rows.filter(indicator_id__in=indicator_ids)

@@ -202,6 +202,16 @@ def visible_area(*, user: User, area_id: int) -> Area:
     return area
 
 
+def live_count_rows(area: Area) -> QuerySet[CommuneCount] | QuerySet[VillageCount]:
+    """The live count rows whose sum is ``area``'s: a province's or a commune's stored commune sums
+    (``CommuneCount``: ~1,500 rows for a province instead of ~55,000 village rows), else its villages'."""
+    if area.depth == 1:  # on the counts' own province column: no join with the area tree
+        return CommuneCount.objects.filter(province_id=area.pk)
+    if area.depth == COMMUNE_DEPTH:
+        return CommuneCount.objects.filter(commune_id=area.pk)
+    return VillageCount.objects.filter(village__path__startswith=area.path)
+
+
 def _live_counts(area: Area, group_by_child: bool = False) -> dict[tuple[str, int], tuple[int, int]]:
     """Sums of the village counts in ``area``'s subtree, per indicator (and per child if asked).
 
@@ -210,14 +220,7 @@ def _live_counts(area: Area, group_by_child: bool = False) -> dict[tuple[str, in
     """
     if group_by_child:
         return _live_counts_by_child(area)
-    rows: QuerySet[CommuneCount] | QuerySet[VillageCount]
-    if area.depth == 1:  # on the counts' own province column: no join with the area tree
-        rows = CommuneCount.objects.filter(province_id=area.pk)
-    elif area.depth == COMMUNE_DEPTH:
-        rows = CommuneCount.objects.filter(commune_id=area.pk)
-    else:
-        rows = VillageCount.objects.filter(village__path__startswith=area.path)
-    values = rows.values("indicator_id").annotate(n=Sum("numerator"), d=Sum("denominator"))
+    values = live_count_rows(area).values("indicator_id").annotate(n=Sum("numerator"), d=Sum("denominator"))
     return {(area.path, row["indicator_id"]): (int(row["n"]), int(row["d"])) for row in values}
 
 
