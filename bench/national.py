@@ -258,20 +258,20 @@ def print_calls(label: str, times: list[float], queries: int, rows: int) -> None
     )
 
 
-def summed_over_villages(area) -> dict[tuple[str, int], tuple[int, int]]:
+def summed_over_villages(area) -> dict[tuple[int, int], tuple[int, int]]:
     """A province's ranking sums as they were read before the stored commune rows (issue 18): the
     village counts summed per commune on every view (``_live_counts_by_child`` of ``64fddb6``)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT c.path, v.indicator_id, CAST(SUM(v.numerator) AS BIGINT), CAST(SUM(v.denominator) AS BIGINT) "
+            "SELECT c.id, v.indicator_id, CAST(SUM(v.numerator) AS BIGINT), CAST(SUM(v.denominator) AS BIGINT) "
             "FROM fieldteam_villagecount v JOIN fieldteam_area a ON a.id = v.village_id AND a.province_id = %s "
             "JOIN fieldteam_area c ON c.province_id = %s AND c.depth = 2 AND c.path = SUBSTR(a.path, 1, 8) "
-            "WHERE v.province_id = %s GROUP BY c.path, v.indicator_id",
+            "WHERE v.province_id = %s GROUP BY c.id, v.indicator_id",
             [area.pk, area.pk, area.pk],
         )
-        return {(path, indicator_id): (n, d) for path, indicator_id, n, d in cursor.fetchall()}
+        return {(commune_id, indicator_id): (n, d) for commune_id, indicator_id, n, d in cursor.fetchall()}
 
 
 def main() -> None:

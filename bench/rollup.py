@@ -12,7 +12,9 @@ database. Then, in one run, it times
 3. incremental updates: ``set_adoption`` / ``clear_adoption`` alternating on random residents,
    each its own transaction (p50 / p99 over 1,000 calls);
 4. the province dashboard selectors ``area_indicator_values`` and ``child_indicator_values``
-   (p50 over 50 calls, and their query counts);
+   (p50 over 50 calls, and their query counts), over 18 closed months of snapshots (written before
+   the first run of this section: what a province has after a year and a half, whose baselines and
+   pace the selectors read);
 
 and prints ``ratio: X`` (recompute / floor) as its last line.
 
@@ -639,6 +641,67 @@ def build(residents: int, seed: int) -> None:
     say(f"  VACUUM ANALYZE in {time.perf_counter() - started:.1f} s")
 
 
+# Months of snapshots behind the open month, as a province has after a year and a half of use: the
+# dashboard selectors read each series' baseline (its first month) and pace among them.
+HISTORY_MONTHS = 18
+
+
+def ensure_month_snapshots(province_id: int, months: int = HISTORY_MONTHS) -> None:
+    """Give the province, its communes and villages ``months`` closed months behind the open one, unless
+    it has month snapshots already: every computed indicator rising from 60 % of today's numerator
+    to it, every reported indicator a value for the province and its communes.
+
+    Written directly (a data generator, like the loader): what a month close stores, without its cost.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM fieldteam_indicatorvalue WHERE province_id = %s AND period_kind = 'month')",
+            [province_id],
+        )
+        if cursor.fetchone()[0]:
+            return
+        started = time.perf_counter()
+        month = "(date_trunc('month', now()) - make_interval(months => m))::date"
+        numerator = "(c.numerator * (0.6 + 0.4 * (%s - m) / %s::numeric))::bigint"
+        sources = (  # villages, communes, the province
+            (
+                "(SELECT village_id AS area_id, indicator_id, numerator, denominator FROM fieldteam_villagecount "
+                "WHERE province_id = %s)"
+            ),
+            (
+                "(SELECT commune_id AS area_id, indicator_id, numerator, denominator FROM fieldteam_communecount "
+                "WHERE province_id = %s)"
+            ),
+            (
+                "(SELECT province_id AS area_id, indicator_id, SUM(numerator) AS numerator, SUM(denominator) AS "
+                "denominator FROM fieldteam_communecount WHERE province_id = %s GROUP BY province_id, indicator_id)"
+            ),
+        )
+        for counts in sources:
+            cursor.execute(
+                "INSERT INTO fieldteam_indicatorvalue (period_kind, period_start, numerator, denominator, value, "
+                "computed_at, note, area_id, indicator_id, province_id) "
+                f"SELECT 'month', {month}, {numerator}, c.denominator, CASE WHEN c.denominator > 0 THEN "
+                f"round(100.0 * {numerator} / c.denominator, 3) END, now(), '', c.area_id, c.indicator_id, %s "
+                f"FROM {counts} c CROSS JOIN generate_series(1, %s) m",
+                [months, months, months, months, province_id, province_id, months],
+            )
+        cursor.execute(
+            "INSERT INTO fieldteam_indicatorvalue (period_kind, period_start, value, computed_at, reported_at, note, "
+            "area_id, indicator_id, province_id) "
+            f"SELECT 'month', {month}, round((20 + 60 * random())::numeric, 3), now(), now(), '', a.id, i.id, %s "
+            "FROM fieldteam_area a CROSS JOIN fieldteam_indicator i CROSS JOIN generate_series(1, %s) m "
+            "WHERE a.path LIKE (SELECT path FROM fieldteam_area WHERE id = %s) || '%%' AND a.depth <= 2 "
+            "AND i.kind = 'reported' AND i.is_active",
+            [province_id, months, province_id],
+        )
+        cursor.execute("ANALYZE fieldteam_indicatorvalue")
+        cursor.execute("SELECT count(*) FROM fieldteam_indicatorvalue WHERE province_id = %s", [province_id])
+        say(f"   month snapshots: {cursor.fetchone()[0]:,} rows, {months} months, in {time.perf_counter() - started:.1f} s")
+
+
 def loaded_size() -> tuple[int, int] | None:
     from django.db import connection
 
@@ -1137,6 +1200,7 @@ def main() -> None:
     # 4. Dashboard selectors.
     say("")
     say(f"4. province dashboard selectors, {args.selector_calls} calls each ({_load()})")
+    ensure_month_snapshots(province.pk)
     user = User.objects.filter(is_superuser=True).first()
     period = Period.containing("month", today())
     selector_p50 = {}

@@ -358,7 +358,17 @@ class IndicatorValue(models.Model):
     class Meta:
         verbose_name = _("indicator value")
         verbose_name_plural = _("indicator values")
-        indexes = [models.Index(fields=["indicator", "period_kind", "period_start"])]
+        indexes = [
+            models.Index(fields=["indicator", "period_kind", "period_start"]),
+            # A series' months in order with what targets measure: a reading's baseline (first month)
+            # and pace are found from the index alone (``selectors.indicators._history``).
+            models.Index(
+                fields=["area", "indicator", "period_start"],
+                include=["numerator", "value"],
+                condition=Q(period_kind="month", value__isnull=False),
+                name="indicator_value_month_series",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["area", "indicator", "period_kind", "period_start"], name="indicator_value_unique"

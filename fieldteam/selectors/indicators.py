@@ -15,21 +15,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import connections, router
-from django.db.models import (
-    BooleanField,
-    Case,
-    Exists,
-    F,
-    Min,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    When,
-    Window,
-)
+from django.db.models import F, FilteredRelation, Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam.choices import IndicatorKind, PeriodKind, TargetComparison
@@ -37,7 +23,6 @@ from fieldteam.models import (
     Area,
     CommuneCount,
     Indicator,
-    IndicatorPopulationBound,
     IndicatorValue,
     Target,
     User,
@@ -212,8 +197,9 @@ def live_count_rows(area: Area) -> QuerySet[CommuneCount] | QuerySet[VillageCoun
     return VillageCount.objects.filter(village__path__startswith=area.path)
 
 
-def _live_counts(area: Area, group_by_child: bool = False) -> dict[tuple[str, int], tuple[int, int]]:
-    """Sums of the village counts in ``area``'s subtree, per indicator (and per child if asked).
+def _live_counts(area: Area, group_by_child: bool = False) -> dict[tuple[int, int], tuple[int, int]]:
+    """Sums of the village counts in ``area``'s subtree, by (area id, indicator id): ``area``'s own, or
+    each child's if asked.
 
     A province or a commune reads its communes' stored sums (``CommuneCount``: ~1,500 rows for a
     province instead of ~55,000 village rows); an area below a commune sums its villages.
@@ -221,40 +207,40 @@ def _live_counts(area: Area, group_by_child: bool = False) -> dict[tuple[str, in
     if group_by_child:
         return _live_counts_by_child(area)
     values = live_count_rows(area).values("indicator_id").annotate(n=Sum("numerator"), d=Sum("denominator"))
-    return {(area.path, row["indicator_id"]): (int(row["n"]), int(row["d"])) for row in values}
+    return {(area.pk, row["indicator_id"]): (int(row["n"]), int(row["d"])) for row in values}
 
 
-def _live_counts_by_child(area: Area) -> dict[tuple[str, int], tuple[int, int]]:
-    """Per child of ``area`` and indicator, the sums of the village counts below the child.
+def _live_counts_by_child(area: Area) -> dict[tuple[int, int], tuple[int, int]]:
+    """Per child of ``area`` and indicator (by their ids), the sums of the village counts below the child.
 
     A province's children are its communes: their stored sums are read as they are (``CommuneCount``,
-    one row per commune and indicator). Below, the village counts are summed per child, the child
-    joined on its path with its ``depth`` given, so the planner knows it is a few rows and
-    hash-aggregates instead of sorting on disk; the sums come back as integers (no Decimal per
-    row). Both area joins are held to the area's province: with the whole country in one table, an
-    unrestricted join read every area of the country (``bench/national.py``).
+    one row per commune and indicator, on its own province column: no join with the area tree).
+    Below, the village counts are summed per child, the child joined on its path with its ``depth``
+    given, so the planner knows it is a few rows and hash-aggregates instead of sorting on disk;
+    the sums come back as integers (no Decimal per row). Both area joins are held to the area's
+    province: with the whole country in one table, an unrestricted join read every area of the
+    country (``bench/national.py``).
     """
     areas = Area._meta.db_table
     if area.depth + 1 == COMMUNE_DEPTH:
         sql = (
-            "SELECT c.path, s.indicator_id, s.numerator, s.denominator "  # noqa: S608
-            f"FROM {CommuneCount._meta.db_table} s JOIN {areas} c ON c.id = s.commune_id AND c.depth = %s "
-            "WHERE s.province_id = %s"
+            "SELECT s.commune_id, s.indicator_id, s.numerator, s.denominator "  # noqa: S608
+            f"FROM {CommuneCount._meta.db_table} s WHERE s.province_id = %s"
         )
-        params: list[int | str] = [COMMUNE_DEPTH, area.pk]
+        params: list[int | str] = [area.pk]
     else:
         province_id = area.province_id or area.pk
         sql = (
-            "SELECT c.path, v.indicator_id, CAST(SUM(v.numerator) AS BIGINT), CAST(SUM(v.denominator) AS BIGINT) "  # noqa: S608
+            "SELECT c.id, v.indicator_id, CAST(SUM(v.numerator) AS BIGINT), CAST(SUM(v.denominator) AS BIGINT) "  # noqa: S608
             f"FROM {VillageCount._meta.db_table} v JOIN {areas} a ON a.id = v.village_id AND a.province_id = %s "
             f"JOIN {areas} c ON c.province_id = %s AND c.depth = %s AND c.path = SUBSTR(a.path, 1, %s) "
-            "WHERE a.path LIKE %s GROUP BY c.id, c.path, v.indicator_id"
+            "WHERE a.path LIKE %s GROUP BY c.id, v.indicator_id"
         )
         params = [province_id, province_id, area.depth + 1, (area.depth + 1) * Area.steplen, area.path + "%"]
     # Raw SQL is not routed: ask the router, so a dashboard's read goes to a replica as its ORM reads do.
     with connections[router.db_for_read(VillageCount)].cursor() as cursor:
         cursor.execute(sql, params)
-        return {(path, indicator_id): (n, d) for path, indicator_id, n, d in cursor.fetchall()}
+        return {(area_id, indicator_id): (n, d) for area_id, indicator_id, n, d in cursor.fetchall()}
 
 
 def _targets(areas: list[Area], anchor: Area) -> dict[int, dict[int, dict[int, TargetInfo]]]:
@@ -307,37 +293,54 @@ def _targets(areas: list[Area], anchor: Area) -> dict[int, dict[int, dict[int, T
     return result
 
 
-def _history(area_ids: list[int], period: Period) -> tuple[dict, dict]:
+def _history(area_ids: list[int], indicator_ids: list[int], period: Period) -> tuple[dict, dict]:
     """Baseline (earliest month snapshot) and the snapshot ``PACE_MONTHS`` before the period's end.
 
-    Each as (month, numerator, value): ``IndicatorReading.measure_month`` measures it like the reading.
+    Each as (month, numerator, value), by (area id, indicator id): ``IndicatorReading.measure_month``
+    measures it like the reading. Two queries whose cost follows the number of series, not of
+    months kept: each series' first month (one index probe per area and indicator, through the
+    snapshots' unique index), then the rows of those months and of the pace's. A window over every
+    snapshot of the areas, as this once was, sorted all of them: 47 ms for a province's 135
+    communes after 18 months (``bench/rollup.py``).
     """
-    months = IndicatorValue.objects.filter(area_id__in=area_ids, period_kind=PeriodKind.MONTH, value__isnull=False)
+    if not area_ids or not indicator_ids:
+        return {}, {}
     pace_start = month_start(period.last_month_index - PACE_MONTHS)
-    # One query: each row with its series' first month (a window), kept when it is that month or
-    # the pace's (both conditions on the window's side, as a filter on a window must be).
-    rows = (
-        months.annotate(first=Window(Min("period_start"), partition_by=[F("area_id"), F("indicator_id")]))
-        .annotate(
-            wanted=Case(
-                When(period_start=F("first"), then=Value(True)),
-                When(period_start=pace_start, then=Value(True)),
-                default=Value(False),
-                output_field=BooleanField(),
-            )
-        )
-        .filter(wanted=True)
+    values, areas, indicators = IndicatorValue._meta.db_table, Area._meta.db_table, Indicator._meta.db_table
+    sql = (
+        f"SELECT a.id, i.id, (SELECT MIN(v.period_start) FROM {values} v WHERE v.area_id = a.id "  # noqa: S608
+        "AND v.indicator_id = i.id AND v.period_kind = %s AND v.value IS NOT NULL) "
+        f"FROM {areas} a CROSS JOIN {indicators} i "
+        f"WHERE a.id IN ({', '.join(['%s'] * len(area_ids))}) AND i.id IN ({', '.join(['%s'] * len(indicator_ids))})"
     )
+    using = router.db_for_read(IndicatorValue)  # raw SQL is not routed: as the ORM's reads are
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, [PeriodKind.MONTH.value, *area_ids, *indicator_ids])
+        # SQLite gives the date back as text (no column type on an aggregate).
+        first = {
+            (area_id, indicator_id): start if isinstance(start, date) else date.fromisoformat(start)
+            for area_id, indicator_id, start in cursor.fetchall()
+            if start is not None
+        }
     baseline: dict[tuple[int, int], tuple[date, int | None, Decimal]] = {}
     earlier: dict[tuple[int, int], tuple[date, int | None, Decimal]] = {}
-    for area_id, indicator_id, start, numerator, value, first in rows.values_list(
-        "area_id", "indicator_id", "period_start", "numerator", "value", "first"
+    if not first:
+        return baseline, earlier  # no snapshot at all: no pace either
+    rows = IndicatorValue.objects.using(using).filter(
+        area_id__in=area_ids,
+        indicator_id__in=indicator_ids,
+        period_kind=PeriodKind.MONTH,
+        value__isnull=False,
+        period_start__in={*first.values(), pace_start},
+    )
+    for area_id, indicator_id, start, numerator, value in rows.values_list(
+        "area_id", "indicator_id", "period_start", "numerator", "value"
     ):
-        assert value is not None  # noqa: S101 - the months are filtered on value__isnull=False
-        if first == start:
-            baseline[(area_id, indicator_id)] = (start, numerator, value)
+        key = (area_id, indicator_id)
+        if first.get(key) == start:
+            baseline[key] = (start, numerator, value)
         if start == pace_start:
-            earlier[(area_id, indicator_id)] = (start, numerator, value)
+            earlier[key] = (start, numerator, value)
     return baseline, earlier
 
 
@@ -363,7 +366,22 @@ def assess_reading(
     ``end_index``: the period's last month index, given by a caller assessing many readings of one period.
     """
     reading.target = _next_target(reading.targets, reading.period.start.year)
-    _assess_against_target(reading, baseline_month, earlier_month, end_index=end_index)
+    history, indicator = reading.official_history, reading.indicator
+    band = band_of(indicator, history.bounds) if history is not None and indicator.is_computed else None
+    _assess_against_target(reading, baseline_month, earlier_month, end_index=end_index, band=band)
+
+
+def _measured_month(
+    month: tuple[date, int | None, Decimal | None], band: str | None, area_id: int, history: OfficialFiguresByYear | None
+) -> Decimal | None:
+    """``IndicatorReading.measure_month`` of a reading whose official ``band`` is known (``band_of``, or
+    ``None`` for a reported indicator or a band no column gives): ``measured_value`` without deciding
+    the band again for each of a ranking's ~5,000 months."""
+    start, numerator, value = month
+    if band is None or numerator is None or history is None:
+        return value
+    figure = (history.year(start.year).get(area_id) or {}).get(band)
+    return value if figure is None or figure.value is None else rate(numerator, figure.value)
 
 
 def _assess_against_target(
@@ -372,8 +390,10 @@ def _assess_against_target(
     earlier_month: tuple[date, int | None, Decimal] | None,
     *,
     end_index: int | None,
+    band: str | None,
 ) -> None:
-    """``assess_reading`` with ``reading.target`` already set (a caller of many readings finds it once)."""
+    """``assess_reading`` with ``reading.target`` already set (a caller of many readings finds it once)
+    and the reading's official ``band`` known (months measured as ``_measured_month`` does)."""
     target = reading.target
     if target is None:
         return
@@ -382,10 +402,10 @@ def _assess_against_target(
         return
     baseline = earlier = None
     if baseline_month is not None:
-        base_value = reading.measure_month(*baseline_month)
+        base_value = _measured_month(baseline_month, band, reading.area_id, reading.official_history)
         baseline = None if base_value is None else (baseline_month[0], base_value)
     if earlier_month is not None:
-        earlier = reading.measure_month(*earlier_month)
+        earlier = _measured_month(earlier_month, band, reading.area_id, reading.official_history)
     reading.gap = (target.value - value).quantize(_THOUSANDTH)
     if end_index is None:
         end_index = reading.period.last_month_index
@@ -424,7 +444,7 @@ def build_readings(
     figures: OfficialFiguresByYear | None = None,
 ) -> dict[int, list[IndicatorReading]]:
     """Each area's readings of ``indicators`` for ``period``: computed ones from ``live`` (summed counts by
-    area path and indicator) while the period is open, else the stored values; with targets, official
+    area id and indicator id) while the period is open, else the stored values; with targets, official
     figures and pace.
 
     Not scoped: the caller has checked that the user sees ``anchor`` (the area whose page it is); the
@@ -435,14 +455,19 @@ def build_readings(
     if (own_bounds := _own_bounds(indicators)) is not None:
         history.provide_bounds(own_bounds)  # read with the indicators: no query of their own
     figures_now, bounds = history.year(period.start.year), history.bounds
-    stored = {
-        (row.area_id, row.indicator_id): row
-        for row in IndicatorValue.objects.filter(
-            area__in=areas, period_kind=period.kind, period_start=period.start
-        ).only("area_id", "indicator_id", "numerator", "denominator", "value", "reported_by_id", "reported_at")
-    }
+    # The stored values of the indicators not read live (all of them once the period is closed).
+    not_live = [i.pk for i in indicators if not (is_live and i.kind == IndicatorKind.COMPUTED)]
+    stored: dict[tuple[int, int], tuple] = {}
+    if not_live:
+        for area_id, indicator_id, *values in IndicatorValue.objects.filter(
+            area_id__in=[a.pk for a in areas],
+            indicator_id__in=not_live,
+            period_kind=period.kind,
+            period_start=period.start,
+        ).values_list("area_id", "indicator_id", "numerator", "denominator", "value", "reported_by_id", "reported_at"):
+            stored[(area_id, indicator_id)] = values
     targets = _targets(areas, anchor)
-    baseline, earlier = _history([a.pk for a in areas], period)
+    baseline, earlier = _history([a.pk for a in areas], [i.pk for i in indicators], period)
     result: dict[int, list[IndicatorReading]] = {}
     # Hoisted out of the areas × indicators loop (2,430 readings for a province's communes): per
     # indicator, whether it is read live and its official band; per period, its last month.
@@ -459,7 +484,7 @@ def build_readings(
     no_targets: dict[int, TargetInfo] = {}
     next_by_targets: dict[int, tuple[TargetInfo | None]] = {}  # by ``id`` of a mapping that lives through the loop
     for area in areas:
-        area_pk, path, area_targets = area.pk, area.path, targets[area.pk]
+        area_pk, area_targets = area.pk, targets[area.pk]
         area_figures, level = figures_now.get(area_pk), level_of(area)
         readings = []
         for indicator, indicator_pk, live_value, band in plan:
@@ -467,11 +492,10 @@ def build_readings(
             # Every field known first, then one constructor call per reading (2,430 in a ranking).
             reported_by_id = reported_at = None
             if live_value:
-                numerator, denominator = live.get((path, indicator_pk), (0, 0))
+                numerator, denominator = live.get((area_pk, indicator_pk), (0, 0))
                 value: Decimal | None = rate(numerator, denominator)
             elif (row := stored.get(key)) is not None:
-                numerator, denominator, value = row.numerator, row.denominator, row.value
-                reported_by_id, reported_at = row.reported_by_id, row.reported_at
+                numerator, denominator, value, reported_by_id, reported_at = row
             else:
                 numerator = denominator = value = None
             official = official_reading(band, numerator, denominator, area_figures)
@@ -500,7 +524,7 @@ def build_readings(
             if found is None:
                 found = next_by_targets[id(indicator_targets)] = (_next_target(indicator_targets, year),)
             reading.target = found[0]
-            _assess_against_target(reading, baseline.get(key), earlier.get(key), end_index=end_index)
+            _assess_against_target(reading, baseline.get(key), earlier.get(key), end_index=end_index, band=band)
             readings.append(reading)
         result[area_pk] = readings
     return result
@@ -508,26 +532,27 @@ def build_readings(
 
 def active_indicators(province_id: int | None = None) -> list[Indicator]:
     """The active indicators; with ``province_id``, each with that province's own age bounds
-    (``own_bound``, ``own_min_age``, ``own_max_age``) read in the same query (see ``_own_bounds``)."""
+    (``own_bound``, ``own_min_age``, ``own_max_age``) read in the same query (see ``_own_bounds``).
+
+    The bounds are left-joined (at most one row per indicator and province): cheaper to build and
+    run than the three correlated subqueries this once had, which a ranking paid on every view.
+    """
     rows = Indicator.objects.filter(is_active=True).select_related("capability")
     if province_id is not None:
-        own = IndicatorPopulationBound.objects.filter(province_id=province_id, indicator=OuterRef("pk"))
         rows = rows.annotate(
-            own_bound=Exists(own),
-            own_min_age=Subquery(own.values("min_age")[:1]),
-            own_max_age=Subquery(own.values("max_age")[:1]),
-        )
+            own=FilteredRelation("province_bounds", condition=Q(province_bounds__province_id=province_id))
+        ).annotate(own_bound_id=F("own__id"), own_min_age=F("own__min_age"), own_max_age=F("own__max_age"))
     return list(rows.order_by("sort_order", "code"))
 
 
 def _own_bounds(indicators: list[Indicator]) -> Bounds | None:
     """The province's own age bounds as ``active_indicators(province_id)`` read them, or ``None`` if it did not."""
-    if not indicators or not hasattr(indicators[0], "own_bound"):
+    if not indicators or not hasattr(indicators[0], "own_bound_id"):
         return None
     return {
         i.pk: (getattr(i, "own_min_age"), getattr(i, "own_max_age"))  # noqa: B009 - query annotations
         for i in indicators
-        if getattr(i, "own_bound")  # noqa: B009 - a query annotation
+        if getattr(i, "own_bound_id") is not None  # noqa: B009 - a query annotation
     }
 
 
@@ -659,7 +684,7 @@ def indicator_series_many(
         unknown = [i.pk for i in indicators if i.kind == IndicatorKind.COMPUTED and i.pk not in live_counts]
         if unknown:
             counts = _live_counts(area)
-            live_counts.update({pk: counts.get((area.path, pk)) for pk in unknown})
+            live_counts.update({pk: counts.get((area.pk, pk)) for pk in unknown})
     result: dict[int, list[SeriesPoint]] = {}
     for indicator in indicators:
         now = live_counts.get(indicator.pk) if indicator.kind == IndicatorKind.COMPUTED else None

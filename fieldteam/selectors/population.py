@@ -159,6 +159,7 @@ class OfficialReading:
 
 
 NO_OFFICIAL_READING = OfficialReading()
+_NO_FIGURE_READINGS: dict[str, OfficialReading] = {}
 
 
 def rate(part: int, whole: int) -> Decimal | None:
@@ -202,6 +203,11 @@ def official_reading(
     if band is None:
         return NO_OFFICIAL_READING
     figure = (figures or {}).get(band, NO_FIGURE)
+    if figure is NO_FIGURE:  # the same for every area without figures: made once per band (frozen)
+        reading = _NO_FIGURE_READINGS.get(band)
+        if reading is None:
+            reading = _NO_FIGURE_READINGS[band] = OfficialReading(band, NO_FIGURE)
+        return reading
     if figure.value is None:
         return OfficialReading(band, figure)
     warnings = []

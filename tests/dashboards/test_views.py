@@ -234,8 +234,9 @@ def test_province_dashboard_queries_do_not_grow_with_villages(client, scenario):
 
 
 # The province dashboard's selector: the scope, the indicators (with the province's own age bounds),
-# the live counts, the official figures, the period's stored values, the targets and the history.
-PROVINCE_SELECTOR_QUERIES = 7
+# the live counts, the official figures, the period's stored values, the targets and the history
+# (each series' first month, then the rows of those months and of the pace's: two).
+PROVINCE_SELECTOR_QUERIES = 8
 
 
 def test_a_province_of_six_communes_costs_the_queries_of_two(client, scenario, django_assert_num_queries):

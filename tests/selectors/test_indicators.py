@@ -140,6 +140,44 @@ def test_no_progress_projects_not_before_the_horizon(area_tree, indicator, super
     assert "2030" in reading.projection_label
 
 
+def snapshot(area, indicator, month, value):
+    IndicatorValue.objects.create(
+        province=area.province or area,
+        area=area,
+        indicator=indicator,
+        period_kind="month",
+        period_start=dt.date.fromisoformat(month),
+        numerator=None if value is None else 1,
+        denominator=None if value is None else 2,
+        value=None if value is None else Decimal(value),
+    )
+
+
+def test_each_child_is_measured_from_its_own_series_first_month(area_tree, indicator, superuser):
+    """A ranking reads every child's baseline and pace from that child's own snapshots: series that
+    start in different months, a month without a value before the first (not a baseline), another
+    indicator's months, and a child without the pace's month."""
+    TargetFactory(indicator=indicator, area=area_tree.province, year=2030, value=Decimal(95))
+    other = IndicatorFactory(min_age=15)
+    snapshot(area_tree.commune, indicator, "2025-12-01", None)
+    for month, value in [("2026-01-01", "40"), ("2026-03-01", "48"), ("2026-06-01", "60")]:
+        snapshot(area_tree.commune, indicator, month, value)
+    for month, value in [("2025-06-01", "10"), ("2026-05-01", "20"), ("2026-06-01", "30")]:
+        snapshot(area_tree.other_commune, indicator, month, value)
+    snapshot(area_tree.other_commune, other, "2024-01-01", "5")
+    with freeze_time("2026-08-10"):
+        rows = child_indicator_values(user=superuser, area=area_tree.province, period=Period.parse("2026-06"))
+    first, second = (reading_for(row.readings, indicator) for row in sorted(rows, key=lambda row: row.area.path))
+
+    # The first commune: from 40 in January 2026 (5 of 59 months gone), 4 points a month since March.
+    assert first.expected_now == (Decimal(40) + Decimal(55) * 5 / 59).quantize(Decimal("0.001"))
+    assert (first.projection, first.projected_date) == ("date", dt.date(2027, 3, 31))
+    # The second: from 10 in June 2025 (12 of 66 months gone); no March snapshot, so no pace.
+    assert second.expected_now == (Decimal(10) + Decimal(85) * 12 / 66).quantize(Decimal("0.001"))
+    assert second.on_track is True
+    assert second.projection == ""
+
+
 @freeze_time(TODAY)
 def test_children_are_ranked_by_gap(area_tree, indicator, superuser):
     TargetFactory(indicator=indicator, area=area_tree.province, year=2030, value=Decimal(90))
