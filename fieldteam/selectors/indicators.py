@@ -336,6 +336,7 @@ def _history(area_ids: list[int], indicator_ids: list[int], period: Period) -> t
     for area_id, indicator_id, start, numerator, value in rows.values_list(
         "area_id", "indicator_id", "period_start", "numerator", "value"
     ):
+        assert value is not None  # noqa: S101 - the months are filtered on value__isnull=False
         key = (area_id, indicator_id)
         if first.get(key) == start:
             baseline[key] = (start, numerator, value)
@@ -465,7 +466,7 @@ def build_readings(
             period_kind=period.kind,
             period_start=period.start,
         ).values_list("area_id", "indicator_id", "numerator", "denominator", "value", "reported_by_id", "reported_at"):
-            stored[(area_id, indicator_id)] = values
+            stored[(area_id, indicator_id)] = tuple(values)
     targets = _targets(areas, anchor)
     baseline, earlier = _history([a.pk for a in areas], [i.pk for i in indicators], period)
     result: dict[int, list[IndicatorReading]] = {}
