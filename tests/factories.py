@@ -37,6 +37,7 @@ from fieldteam.models import (
     Household,
     Indicator,
     IndicatorPopulationBound,
+    IndicatorValue,
     Membership,
     Resident,
     RetirementAge,
@@ -292,6 +293,22 @@ class TargetFactory(DjangoModelFactory):
     year = 2025
     value = Decimal("80.00")
     source = "test plan"
+
+
+class IndicatorValueFactory(DjangoModelFactory):
+    """A closed month's snapshot of an area's indicator (as the month close or a report stores it)."""
+
+    class Meta:
+        model = IndicatorValue
+
+    area = factory.SubFactory(CommuneFactory)
+    province = factory.LazyAttribute(lambda o: o.area.province or o.area)
+    indicator = factory.SubFactory(IndicatorFactory)
+    period_kind = "month"
+    period_start = dt.date(2026, 1, 1)
+    numerator = 1
+    denominator = 2
+    value = Decimal("50.000")
 
 
 class NationalTargetFactory(DjangoModelFactory):

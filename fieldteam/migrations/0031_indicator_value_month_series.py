@@ -3,7 +3,7 @@
 A reading's baseline is its series' first month snapshot and its pace the snapshot three months
 back (``selectors.indicators._history``). With this partial, covering index each is an index probe
 per series that never reads the table; before it, a province's ranking sorted every snapshot of
-its 135 communes (47 ms after 18 months, bench/rollup.py). SQLite builds it without the included
+its 135 communes (43 ms after 18 months, bench/rollup.py). SQLite builds it without the included
 columns (it has none), which changes nothing it answers.
 """
 

@@ -299,8 +299,8 @@ def _history(area_ids: list[int], indicator_ids: list[int], period: Period) -> t
     Each as (month, numerator, value), by (area id, indicator id): ``IndicatorReading.measure_month``
     measures it like the reading. Two queries whose cost follows the number of series, not of
     months kept: each series' first month (one index probe per area and indicator, through the
-    snapshots' unique index), then the rows of those months and of the pace's. A window over every
-    snapshot of the areas, as this once was, sorted all of them: 47 ms for a province's 135
+    month snapshots' series index), then the rows of those months and of the pace's. A window over
+    every snapshot of the areas, as this once was, sorted all of them: 43 ms for a province's 135
     communes after 18 months (``bench/rollup.py``).
     """
     if not area_ids or not indicator_ids:
@@ -533,7 +533,8 @@ def build_readings(
 
 def active_indicators(province_id: int | None = None) -> list[Indicator]:
     """The active indicators; with ``province_id``, each with that province's own age bounds
-    (``own_bound``, ``own_min_age``, ``own_max_age``) read in the same query (see ``_own_bounds``).
+    (``own_bound_id``, ``own_min_age``, ``own_max_age``: ``None`` where it has none) read in the same
+    query (see ``_own_bounds``).
 
     The bounds are left-joined (at most one row per indicator and province): cheaper to build and
     run than the three correlated subqueries this once had, which a ranking paid on every view.

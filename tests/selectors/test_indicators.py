@@ -21,7 +21,14 @@ from fieldteam.selectors.indicators import (
     indicator_series,
 )
 from fieldteam.services import adoption as adoption_services
-from tests.factories import HouseholdFactory, IndicatorFactory, ResidentFactory, TargetFactory, VillageFactory
+from tests.factories import (
+    HouseholdFactory,
+    IndicatorFactory,
+    IndicatorValueFactory,
+    ResidentFactory,
+    TargetFactory,
+    VillageFactory,
+)
 
 TODAY = "2026-06-15"
 
@@ -141,11 +148,10 @@ def test_no_progress_projects_not_before_the_horizon(area_tree, indicator, super
 
 
 def snapshot(area, indicator, month, value):
-    IndicatorValue.objects.create(
-        province=area.province or area,
+    """A month snapshot of ``value`` (``None``: a month stored without a value)."""
+    IndicatorValueFactory(
         area=area,
         indicator=indicator,
-        period_kind="month",
         period_start=dt.date.fromisoformat(month),
         numerator=None if value is None else 1,
         denominator=None if value is None else 2,
