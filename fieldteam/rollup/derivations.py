@@ -195,8 +195,8 @@ def gain_from_member(derivations: Derivations, household_id: int, member_mask: i
     """A member of the household now holds ``member_mask``: the household gains what it derives, if new.
 
     Only ever adds bits (a gain needs no other member read): on PostgreSQL one statement (lock,
-    read and write when the household did not hold them yet), elsewhere a locking read and a write. ``None`` when nothing changes. Runs inside the transaction the
-    caller holds (the member's).
+    read and write when the household did not hold them yet), elsewhere a locking read and a
+    write. ``None`` when nothing changes. Runs inside the transaction the caller holds (the member's).
     """
     gained = derivations.from_members([member_mask])
     if not gained:

@@ -41,11 +41,11 @@ from fieldteam.periods import Period, month_end, month_index, month_start, today
 from fieldteam.rollup import sign_off
 from fieldteam.rollup.rules import (
     CELL_WIDTH,
-    COMMUNE_DEPTH,
     COUNT_COLUMNS,
     GROUP_AT,
     WOMEN_AT,
     CountingRules,
+    commune_path,
     commune_upsert_sql,
     empty_cell,
     load_rules,
@@ -271,11 +271,10 @@ def stored_counts(province_id: int, model: type[VillageCount] | type[CommuneCoun
 
 
 def communes_of(province_id: int) -> dict[int, int]:
-    """Each area of the province -> the commune whose ``CommuneCount`` rows count it (``rules.commune_path_sql``)."""
+    """Each area of the province -> the commune whose ``CommuneCount`` rows count it (``rules.commune_path``)."""
     areas = list(Area.objects.filter(province_id=province_id).values_list("pk", "path"))
     by_path = {path: pk for pk, path in areas}
-    width = COMMUNE_DEPTH * Area.steplen
-    return {pk: by_path[path[:width]] for pk, path in areas if path[:width] in by_path}
+    return {pk: by_path[commune] for pk, path in areas if (commune := commune_path(path)) in by_path}
 
 
 def commune_counts(counts: Counts, communes: dict[int, int]) -> Counts:

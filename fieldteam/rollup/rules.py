@@ -345,9 +345,18 @@ MaskWrite = tuple[type[Model], int, int]
 COMMUNE_DEPTH = 2
 
 
+# A place's commune is its ancestor at ``COMMUNE_DEPTH`` (or itself): the first characters of its path.
+_COMMUNE_PATH_LENGTH = COMMUNE_DEPTH * Area.steplen
+
+
+def commune_path(path: str) -> str:
+    """The path of the commune (``COMMUNE_DEPTH``) whose row counts a place of path ``path``."""
+    return path[:_COMMUNE_PATH_LENGTH]
+
+
 def commune_path_sql(path: str) -> str:
-    """SQL of the path of the commune (``COMMUNE_DEPTH``) whose row counts a place of path ``path``."""
-    return f"SUBSTR({path}, 1, {COMMUNE_DEPTH * Area.steplen})"
+    """``commune_path`` in SQL, of the column or expression ``path``."""
+    return f"SUBSTR({path}, 1, {_COMMUNE_PATH_LENGTH})"
 
 
 def commune_upsert_sql(source: str, columns: Sequence[str] = COUNT_COLUMNS) -> str:
