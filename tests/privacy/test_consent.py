@@ -57,19 +57,16 @@ def test_consent_given_with_the_registration_is_recorded_with_who_how_and_which_
 @pytest.mark.parametrize(
     ("given", "field"),
     [
-        (ConsentInput(channel="carrier pigeon"), "consent.channel"),
-        (ConsentInput(channel="paper", notice_version="1999-01"), "consent.notice_version"),
-        (ConsentInput(channel="paper", purposes=("selling data",)), "consent.purposes"),
-        (ConsentInput(channel="paper", purposes=()), "consent.purposes"),
-        (
-            ConsentInput(channel="paper", given_at=timezone.now() + dt.timedelta(days=2)),
-            "consent.given_at",
-        ),
+        (lambda: ConsentInput(channel="carrier pigeon"), "consent.channel"),
+        (lambda: ConsentInput(channel="paper", notice_version="1999-01"), "consent.notice_version"),
+        (lambda: ConsentInput(channel="paper", purposes=("selling data",)), "consent.purposes"),
+        (lambda: ConsentInput(channel="paper", purposes=()), "consent.purposes"),
+        (lambda: ConsentInput(channel="paper", given_at=timezone.now() + dt.timedelta(days=2)), "consent.given_at"),
     ],
 )
 def test_a_bad_consent_names_its_field_and_saves_nothing(area_tree, member, given, field) -> None:
     with pytest.raises(ValidationError) as excinfo:
-        register(area_tree, member, phone="0912345678", consent=given)
+        register(area_tree, member, phone="0912345678", consent=given())
     assert error_fields(excinfo) == {field}
     assert not Resident.objects.exists() and not ConsentRecord.objects.exists()
 

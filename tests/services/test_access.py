@@ -42,10 +42,10 @@ from fieldteam.services import adoption, areas, consent, duplicates, people, pri
 from fieldteam.services.consent import ConsentInput
 from fieldteam.services.indicators import report_indicator_value
 from tests.api.conftest import World, capabilities, world
+from tests.clock import yesterday
 
 __all__ = ["capabilities", "world"]  # fixtures of the API's world
 
-YESTERDAY = timezone.localdate() - dt.timedelta(days=1)
 
 
 def _paper_consent() -> ConsentInput:
@@ -84,7 +84,7 @@ CALLS: list[tuple[str, Callable[[World], Callable[..., Any]]]] = [
         "record_departure",
         lambda w: (
             lambda a: people.record_departure(
-                actor=a, resident=w.places["V1"].resident, status=ResidentStatus.MOVED_OUT, on=YESTERDAY
+                actor=a, resident=w.places["V1"].resident, status=ResidentStatus.MOVED_OUT, on=yesterday()
             )
         ),
     ),
@@ -95,7 +95,7 @@ CALLS: list[tuple[str, Callable[[World], Callable[..., Any]]]] = [
             lambda a: adoption.set_adoption(
                 actor=a,
                 capability=w.skills,
-                since=YESTERDAY,
+                since=yesterday(),
                 source=AdoptionSource.MANUAL,
                 resident=w.places["V1"].resident,
             )
@@ -164,7 +164,7 @@ CALLS += [
     (
         "create_team",
         lambda w: (
-            lambda a: teams.create_team(actor=a, name="Tổ mới", areas=[w.places["V1"].village], founded_on=YESTERDAY)
+            lambda a: teams.create_team(actor=a, name="Tổ mới", areas=[w.places["V1"].village], founded_on=yesterday())
         ),
     ),
     (
@@ -175,7 +175,7 @@ CALLS += [
         "add_membership",
         lambda w: (
             lambda a: teams.add_membership(
-                actor=a, team=w.places["V1"].team, user=w.places["V3"].worker, started_on=YESTERDAY
+                actor=a, team=w.places["V1"].team, user=w.places["V3"].worker, started_on=yesterday()
             )
         ),
     ),

@@ -90,15 +90,17 @@ def _send(
         return sync.receive_item(actor=member, kind=sync.ASSISTANCE_LOG, client_id=client_id or uuid.uuid4(), data=data)
 
 
-WHEN = timezone.now() - dt.timedelta(hours=3)
+def _earlier() -> dt.datetime:
+    """When the logs of these tests happened: a few hours ago."""
+    return timezone.now() - dt.timedelta(hours=3)
 
 
-def _log_data(place: dict[str, Any], subject: Resident | Household, items: list[dict[str, str]], when=WHEN) -> dict:
+def _log_data(place: dict[str, Any], subject: Resident | Household, items: list[dict[str, str]], when=None) -> dict:
     field = "resident" if isinstance(subject, Resident) else "household"
     return {
         "team": place["team"].pk,
         field: subject.pk,
-        "occurred_at": when.isoformat(),
+        "occurred_at": (when or _earlier()).isoformat(),
         "channel": "home_visit",
         "note": "Cài ứng dụng",
         "items": items,
@@ -417,7 +419,7 @@ def _team_deactivated(place: dict[str, Any]) -> None:
 def _team_founded_after_the_work(place: dict[str, Any]) -> None:
     from fieldteam.models import Team
 
-    Team.objects.filter(pk=place["team"].pk).update(founded_on=timezone.localdate(WHEN) + dt.timedelta(days=1))
+    Team.objects.filter(pk=place["team"].pk).update(founded_on=timezone.localdate(_earlier()) + dt.timedelta(days=1))
 
 
 REFUSALS = {

@@ -22,9 +22,9 @@ from openpyxl import load_workbook
 
 from fieldteam.choices import AreaRoleKind, DeliveryStatus, MembershipRole
 from fieldteam.models import AreaRole, ReportDelivery, ReportSubscription, RollupState
-from fieldteam.periods import month_index, month_start, today
 from fieldteam.rollup import recompute
 from fieldteam.services import approvals, reports, subscriptions
+from tests.clock import last_month, this_month
 from tests.factories import (
     AreaRoleFactory,
     HouseholdFactory,
@@ -38,8 +38,6 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-LAST_MONTH = month_start(month_index(today()) - 1)
-THIS_MONTH = today().replace(day=1)
 
 
 @pytest.fixture
@@ -48,12 +46,13 @@ def closed(area_tree):
     IndicatorFactory()
     for village in (area_tree.village, area_tree.other_village):
         ResidentFactory(household=HouseholdFactory(village=village))
-    RollupState.objects.update_or_create(province=area_tree.province, defaults={"month": THIS_MONTH})
-    recompute.close_month(province_id=area_tree.province.pk, month=LAST_MONTH)
+    RollupState.objects.update_or_create(province=area_tree.province, defaults={"month": this_month()})
+    recompute.close_month(province_id=area_tree.province.pk, month=last_month())
     return area_tree
 
 
-def _approve(area, commune_officer, province_officer, month=LAST_MONTH):
+def _approve(area, commune_officer, province_officer, month=None):
+    month = month or last_month()
     approvals.submit_month(actor=commune_officer if area.is_commune else province_officer, area=area, month=month)
     return approvals.approve_month(actor=province_officer, area=area, month=month)
 
@@ -169,16 +168,16 @@ def test_an_approved_month_is_sent_once_with_the_subscribers_report_attached(clo
     assert (run.sent, run.failed, run.skipped) == (1, 0, 0)
     [message] = mail.outbox
     assert message.to == [commune_officer.email]
-    assert message.subject == f"Báo cáo tháng {LAST_MONTH:%m/%Y}: {closed.commune.name}"
+    assert message.subject == f"Báo cáo tháng {last_month():%m/%Y}: {closed.commune.name}"
     assert "đã được duyệt" in message.body
-    expected = reports.month_report_file(user=commune_officer, area=closed.commune, month=LAST_MONTH, fmt="xlsx")
+    expected = reports.month_report_file(user=commune_officer, area=closed.commune, month=last_month(), fmt="xlsx")
     [(filename, content, content_type)] = message.attachments
     assert (filename, content_type) == (expected.filename, expected.content_type)
     assert _cells(content) == _cells(expected.content)
     delivery = ReportDelivery.objects.get()
     assert (delivery.subscription, delivery.period_start, delivery.status, delivery.attempts) == (
         subscription,
-        LAST_MONTH,
+        last_month(),
         DeliveryStatus.SENT,
         1,
     )
@@ -201,7 +200,7 @@ def test_the_csv_subscription_gets_the_csv_file(closed, commune_officer, provinc
     _approve(closed.commune, commune_officer, province_officer)
     subscriptions.deliver_approved_reports()
     [(filename, content, content_type)] = mail.outbox[0].attachments
-    expected = reports.month_report_file(user=commune_officer, area=closed.commune, month=LAST_MONTH, fmt="csv")
+    expected = reports.month_report_file(user=commune_officer, area=closed.commune, month=last_month(), fmt="csv")
     # A text attachment is held as text (Django encodes it as UTF-8 when sending), byte-order mark included.
     assert (filename, content, content_type) == (expected.filename, expected.content.decode("utf-8"), "text/csv")
     assert content.startswith("\ufeff")
@@ -209,14 +208,14 @@ def test_the_csv_subscription_gets_the_csv_file(closed, commune_officer, provinc
 
 def test_a_submitted_or_returned_month_is_not_sent(closed, commune_officer, province_officer):
     subscriptions.subscribe(actor=commune_officer, area=closed.commune)
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
     assert subscriptions.deliver_approved_reports().sent == 0
-    approvals.return_month(actor=province_officer, area=closed.commune, month=LAST_MONTH, comment="Sai thôn 2")
+    approvals.return_month(actor=province_officer, area=closed.commune, month=last_month(), comment="Sai thôn 2")
     assert subscriptions.deliver_approved_reports().sent == 0
     assert mail.outbox == []
     assert not ReportDelivery.objects.exists()
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
-    approvals.approve_month(actor=province_officer, area=closed.commune, month=LAST_MONTH)
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
+    approvals.approve_month(actor=province_officer, area=closed.commune, month=last_month())
     assert subscriptions.deliver_approved_reports().sent == 1
 
 
@@ -224,7 +223,7 @@ def test_unlocked_and_approved_again_is_not_sent_twice(closed, commune_officer, 
     subscriptions.subscribe(actor=commune_officer, area=closed.commune)
     _approve(closed.commune, commune_officer, province_officer)
     assert subscriptions.deliver_approved_reports().sent == 1
-    approvals.unlock_month(actor=province_officer, area=closed.commune, month=LAST_MONTH, reason="Sửa số hộ")
+    approvals.unlock_month(actor=province_officer, area=closed.commune, month=last_month(), reason="Sửa số hộ")
     _approve(closed.commune, commune_officer, province_officer)
     assert subscriptions.deliver_approved_reports().sent == 0
     assert len(mail.outbox) == 1
@@ -325,9 +324,9 @@ def test_the_approval_sends_the_reports_once_it_commits(
     closed, commune_officer, province_officer, django_capture_on_commit_callbacks
 ):
     subscriptions.subscribe(actor=commune_officer, area=closed.commune)
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        approvals.approve_month(actor=province_officer, area=closed.commune, month=LAST_MONTH)
+        approvals.approve_month(actor=province_officer, area=closed.commune, month=last_month())
     assert len(callbacks) == 1
     assert [m.to for m in mail.outbox] == [[commune_officer.email]]
     assert ReportDelivery.objects.get().status == DeliveryStatus.SENT
@@ -338,7 +337,7 @@ def test_a_refused_approval_queues_nothing(
 ):
     subscriptions.subscribe(actor=commune_officer, area=closed.commune)
     with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(ValidationError):
-        approvals.approve_month(actor=province_officer, area=closed.commune, month=LAST_MONTH)  # not submitted
+        approvals.approve_month(actor=province_officer, area=closed.commune, month=last_month())  # not submitted
     assert callbacks == []
     assert mail.outbox == []
 
@@ -374,4 +373,4 @@ def test_finding_what_is_due_takes_three_queries_whatever_the_subscriptions(
     with django_assert_num_queries(3):
         due = subscriptions.pending_deliveries()
     assert len(due) == 20
-    assert {month for _pk, month in due} == {LAST_MONTH}
+    assert {month for _pk, month in due} == {last_month()}

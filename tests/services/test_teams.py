@@ -10,15 +10,12 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from fieldteam.choices import AreaRoleKind, MembershipRole
 from fieldteam.models import AreaRole, AuditEntry, Membership, Team, User
 from fieldteam.services import teams
+from tests.clock import tomorrow, yesterday
 from tests.factories import AreaRoleFactory, MembershipFactory, TeamFactory, UserFactory
-
-YESTERDAY = timezone.localdate() - dt.timedelta(days=1)
-TOMORROW = timezone.localdate() + dt.timedelta(days=1)
 
 
 def _fields(error: ValidationError) -> dict[str, list[str]]:
@@ -44,10 +41,15 @@ def _refused(call, **kwargs) -> dict[str, list[str]]:
     return _fields(refused.value)
 
 
+def _on_the_day(kwargs: dict) -> dict:
+    """The parameters with each date read now (a parameter holds ``tomorrow``, not its value at import)."""
+    return {name: value() if callable(value) else value for name, value in kwargs.items()}
+
+
 @pytest.mark.django_db
 def test_a_commune_officer_founds_a_team_for_their_villages(area_tree, commune_officer) -> None:
     team = teams.create_team(
-        actor=commune_officer, name=" Tổ 1 ", areas=[area_tree.village, area_tree.village2], founded_on=YESTERDAY
+        actor=commune_officer, name=" Tổ 1 ", areas=[area_tree.village, area_tree.village2], founded_on=yesterday()
     )
     assert (team.name, team.province_id) == ("Tổ 1", area_tree.province.pk)
     assert set(team.areas.all()) == {area_tree.village, area_tree.village2}
@@ -61,27 +63,27 @@ def test_a_commune_officer_founds_a_team_for_their_villages(area_tree, commune_o
         (lambda t: [], {}, "areas", "required"),
         (lambda t: [t.village, t.far_village], {}, "areas", "out_of_scope"),
         (lambda t: [t.other_village], {}, "areas", "out_of_scope"),
-        (lambda t: [t.village], {"founded_on": TOMORROW}, "founded_on", "future"),
+        (lambda t: [t.village], {"founded_on": tomorrow}, "founded_on", "future"),
         (lambda t: [t.village], {"name": "  "}, "name", "blank"),
     ],
     ids=["no_area", "two_provinces", "another_commune", "future", "no_name"],
 )
 def test_a_bad_team_is_refused_naming_the_field(area_tree, commune_officer, areas, kwargs, field, code) -> None:
-    values = {"name": "Tổ 1", "founded_on": YESTERDAY, **kwargs}
+    values = {"name": "Tổ 1", "founded_on": yesterday(), **_on_the_day(kwargs)}
     fields = _refused(teams.create_team, actor=commune_officer, areas=areas(area_tree), **values)
     assert code in fields[field]
 
 
 @pytest.mark.django_db
 def test_two_provinces_or_a_province_are_refused_even_to_a_superuser(area_tree, superuser) -> None:
-    fields = _refused(teams.create_team, actor=superuser, name="Tổ", areas=[area_tree.province], founded_on=YESTERDAY)
+    fields = _refused(teams.create_team, actor=superuser, name="Tổ", areas=[area_tree.province], founded_on=yesterday())
     assert fields == {"areas": ["province"]}
     fields = _refused(
         teams.create_team,
         actor=superuser,
         name="Tổ",
         areas=[area_tree.village, area_tree.far_village],
-        founded_on=YESTERDAY,
+        founded_on=yesterday(),
     )
     assert fields == {"areas": ["several_provinces"]}
 
@@ -98,7 +100,7 @@ def test_a_team_cannot_be_taken_to_areas_out_of_reach(area_tree, commune_officer
 @pytest.mark.django_db
 def test_a_viewer_may_not_add_a_member(area_tree, team) -> None:
     viewer = AreaRoleFactory(area=area_tree.province, role=AreaRoleKind.VIEWER).user
-    fields = _refused(teams.add_membership, actor=viewer, team=team, user=UserFactory(), started_on=YESTERDAY)
+    fields = _refused(teams.add_membership, actor=viewer, team=team, user=UserFactory(), started_on=yesterday())
     assert fields == {"team": ["read_only"]}
 
 
@@ -106,19 +108,19 @@ def test_a_viewer_may_not_add_a_member(area_tree, team) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field", "code"),
     [
-        ({"started_on": TOMORROW}, "started_on", "future"),
-        ({"started_on": YESTERDAY, "ended_on": YESTERDAY - dt.timedelta(days=3)}, "ended_on", "before_start"),
-        ({"started_on": YESTERDAY, "role": "boss"}, "role", "invalid_choice"),
+        ({"started_on": tomorrow}, "started_on", "future"),
+        ({"started_on": yesterday, "ended_on": lambda: yesterday() - dt.timedelta(days=3)}, "ended_on", "before_start"),
+        ({"started_on": yesterday, "role": "boss"}, "role", "invalid_choice"),
     ],
 )
 def test_a_bad_membership_is_refused_naming_the_field(team, commune_officer, kwargs, field, code) -> None:
-    fields = _refused(teams.add_membership, actor=commune_officer, team=team, user=UserFactory(), **kwargs)
+    fields = _refused(teams.add_membership, actor=commune_officer, team=team, user=UserFactory(), **_on_the_day(kwargs))
     assert code in fields[field]
 
 
 @pytest.mark.django_db
 def test_one_open_membership_per_person_and_team(team, commune_officer, member) -> None:
-    fields = _refused(teams.add_membership, actor=commune_officer, team=team, user=member, started_on=YESTERDAY)
+    fields = _refused(teams.add_membership, actor=commune_officer, team=team, user=member, started_on=yesterday())
     assert fields == {"user": ["duplicate"]}
 
 
@@ -165,9 +167,9 @@ def test_membership_changes_as_a_request_runs_them(area_tree, commune_officer) -
     team = TeamFactory(village=area_tree.village)
     membership = MembershipFactory(team=team, started_on=dt.date(2024, 1, 1))
     teams.update_membership(actor=commune_officer, membership=membership, role=MembershipRole.DEPUTY)
-    teams.end_membership(actor=commune_officer, membership=membership, on=YESTERDAY)
+    teams.end_membership(actor=commune_officer, membership=membership, on=yesterday())
     membership.refresh_from_db()
-    assert (membership.role, membership.ended_on) == (MembershipRole.DEPUTY, YESTERDAY)
+    assert (membership.role, membership.ended_on) == (MembershipRole.DEPUTY, yesterday())
     fields = _refused(
         teams.update_membership, actor=commune_officer, membership=membership, ended_on=dt.date(2023, 1, 1)
     )

@@ -30,13 +30,10 @@ from backend.celery import app
 from fieldteam import tasks
 from fieldteam.choices import DeliveryStatus
 from fieldteam.models import ReportDelivery, RollupState
-from fieldteam.periods import month_index, month_start, today
 from fieldteam.rollup import recompute
 from fieldteam.services import approvals, subscriptions
+from tests.clock import last_month, this_month
 from tests.factories import HouseholdFactory, IndicatorFactory, ReportSubscriptionFactory, ResidentFactory
-
-LAST_MONTH = month_start(month_index(today()) - 1)
-THIS_MONTH = today().replace(day=1)
 
 
 @dataclass
@@ -94,10 +91,10 @@ def approved(area_tree, commune_officer, province_officer):
     """Last month closed in the province, the commune's month approved, its officer subscribed before that."""
     IndicatorFactory()
     ResidentFactory(household=HouseholdFactory(village=area_tree.village))
-    RollupState.objects.update_or_create(province=area_tree.province, defaults={"month": THIS_MONTH})
-    recompute.close_month(province_id=area_tree.province.pk, month=LAST_MONTH)
-    approvals.submit_month(actor=commune_officer, area=area_tree.commune, month=LAST_MONTH)
-    approvals.approve_month(actor=province_officer, area=area_tree.commune, month=LAST_MONTH)
+    RollupState.objects.update_or_create(province=area_tree.province, defaults={"month": this_month()})
+    recompute.close_month(province_id=area_tree.province.pk, month=last_month())
+    approvals.submit_month(actor=commune_officer, area=area_tree.commune, month=last_month())
+    approvals.approve_month(actor=province_officer, area=area_tree.commune, month=last_month())
     # Subscribed an hour before the approval; the row is written after it, so that the run the
     # approval queues when it commits (tests outside a transaction) does not send it first.
     ReportSubscriptionFactory(
@@ -118,7 +115,7 @@ def test_the_report_arrives_by_smtp_with_the_workbook_attached(smtp_server, appr
     assert received.rcpt_tos == [commune_officer.email]
     assert received.mail_from == "bao-cao@fieldteam.example"
     message = received.message
-    assert message["Subject"] == f"Báo cáo tháng {LAST_MONTH:%m/%Y}: Xã Ia Grai"
+    assert message["Subject"] == f"Báo cáo tháng {last_month():%m/%Y}: Xã Ia Grai"
     assert message["To"] == commune_officer.email
     body = message.get_body(preferencelist=("plain",))
     assert body is not None and "đã được duyệt" in body.get_content()
@@ -128,7 +125,7 @@ def test_the_report_arrives_by_smtp_with_the_workbook_attached(smtp_server, appr
     book = load_workbook(io.BytesIO(attachment.get_content()))
     assert len(book.worksheets) == 3
     first = book.worksheets[0]
-    assert str(first["A1"].value).startswith(f"Báo cáo tháng {LAST_MONTH:%m/%Y}: Xã Ia Grai")
+    assert str(first["A1"].value).startswith(f"Báo cáo tháng {last_month():%m/%Y}: Xã Ia Grai")
     codes = [row[0] for row in first.iter_rows(min_row=5, values_only=True)]
     assert approved.commune.code in codes  # the commune's approved values are in it
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone
 
 from fieldteam.choices import Sex
 from fieldteam.models import TrainingSession
 from fieldteam.periods import today
 from fieldteam.selectors.web import my_work
 from fieldteam.services.training import record_training_session
+from tests.clock import earlier_today
 from tests.factories import IndicatorFactory, ResidentFactory
 from tests.web.conftest import WebWorld
 
@@ -31,7 +29,7 @@ def _session(web_world: WebWorld, attendees: list) -> TrainingSession:
         team=web_world.team,
         village=web_world.village,
         topic="Kỹ năng số cơ bản",
-        started_at=timezone.now() - dt.timedelta(hours=1),
+        started_at=earlier_today(),
         capability=web_world.skills,
         attendees=attendees,
     )
