@@ -11,15 +11,21 @@ inside the test or a fixture instead.
 from __future__ import annotations
 
 import ast
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import clock
+
 TESTS = Path(__file__).parent
 # The calls that read the clock: ``today()``, ``timezone.localdate()``, ``timezone.now()``,
-# ``date.today()``, ``datetime.now()`` / ``utcnow()``, ``reports.today()``...
-CLOCK_CALLS = {"today", "localdate", "now", "utcnow", "localtime"}
+# ``date.today()``, ``datetime.now()`` / ``utcnow()``, ``reports.today()``... and every helper of
+# ``tests.clock`` (``last_month()``...).
+CLOCK_CALLS = {"today", "localdate", "now", "utcnow", "localtime"} | {
+    name for name, value in vars(clock).items() if inspect.isfunction(value) and value.__module__ == clock.__name__
+}
 
 
 def _clock_calls(node: ast.AST) -> Iterator[ast.Call]:
@@ -68,6 +74,7 @@ def test_no_test_module_reads_the_clock_at_import() -> None:
         "TOMORROW = timezone.localdate() + dt.timedelta(days=1)",
         "@pytest.mark.parametrize('day', [today()])\ndef test(day): ...",
         "def helper(when=timezone.now()): ...",
+        "def url(month=f'{last_month():%Y-%m}'): ...",
         "class Case:\n    MONTH = reports.today().replace(day=1)",
     ],
 )

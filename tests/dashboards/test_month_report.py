@@ -17,8 +17,9 @@ from openpyxl import load_workbook
 from fieldteam.choices import AreaRoleKind, MembershipRole
 from fieldteam.models import User
 from fieldteam.services import approvals
+from tests.clock import last_month, this_month
 from tests.factories import AreaRoleFactory, MembershipFactory, TeamFactory
-from tests.services.test_approvals import LAST_MONTH, THIS_MONTH, closed
+from tests.services.test_approvals import closed
 
 __all__ = ["closed"]
 
@@ -30,7 +31,8 @@ def _frozen_today() -> None:
     """Not this directory's 15 June 2026: the sign-off's months (``closed``) count from the real today."""
 
 
-def report_url(area, month: str = f"{LAST_MONTH:%Y-%m}", fmt: str = "xlsx") -> str:
+def report_url(area, month: str | None = None, fmt: str = "xlsx") -> str:
+    month = month or f"{last_month():%Y-%m}"
     return reverse("dashboards:month_report", kwargs={"area_id": area.pk, "month": month, "fmt": fmt})
 
 
@@ -41,8 +43,8 @@ def get(user: User, url: str):
 
 
 def test_the_province_officer_downloads_the_month_report_in_both_formats(closed, commune_officer, province_officer):
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
-    approvals.approve_month(actor=province_officer, area=closed.commune, month=LAST_MONTH)
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
+    approvals.approve_month(actor=province_officer, area=closed.commune, month=last_month())
     response = get(province_officer, report_url(closed.province))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
@@ -65,7 +67,7 @@ def test_everyone_else_is_refused_like_the_other_routes(closed, commune_officer)
     # Out of scope: 404, exactly like an area that does not exist.
     far_officer = AreaRoleFactory(area=closed.other_province, role=AreaRoleKind.PROVINCE_OFFICER).user
     far_viewer = AreaRoleFactory(area=closed.other_province, role=AreaRoleKind.VIEWER).user
-    missing = get(far_officer, reverse("dashboards:month_report", args=[987654321, f"{LAST_MONTH:%Y-%m}", "xlsx"]))
+    missing = get(far_officer, reverse("dashboards:month_report", args=[987654321, f"{last_month():%Y-%m}", "xlsx"]))
     assert missing.status_code == 404
     for user, area in (
         (far_officer, closed.province),
@@ -93,11 +95,12 @@ def test_everyone_else_is_refused_like_the_other_routes(closed, commune_officer)
         ("2026-13", "xlsx", "2026-03"),  # no such month
         ("2026-Q1", "xlsx", "2026-03"),  # a quarter is not a month
         ("tháng-11", "csv", "2026-03"),
-        (f"{LAST_MONTH:%Y-%m}", "pdf", "XLSX"),  # the formats the reports have
-        (f"{THIS_MONTH:%Y-%m}", "xlsx", "chưa được chốt số liệu"),  # not closed yet
+        (lambda: f"{last_month():%Y-%m}", "pdf", "XLSX"),  # the formats the reports have
+        (lambda: f"{this_month():%Y-%m}", "xlsx", "chưa được chốt số liệu"),  # not closed yet
     ],
 )
 def test_a_bad_month_or_format_is_a_400_saying_why(closed, province_officer, month, fmt, says):
+    month = month() if callable(month) else month  # a month relative to today, read now
     response = get(province_officer, report_url(closed.province, month=month, fmt=fmt))
     assert response.status_code == 400
     assert says in response.content.decode()
@@ -111,12 +114,12 @@ def test_a_village_does_not_sign_off_a_month(closed):
 
 
 def test_the_sign_off_section_offers_the_download_to_the_office_only(closed, province_officer):
-    page = reverse("dashboards:area", args=[closed.province.pk]) + f"?period={LAST_MONTH:%Y-%m}"
+    page = reverse("dashboards:area", args=[closed.province.pk]) + f"?period={last_month():%Y-%m}"
     html = get(province_officer, page).content.decode()
     assert f'href="{report_url(closed.province)}"' in html
     assert f'href="{report_url(closed.province, fmt="csv")}"' in html
     member = MembershipFactory(team=TeamFactory(village=closed.commune)).user
-    commune_page = reverse("dashboards:area", args=[closed.commune.pk]) + f"?period={LAST_MONTH:%Y-%m}"
+    commune_page = reverse("dashboards:area", args=[closed.commune.pk]) + f"?period={last_month():%Y-%m}"
     html = get(member, commune_page).content.decode()
     assert 'id="sign-off"' in html  # the status is shown to the team
     assert "month-report" not in html  # but not the office's report

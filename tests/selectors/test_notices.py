@@ -28,6 +28,7 @@ from fieldteam.selectors.notices import (
 )
 from fieldteam.services import approvals
 from fieldteam.services.assistance import ItemInput, log_assistance
+from tests.clock import last_month
 from tests.factories import (
     AreaRoleFactory,
     CommuneFactory,
@@ -38,14 +39,16 @@ from tests.factories import (
     UserFactory,
     VillageFactory,
 )
-from tests.services.test_approvals import LAST_MONTH, closed
+from tests.services.test_approvals import closed
 from tests.web.conftest import WebWorld, web_world
 
 __all__ = ["closed", "web_world"]
 
 pytestmark = pytest.mark.django_db
 
-AFTER_DUE = due_date(LAST_MONTH).replace(day=20)
+def after_due() -> dt.date:
+    """A day after last month's sign-off was due."""
+    return due_date(last_month()).replace(day=20)
 
 
 def log(actor: User, team: Team, resident: Resident, capability: Capability, days_ago: int, reason: str = "") -> None:
@@ -151,54 +154,54 @@ def test_a_leaders_notices_take_the_same_queries_whatever_the_villages_and_follo
 def test_a_commune_officer_is_told_their_month_was_returned_with_the_comment(
     closed, commune_officer, province_officer
 ) -> None:
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
     approvals.return_month(
-        actor=province_officer, area=closed.commune, month=LAST_MONTH, comment="Số hộ có cáp quang chưa khớp"
+        actor=province_officer, area=closed.commune, month=last_month(), comment="Số hộ có cáp quang chưa khớp"
     )
     [notice] = vi_notices(commune_officer)
     assert notice.kind == MONTH_RETURNED and notice.severity == "warning"
     assert notice.text == (
-        f"Báo cáo tháng {LAST_MONTH:%m/%Y} của Xã Ia Grai đã bị trả lại: Số hộ có cáp quang chưa khớp"
+        f"Báo cáo tháng {last_month():%m/%Y} của Xã Ia Grai đã bị trả lại: Số hộ có cáp quang chưa khớp"
     )
-    assert notice.link == (f"{reverse('dashboards:area', args=[closed.commune.pk])}?period={LAST_MONTH:%Y-%m}#sign-off")
+    assert notice.link == (f"{reverse('dashboards:area', args=[closed.commune.pk])}?period={last_month():%Y-%m}#sign-off")
     # Submitted again: the notice is gone.
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
     assert not of_kind(notices_for(user=commune_officer), MONTH_RETURNED)
 
 
 def test_a_commune_officer_is_reminded_of_the_closed_month_until_it_is_submitted(closed, commune_officer) -> None:
-    with freeze_time(due_date(LAST_MONTH).replace(day=2)):
+    with freeze_time(due_date(last_month()).replace(day=2)):
         [reminder] = vi_notices(commune_officer)
     assert (reminder.kind, reminder.severity) == (MONTH_TO_SUBMIT, "info")
-    assert f"{LAST_MONTH:%m/%Y}" in reminder.text and "Xã Ia Grai" in reminder.text
-    assert f"{due_date(LAST_MONTH):%d/%m/%Y}" in reminder.text
-    assert reminder.link == f"{reverse('dashboards:area', args=[closed.commune.pk])}?period={LAST_MONTH:%Y-%m}#sign-off"
-    with freeze_time(AFTER_DUE):
+    assert f"{last_month():%m/%Y}" in reminder.text and "Xã Ia Grai" in reminder.text
+    assert f"{due_date(last_month()):%d/%m/%Y}" in reminder.text
+    assert reminder.link == f"{reverse('dashboards:area', args=[closed.commune.pk])}?period={last_month():%Y-%m}#sign-off"
+    with freeze_time(after_due()):
         [late] = vi_notices(commune_officer)
     assert (late.kind, late.severity) == (MONTH_TO_SUBMIT, "warning")
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
-    with freeze_time(AFTER_DUE):
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
+    with freeze_time(after_due()):
         assert notices_for(user=commune_officer) == []
 
 
 def test_a_province_officer_is_told_who_waits_for_approval_and_who_is_late(
     closed, commune_officer, province_officer
 ) -> None:
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
-    with freeze_time(AFTER_DUE):
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
+    with freeze_time(after_due()):
         notices = vi_notices(province_officer)
     [waiting] = of_kind(notices, MONTHS_SUBMITTED)
-    assert waiting.text == f"1 xã đã nộp báo cáo tháng {LAST_MONTH:%m/%Y}, chờ bạn duyệt: Xã Ia Grai"
+    assert waiting.text == f"1 xã đã nộp báo cáo tháng {last_month():%m/%Y}, chờ bạn duyệt: Xã Ia Grai"
     assert waiting.link.startswith(reverse("dashboards:area", args=[closed.province.pk]))
     [late] = of_kind(notices, COMMUNES_LATE)
-    assert late.text == f"1 xã chậm nộp báo cáo tháng {LAST_MONTH:%m/%Y}: Xã Ia Hrung"
+    assert late.text == f"1 xã chậm nộp báo cáo tháng {last_month():%m/%Y}: Xã Ia Hrung"
     # Before the due day nobody is late; once approved, nobody waits.
-    approvals.approve_month(actor=province_officer, area=closed.commune, month=LAST_MONTH)
-    with freeze_time(due_date(LAST_MONTH).replace(day=2)):
+    approvals.approve_month(actor=province_officer, area=closed.commune, month=last_month())
+    with freeze_time(due_date(last_month()).replace(day=2)):
         assert notices_for(user=province_officer) == []
     # Nothing of this province reaches another province's officer, nor the commune officer.
     far_officer = AreaRoleFactory(area=closed.other_province, role=AreaRoleKind.PROVINCE_OFFICER).user
-    with freeze_time(AFTER_DUE):
+    with freeze_time(after_due()):
         far = notices_for(user=far_officer)
         assert all("Ia" not in n.text for n in far)
         assert [n.kind for n in far] == [COMMUNES_LATE]  # its own late commune
@@ -208,11 +211,11 @@ def test_a_province_officer_is_told_who_waits_for_approval_and_who_is_late(
 def test_a_province_officers_notices_take_the_same_queries_whatever_the_communes(
     closed, commune_officer, province_officer
 ) -> None:
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
 
     def queries() -> int:
         fresh = User.objects.get(pk=province_officer.pk)
-        with freeze_time(AFTER_DUE), CaptureQueriesContext(connection) as captured:
+        with freeze_time(after_due()), CaptureQueriesContext(connection) as captured:
             assert notices_for(user=fresh)
         return len(captured)
 
@@ -220,5 +223,5 @@ def test_a_province_officers_notices_take_the_same_queries_whatever_the_communes
     for n in range(4):
         commune = CommuneFactory(parent=closed.province, name=f"Xã Mới {n}")
         officer = AreaRoleFactory(area=commune, role=AreaRoleKind.COMMUNE_OFFICER).user
-        approvals.submit_month(actor=officer, area=commune, month=LAST_MONTH)
+        approvals.submit_month(actor=officer, area=commune, month=last_month())
     assert queries() == before <= 7  # scope, areas, returned, submitted, and the sign-off's three

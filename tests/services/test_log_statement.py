@@ -50,7 +50,9 @@ def place(area_tree: AreaTree) -> dict[str, Any]:
     load_reference()
     team = TeamFactory(village=area_tree.village, founded_on=dt.date(2024, 1, 1))
     member = MembershipFactory(team=team, role=MembershipRole.MEMBER).user
-    return {"team": team, "member": member, "village": area_tree.village, "tree": area_tree}
+    # When the test's logs happened: a few hours ago, the same for both paths (their rows are compared).
+    when = timezone.now() - dt.timedelta(hours=3)
+    return {"team": team, "member": member, "village": area_tree.village, "tree": area_tree, "when": when}
 
 
 @pytest.fixture
@@ -90,17 +92,12 @@ def _send(
         return sync.receive_item(actor=member, kind=sync.ASSISTANCE_LOG, client_id=client_id or uuid.uuid4(), data=data)
 
 
-def _earlier() -> dt.datetime:
-    """When the logs of these tests happened: a few hours ago."""
-    return timezone.now() - dt.timedelta(hours=3)
-
-
 def _log_data(place: dict[str, Any], subject: Resident | Household, items: list[dict[str, str]], when=None) -> dict:
     field = "resident" if isinstance(subject, Resident) else "household"
     return {
         "team": place["team"].pk,
         field: subject.pk,
-        "occurred_at": (when or _earlier()).isoformat(),
+        "occurred_at": (when or place["when"]).isoformat(),
         "channel": "home_visit",
         "note": "Cài ứng dụng",
         "items": items,
@@ -419,7 +416,7 @@ def _team_deactivated(place: dict[str, Any]) -> None:
 def _team_founded_after_the_work(place: dict[str, Any]) -> None:
     from fieldteam.models import Team
 
-    Team.objects.filter(pk=place["team"].pk).update(founded_on=timezone.localdate(_earlier()) + dt.timedelta(days=1))
+    Team.objects.filter(pk=place["team"].pk).update(founded_on=timezone.localdate(place["when"]) + dt.timedelta(days=1))
 
 
 REFUSALS = {

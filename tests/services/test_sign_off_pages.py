@@ -7,6 +7,7 @@ the month report is built from approved values and names the communes not approv
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import pytest
@@ -24,26 +25,34 @@ from fieldteam.selectors.approvals import due_date, month_sign_off
 from fieldteam.services import approvals
 from fieldteam.services.reports import month_report_file
 from tests.admin.test_admin import logged_in, url
+from tests.clock import last_month, this_month
 from tests.factories import AreaRoleFactory, CommuneFactory
-from tests.services.test_approvals import LAST_MONTH, THIS_MONTH, closed
+from tests.services.test_approvals import closed
 
 __all__ = ["closed"]
 
 pytestmark = pytest.mark.django_db
 
-AFTER_DUE = due_date(LAST_MONTH).replace(day=20)
-BEFORE_DUE = due_date(LAST_MONTH).replace(day=2)
+
+def after_due() -> dt.date:
+    """A day after last month's sign-off was due."""
+    return due_date(last_month()).replace(day=20)
+
+
+def before_due() -> dt.date:
+    """A day before last month's sign-off is due."""
+    return due_date(last_month()).replace(day=2)
 
 
 def dashboard(area) -> str:
-    return reverse("dashboards:area", kwargs={"area_id": area.pk}) + f"?period={LAST_MONTH:%Y-%m}"
+    return reverse("dashboards:area", kwargs={"area_id": area.pk}) + f"?period={last_month():%Y-%m}"
 
 
 def test_the_province_dashboard_shows_each_communes_status_and_names_the_late_ones(
     client, closed, commune_officer, province_officer
 ):
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
-    with freeze_time(AFTER_DUE):
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
+    with freeze_time(after_due()):
         html = logged_in(client, province_officer).get(dashboard(closed.province), HTTP_ACCEPT_LANGUAGE="vi")
         html = html.content.decode()
     assert 'id="sign-off"' in html
@@ -57,17 +66,17 @@ def test_the_province_dashboard_shows_each_communes_status_and_names_the_late_on
 
 
 def test_before_the_due_day_no_commune_is_late(closed, province_officer):
-    with freeze_time(BEFORE_DUE):
-        sign_off = month_sign_off(user=province_officer, area=closed.province, month=LAST_MONTH)
+    with freeze_time(before_due()):
+        sign_off = month_sign_off(user=province_officer, area=closed.province, month=last_month())
     assert sign_off is not None and sign_off.late == []
-    with freeze_time(AFTER_DUE):
-        sign_off = month_sign_off(user=province_officer, area=closed.province, month=LAST_MONTH)
+    with freeze_time(after_due()):
+        sign_off = month_sign_off(user=province_officer, area=closed.province, month=last_month())
     assert [c.area for c in sign_off.late] == [closed.commune, closed.other_commune]
 
 
 def test_the_commune_dashboard_shows_its_own_status(client, closed, commune_officer, province_officer):
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
-    approvals.return_month(actor=province_officer, area=closed.commune, month=LAST_MONTH, comment="Thiếu thôn 2")
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
+    approvals.return_month(actor=province_officer, area=closed.commune, month=last_month(), comment="Thiếu thôn 2")
     html = logged_in(client, commune_officer).get(dashboard(closed.commune)).content.decode()
     assert 'class="sign-off-own" data-status="returned"' in html
     assert "Thiếu thôn 2" in html
@@ -86,7 +95,7 @@ def test_the_sign_off_is_shown_only_where_the_user_sees(client, closed, role, st
 
 
 def test_a_village_dashboard_has_no_sign_off(client, closed, commune_officer):
-    assert month_sign_off(user=commune_officer, area=closed.village, month=LAST_MONTH) is None
+    assert month_sign_off(user=commune_officer, area=closed.village, month=last_month()) is None
     html = logged_in(client, commune_officer).get(dashboard(closed.village)).content.decode()
     assert 'id="sign-off"' not in html
 
@@ -96,7 +105,7 @@ def test_a_village_dashboard_has_no_sign_off(client, closed, commune_officer):
 
 def test_the_admin_submits_and_decides_through_the_services(client, closed, commune_officer, province_officer):
     response = logged_in(client, commune_officer).post(
-        url(MonthApproval, "add"), {"area": closed.commune.pk, "month": LAST_MONTH.isoformat(), "note": "Đủ số liệu"}
+        url(MonthApproval, "add"), {"area": closed.commune.pk, "month": last_month().isoformat(), "note": "Đủ số liệu"}
     )
     assert response.status_code == 302
     row = MonthApproval.objects.get()
@@ -120,7 +129,7 @@ def test_the_admin_submits_and_decides_through_the_services(client, closed, comm
 
 def test_the_admin_submit_form_shows_the_refusal_on_its_field(client, closed, commune_officer):
     response = logged_in(client, commune_officer).post(
-        url(MonthApproval, "add"), {"area": closed.commune.pk, "month": THIS_MONTH.isoformat(), "note": ""}
+        url(MonthApproval, "add"), {"area": closed.commune.pk, "month": this_month().isoformat(), "note": ""}
     )
     assert response.status_code == 200
     assert "month" in response.context["adminform"].form.errors
@@ -128,9 +137,9 @@ def test_the_admin_submit_form_shows_the_refusal_on_its_field(client, closed, co
 
 
 def test_the_admin_lists_only_the_rows_in_scope(client, closed, commune_officer, province_officer):
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
     far_officer = AreaRoleFactory(area=closed.other_province, role=AreaRoleKind.PROVINCE_OFFICER).user
-    approvals.submit_month(actor=far_officer, area=closed.far_commune, month=LAST_MONTH)
+    approvals.submit_month(actor=far_officer, area=closed.far_commune, month=last_month())
     for user, sees in ((province_officer, closed.commune), (far_officer, closed.far_commune)):
         listed = logged_in(client, user).get(url(MonthApproval, "changelist")).context["cl"].result_list
         assert [r.area for r in listed] == [sees]
@@ -140,9 +149,9 @@ def test_the_admin_lists_only_the_rows_in_scope(client, closed, commune_officer,
 
 
 def test_the_month_report_is_built_from_approved_values_and_names_the_rest(closed, commune_officer, province_officer):
-    approvals.submit_month(actor=commune_officer, area=closed.commune, month=LAST_MONTH)
-    approvals.approve_month(actor=province_officer, area=closed.commune, month=LAST_MONTH)
-    report = month_report_file(user=province_officer, area=closed.province, month=LAST_MONTH, fmt="xlsx")
+    approvals.submit_month(actor=commune_officer, area=closed.commune, month=last_month())
+    approvals.approve_month(actor=province_officer, area=closed.commune, month=last_month())
+    report = month_report_file(user=province_officer, area=closed.province, month=last_month(), fmt="xlsx")
     book = load_workbook(io.BytesIO(report.content))
     approved, total, missing = book.worksheets
     approved_areas = {row[1] for row in approved.iter_rows(values_only=True)}
@@ -155,9 +164,9 @@ def test_the_month_report_is_built_from_approved_values_and_names_the_rest(close
 def test_the_month_report_of_an_area_out_of_scope_is_refused(closed, commune_officer):
     far_officer = AreaRoleFactory(area=closed.other_province, role=AreaRoleKind.PROVINCE_OFFICER).user
     with pytest.raises(ValidationError):
-        month_report_file(user=far_officer, area=closed.province, month=LAST_MONTH, fmt="csv")
+        month_report_file(user=far_officer, area=closed.province, month=last_month(), fmt="csv")
     with pytest.raises(ValidationError):
-        month_report_file(user=commune_officer, area=closed.province, month=LAST_MONTH, fmt="csv")
+        month_report_file(user=commune_officer, area=closed.province, month=last_month(), fmt="csv")
 
 
 
@@ -165,7 +174,7 @@ def test_the_month_report_of_an_area_out_of_scope_is_refused(closed, commune_off
 def test_the_sign_off_reads_a_constant_number_of_queries(closed, province_officer):
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
-            month_sign_off(user=province_officer, area=closed.province, month=LAST_MONTH)
+            month_sign_off(user=province_officer, area=closed.province, month=last_month())
         return len(captured)
 
     queries()  # the user's scope, read once and kept for the request
