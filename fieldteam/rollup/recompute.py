@@ -38,6 +38,7 @@ from fieldteam.models import (
     VillageCount,
 )
 from fieldteam.periods import Period, month_end, month_index, month_start, today
+from fieldteam.province_cache import MONTH_HISTORY
 from fieldteam.rollup import sign_off
 from fieldteam.rollup.rules import (
     CELL_WIDTH,
@@ -445,6 +446,7 @@ def close_month(*, province_id: int, month: date) -> int:
             batch_size=2000,
         )
         RollupState.objects.filter(pk=province_id).update(last_closed_month=month_start(index))
+        MONTH_HISTORY.changed(province_id)  # the month's snapshots: a series' first month or a pace's
     return len(rows)
 
 

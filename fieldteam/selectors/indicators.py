@@ -30,6 +30,7 @@ from fieldteam.models import (
 )
 from fieldteam.periods import Period, month_end, month_index, month_start, today
 from fieldteam.permissions import OutOfScope, ensure_visible, scope_for
+from fieldteam.province_cache import MONTH_HISTORY
 from fieldteam.rollup.rules import COMMUNE_DEPTH
 from fieldteam.selectors.population import (
     NO_FIGURE,
@@ -293,7 +294,28 @@ def _targets(areas: list[Area], anchor: Area) -> dict[int, dict[int, dict[int, T
     return result
 
 
-def _history(area_ids: list[int], indicator_ids: list[int], period: Period) -> tuple[dict, dict]:
+# (baselines, pace months) by (area id, indicator id): each a month as (start, numerator, value).
+Month = tuple[date, int | None, Decimal]
+History = tuple[dict[tuple[int, int], Month], dict[tuple[int, int], Month]]
+
+
+def _cached_history(anchor: Area, areas: list[Area], indicator_ids: list[int], period: Period) -> History:
+    """``_history`` of ``areas`` (all in ``anchor``'s province), from the province's cache when it may
+    serve it (``MONTH_HISTORY``: moved by every writer of indicator values), else read.
+
+    The baselines and the pace's month change only when a month is closed or a value reported, while a
+    ranking reads them on every view (2,430 series for a province's 135 communes, ~20 ms after 18 months).
+    """
+    area_ids = [a.pk for a in areas]
+    province_id = anchor.province_id or anchor.pk
+    if province_id is None or any((a.province_id or a.pk) != province_id for a in areas):
+        return _history(area_ids, indicator_ids, period)  # the national level: provinces' rows
+    key = (period.last_month_index, tuple(area_ids), tuple(indicator_ids))
+    cached = MONTH_HISTORY.get(province_id, key, lambda using: _history(area_ids, indicator_ids, period, using))
+    return cached if cached is not None else _history(area_ids, indicator_ids, period)
+
+
+def _history(area_ids: list[int], indicator_ids: list[int], period: Period, using: str | None = None) -> History:
     """Baseline (earliest month snapshot) and the snapshot ``PACE_MONTHS`` before the period's end.
 
     Each as (month, numerator, value), by (area id, indicator id): ``IndicatorReading.measure_month``
@@ -313,7 +335,8 @@ def _history(area_ids: list[int], indicator_ids: list[int], period: Period) -> t
         f"FROM {areas} a CROSS JOIN {indicators} i "
         f"WHERE a.id IN ({', '.join(['%s'] * len(area_ids))}) AND i.id IN ({', '.join(['%s'] * len(indicator_ids))})"
     )
-    using = router.db_for_read(IndicatorValue)  # raw SQL is not routed: as the ORM's reads are
+    if using is None:
+        using = router.db_for_read(IndicatorValue)  # raw SQL is not routed: as the ORM's reads are
     with connections[using].cursor() as cursor:
         cursor.execute(sql, [PeriodKind.MONTH.value, *area_ids, *indicator_ids])
         # SQLite gives the date back as text (no column type on an aggregate).
@@ -468,7 +491,7 @@ def build_readings(
         ).values_list("area_id", "indicator_id", "numerator", "denominator", "value", "reported_by_id", "reported_at"):
             stored[(area_id, indicator_id)] = tuple(values)
     targets = _targets(areas, anchor)
-    baseline, earlier = _history([a.pk for a in areas], [i.pk for i in indicators], period)
+    baseline, earlier = _cached_history(anchor, areas, [i.pk for i in indicators], period)
     result: dict[int, list[IndicatorReading]] = {}
     # Hoisted out of the areas × indicators loop (2,430 readings for a province's communes): per
     # indicator, whether it is read live and its official band; per period, its last month.

@@ -12,30 +12,18 @@ Which figure an area uses, per band (total, 14+, 15+, 18+, working age, househol
 their figures up to the year), whatever the number of areas.
 
 The resolved figures of a province and year are cached (issue 15: a province's ~5,700 areas cost
-about 10 ms a call), in Django's cache (Redis in production, local memory on the embedded default)
-and, once read, in the process, under a version of the province that every writer of official
-populations and of areas moves (``official_figures_changed``, called by the services). The version
-lives in the cache, beside the entries it names: Redis is shared by every process, so a version
-moved on commit is what every process reads next, and no migration is needed. A version is a new
-random token each time (never a counter an evicted or flushed key could repeat), entries expire
-after ``FIGURES_CACHE_SECONDS`` (the bound on a bump lost while Redis was unreachable), and without
-a cache (Redis down: ``FailOpenRedisCache`` misses) every call resolves from the database.
+about 10 ms a call) under a version of the province that every writer of official populations and
+of areas moves (``official_figures_changed``, called by the services): see
+``fieldteam.province_cache`` for how the version and the entries live.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
-import uuid
-import weakref
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.core.cache import cache
-from django.db import connections, router, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, FilteredRelation, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -43,6 +31,7 @@ from fieldteam.choices import PopulationKind
 from fieldteam.models import Area, Indicator, IndicatorPopulationBound, OfficialPopulation, User
 from fieldteam.models.population import COUNT_FIELDS
 from fieldteam.permissions import scope_for
+from fieldteam.province_cache import OFFICIAL_FIGURES
 from fieldteam.rollup.rules import WORKING_AGE_FROM_YEARS
 
 # The bands a reading may be measured over: the model's columns, and working age (men + women).
@@ -329,101 +318,30 @@ def _figure_rows(anchor: Area, last_year: int, using: str | None = None) -> list
     ]
 
 
-# Seconds a cached resolution lives: the bound on a stale read if a version bump was lost (Redis
-# unreachable at the writer's commit); any write that reaches the cache invalidates at once.
-FIGURES_CACHE_SECONDS = 15 * 60
-_KEY = "fieldteam:official-figures:{database}:{province}"
-# Resolutions already unpickled in this process, by (database, province, year, version): a call
-# then costs one cache read (the version) instead of a read and an unpickling of 5,700 areas.
-_LOCAL: OrderedDict[tuple[str, int, int, str], dict[int, dict[str, OfficialFigure]]] = OrderedDict()
-_LOCAL_SIZE = 32
-_LOCAL_LOCK = threading.Lock()  # a threaded server's requests share it
-# Provinces whose figures or areas the connection's open transaction has written: its own reads
-# bypass the cache (they see the uncommitted rows, which no other process may be served).
-_CHANGED: weakref.WeakKeyDictionary[BaseDatabaseWrapper, set[int]] = weakref.WeakKeyDictionary()
-
-
-def _database(alias: str) -> str:
-    """The database behind ``alias``, shortly (a test database or a rebuilt one never shares entries)."""
-    name = f"{alias}:{connections[alias].settings_dict['NAME']}"
-    return hashlib.blake2b(name.encode(), digest_size=8).hexdigest()
-
-
-def _bump(province_ids: frozenset[int], database: str) -> None:
-    cache.set_many({_KEY.format(database=database, province=pk): uuid.uuid4().hex for pk in province_ids}, None)
-
-
 def official_figures_changed(*province_ids: int | None) -> None:
     """Say, inside the writing transaction, that these provinces' official populations or areas change.
 
-    Every service that writes an ``OfficialPopulation`` or an ``Area`` calls it. The province's
-    version moves when the transaction commits (``transaction.on_commit``: after it, any process
-    resolves from the committed rows); until then, this connection's own reads of those provinces
-    bypass the cache. Outside a transaction the version moves at once.
+    Every service that writes an ``OfficialPopulation`` or an ``Area`` calls it: the province's cached
+    resolutions are replaced from the committed rows (``fieldteam.province_cache``).
     """
-    ids = frozenset(pk for pk in province_ids if pk is not None)
-    if not ids:
-        return
-    using = router.db_for_write(Area)
-    connection, database = connections[using], _database(using)
-    if connection.in_atomic_block:
-        _CHANGED.setdefault(connection, set()).update(ids)
-    # Registered each time (not once per transaction): a savepoint rolled back drops its callbacks.
-    # Robust: the write is committed by then, and a cache that fails must not fail its request.
-    transaction.on_commit(lambda: _bump(ids, database), using=using, robust=True)
+    OFFICIAL_FIGURES.changed(*province_ids)
 
 
 def _cached_resolution(anchor: Area, year: int) -> dict[int, dict[str, OfficialFigure]] | None:
     """The resolution of ``anchor``'s province for ``year`` from the cache (filled on a miss), or
     ``None`` when the cache may not serve it: no province, an inactive anchor (its province's
     resolution leaves it out), a province written by this connection's open transaction, no cache.
-
-    Filled from the primary database (``db_for_write``), never a replica, so that a version moved on
-    commit is never paired with a replica's older rows. The version is read before the rows: a
-    resolution read before a commit is stored under the version that commit replaces.
     """
     province_id = anchor.province_id or anchor.pk
     if province_id is None or (not anchor.is_active and anchor.pk != province_id):
         return None
-    using = router.db_for_write(Area)
-    connection = connections[using]
-    if not connection.in_atomic_block:
-        _CHANGED.pop(connection, None)  # its transaction ended: committed (version moved) or rolled back
-    elif province_id in _CHANGED.get(connection, ()):
-        return None
-    database = _database(using)
-    version_key = _KEY.format(database=database, province=province_id)
-    version = cache.get(version_key)
-    if version is None:
-        cache.add(version_key, uuid.uuid4().hex, None)
-        version = cache.get(version_key)
-        if version is None:  # no cache (Redis unreachable): resolve from the database
-            return None
-    local_key = (database, province_id, year, version)
-    with _LOCAL_LOCK:
-        resolved = _LOCAL.get(local_key)
-        if resolved is not None:
-            _LOCAL.move_to_end(local_key)
-            return resolved
-    entry_key = f"{version_key}:{year}:{version}"
-    resolved = cache.get(entry_key)
-    if resolved is None:
-        province = Area(pk=province_id, path=anchor.path[: Area.steplen])  # provinces are the roots
-        resolved = _resolve(province, _figure_rows(province, year, using), year)
-        cache.set(entry_key, resolved, FIGURES_CACHE_SECONDS)
-    with _LOCAL_LOCK:
-        _LOCAL[local_key] = resolved
-        while len(_LOCAL) > _LOCAL_SIZE:
-            _LOCAL.popitem(last=False)
-    return resolved
+    province = Area(pk=province_id, path=anchor.path[: Area.steplen])  # provinces are the roots
+    return OFFICIAL_FIGURES.get(province_id, year, lambda using: _resolve(province, _figure_rows(province, year, using), year))
 
 
 def clear_caches() -> None:
-    """Forget the resolutions this process holds, and which provinces open transactions wrote (tests,
-    between transactions; the shared cache is keyed by version)."""
-    with _LOCAL_LOCK:
-        _LOCAL.clear()
-    _CHANGED.clear()
+    """Forget the resolutions this process holds (tests, between transactions)."""
+    OFFICIAL_FIGURES.clear()
 
 
 def _resolve(anchor: Area, rows: list[dict], year: int) -> dict[int, dict[str, OfficialFigure]]:

@@ -17,11 +17,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from fieldteam import audit
-from fieldteam.choices import IndicatorKind, TargetComparison
+from fieldteam.choices import IndicatorKind, PeriodKind, TargetComparison
 from fieldteam.errors import field_error
 from fieldteam.models import Area, AuditEntry, Indicator, IndicatorValue, Plan, PlanTarget, Target, User
 from fieldteam.periods import Period, today
 from fieldteam.permissions import ensure_can_write, ensure_officer, ensure_province_officer, province_of
+from fieldteam.province_cache import MONTH_HISTORY
 from fieldteam.rollup.sign_off import ensure_month_open
 
 TARGETS_REFUSED = _("Only the province officer of this area sets its targets.")
@@ -49,6 +50,8 @@ def report_indicator_value(
     if period.start > today():
         raise field_error("period", _("The period has not started yet."), code="future")
     ensure_month_open(area, period)
+    if period.kind == PeriodKind.MONTH:
+        MONTH_HISTORY.changed(area.province_id or area.pk)  # a month's value may be a series' first or its pace
     now: datetime = timezone.now()
     row, _created = IndicatorValue.objects.update_or_create(
         area=area,
