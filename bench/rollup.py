@@ -1042,6 +1042,35 @@ def one_row_transactions(province_id: int, calls: int) -> list[float]:
     return times
 
 
+def counts_statement_timings(province_id: int, calls: int, seed: int) -> dict[str, list[float]]:
+    """The counts' write alone (``rules.apply_deltas``: mask, village and commune upserts), through its
+    function and sent as text, interleaved, each in a transaction rolled back (nothing committed):
+    4 indicators of a random village, as one adoption moves them."""
+    from django.db import transaction
+
+    from fieldteam.models import Resident, VillageCount
+    from fieldteam.rollup import rules
+
+    rng = random.Random(seed)
+    villages = list(VillageCount.objects.filter(province_id=province_id).values_list("village_id", flat=True).distinct()[:500])
+    indicators = sorted(set(VillageCount.objects.filter(province_id=province_id).values_list("indicator_id", flat=True)))
+    resident = Resident.objects.filter(province_id=province_id).first()
+    installed = rules._deltas_function_installed
+    times: dict[str, list[float]] = {"function": [], "text": []}
+    for number in range(calls + 50):
+        for path in times:
+            rules._deltas_function_installed = installed if path == "function" else (lambda: False)  # the bench picks the path
+            deltas = {(rng.choice(villages), i): [1, 0, 1, 0, 0, 0, 1, 0] for i in rng.sample(indicators, 4)}
+            with transaction.atomic():
+                started = time.perf_counter()
+                rules.apply_deltas(province_id, deltas, mask=(Resident, resident.pk, resident.capability_mask))
+                if number >= 50:  # the first are warm-up
+                    times[path].append(time.perf_counter() - started)
+                transaction.set_rollback(True)
+    rules._deltas_function_installed = installed  # back to the code's own choice
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--residents", type=int, default=FULL_RESIDENTS, help="residents (households = N / 3.5)")
@@ -1061,6 +1090,7 @@ def main() -> None:
 
     from fieldteam.models import Area, User
     from fieldteam.periods import Period, today
+    from fieldteam.province_cache import MONTH_HISTORY
     from fieldteam.rollup.recompute import compute_counts, load_rules, recompute_province, stored_counts
     from fieldteam.selectors.indicators import area_indicator_values, child_indicator_values
 
@@ -1192,6 +1222,14 @@ def main() -> None:
         f"p99 {percentile(async_timings, 99) * 1000:.2f} ms; one-row UPDATE transaction: "
         f"p50 {percentile(async_trivial, 50) * 1000:.2f} ms, p99 {percentile(async_trivial, 99) * 1000:.2f} ms"
     )
+    statement = counts_statement_timings(province.pk, args.updates, args.seed)
+    say(
+        "   the counts' statement alone (rolled back): "
+        + "; ".join(
+            f"{path} p50 {percentile(values, 50) * 1000:.3f} ms, p90 {percentile(values, 90) * 1000:.3f} ms"
+            for path, values in (("as its function", statement["function"]), ("sent as text", statement["text"]))
+        )
+    )
     check = recompute_province(province_id=province.pk)
     say(
         f"   recompute after the {2 * args.updates} updates: {len(check.drift)} drift rows (incremental counts "
@@ -1222,6 +1260,17 @@ def main() -> None:
             f"   {label}: p50 {selector_p50[label] * 1000:.2f} ms, p99 {percentile(times, 99) * 1000:.2f} ms, "
             f"{len(captured)} queries, {len(result_rows)} rows"
         )
+    # The first view after a month's close or a reported value: the province's cached history is gone.
+    moved = []
+    for _ in range(args.selector_calls):
+        MONTH_HISTORY.changed(province.pk)
+        started = time.perf_counter()
+        child_indicator_values(user=user, area=province, period=period)
+        moved.append(time.perf_counter() - started)
+    say(
+        f"   child_indicator_values after a write of indicator values (history read again): "
+        f"p50 {statistics.median(moved) * 1000:.2f} ms, p99 {percentile(moved, 99) * 1000:.2f} ms"
+    )
 
     ratio = recompute_s / floor_s
     p99 = percentile(timings, 99)

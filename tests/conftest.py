@@ -97,7 +97,7 @@ def clear_process_caches() -> None:
     """Empty every cache that outlives a test in this process (``grep -rn "lru_cache\\|_catalogue\\|_LATEST"``)."""
     from django.contrib.contenttypes.models import ContentType
 
-    from fieldteam import identifiers
+    from fieldteam import identifiers, province_cache
     from fieldteam.resources import base as resources_base
     from fieldteam.rollup import fastlog, rules
     from fieldteam.selectors import population
@@ -105,6 +105,7 @@ def clear_process_caches() -> None:
 
     rules.clear_caches()
     population.clear_caches()
+    province_cache.MONTH_HISTORY.clear()
     fastlog.clear_caches()
     ContentType.objects.clear_cache()
     identifiers._fernet.cache_clear()
@@ -154,6 +155,23 @@ def log_path(request: pytest.FixtureRequest, settings) -> str:
     if request.param == "one_statement" and not _on_postgresql():
         pytest.skip("the one-statement log exists on PostgreSQL only")
     settings.FIELDTEAM_LOG_IN_ONE_STATEMENT = request.param == "one_statement"
+    return request.param
+
+
+@pytest.fixture(params=["function", "statement_text"])
+def deltas_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with the counts' incremental writes (``rules.apply_deltas``) through the installed
+    function, then as the statement sent as text (a database not yet migrated to this code's function).
+
+    Both must meet the same assertions. The function exists on PostgreSQL only: its run is skipped on
+    SQLite, where the other run covers SQLite's own statements.
+    """
+    from fieldteam.rollup import rules
+
+    if request.param == "function" and not _on_postgresql():
+        pytest.skip("the counts' function exists on PostgreSQL only")
+    if request.param == "statement_text":
+        monkeypatch.setattr(rules, "_deltas_function_installed", lambda: False)
     return request.param
 
 

@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -53,7 +51,8 @@ from fieldteam import audit, locks
 from fieldteam.choices import AdoptionSource, AssistanceOutcome, EthnicGroup, ResidentStatus, Sex
 from fieldteam.models import Adoption, AssistanceItem, AssistanceLog, AuditEntry, Capability, Team, User
 from fieldteam.permissions import member_may_work_sql
-from fieldteam.rollup import rules
+from fieldteam.rollup import rules, sqlfunctions
+from fieldteam.rollup.sqlfunctions import SqlFunction
 
 logger = logging.getLogger(__name__)
 
@@ -407,26 +406,17 @@ class _Function:
 
     @classmethod
     def of(cls, kind: str, sql: str) -> _Function:
-        types: dict[str, str] = {}
-        for match in _PARAMETER.finditer(sql):
-            types.setdefault(match["name"], match["type"])
-        numbers = {parameter: position for position, parameter in enumerate(types, start=1)}
-        body = _PARAMETER.sub(lambda match: f"${numbers[match['name']]}::{match['type']}", sql)
-        declared = ", ".join(types.values())
         # ``use_column``: the result's column names are also columns of the tables written.
-        definition = (
-            f"({declared}) RETURNS TABLE (out_village bigint, out_province bigint, out_trail bigint, "
-            f"out_receipt bigint, out_mask bigint, out_counted bigint) LANGUAGE plpgsql VOLATILE AS $function$\n"
-            f"#variable_conflict use_column\nBEGIN\nRETURN QUERY {body};\nEND\n$function$"
+        function = SqlFunction.of(
+            f"fieldteam_log_{kind}",
+            sql,
+            returns="TABLE (out_village bigint, out_province bigint, out_trail bigint, out_receipt bigint, "
+            "out_mask bigint, out_counted bigint)",
+            body="#variable_conflict use_column\nBEGIN\nRETURN QUERY {statement};\nEND",
         )
-        name = f"fieldteam_log_{kind}_{hashlib.sha256(definition.encode()).hexdigest()[:12]}"
-        arguments = ", ".join(f"%({parameter})s::{sql_type}" for parameter, sql_type in types.items())
-        call = f"SELECT * FROM {name}({arguments})"  # noqa: S608 (a name made here, values as parameters)
-        return cls(kind, name, f"CREATE OR REPLACE FUNCTION {name} {definition}", call)
+        return cls(kind, function.name, function.create_sql, function.call_sql)
 
 
-# Every parameter carries its type: ``%(name)s::type`` (``[]`` for arrays).
-_PARAMETER = re.compile(r"%\((?P<name>\w+)\)s::(?P<type>[a-z]+(?:\[\])?)")
 FUNCTIONS = {kind: _Function.of(kind, _statement(kind)) for kind in (RESIDENT, HOUSEHOLD)}
 
 
@@ -444,15 +434,7 @@ def install_functions(connection_: BaseDatabaseWrapper, *, digests: dict[str, st
     """
     if function_digests() != digests:
         return False
-    with connection_.cursor() as cursor:
-        cursor.execute(
-            "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.proname LIKE 'fieldteam\\_log\\_%%' "
-            "AND p.pronamespace = 'public'::regnamespace"
-        )
-        for (signature,) in cursor.fetchall():
-            cursor.execute(f"DROP FUNCTION {signature}")
-        for function in FUNCTIONS.values():
-            cursor.execute(function.create_sql)
+    sqlfunctions.install(connection_, "fieldteam_log", [function.create_sql for function in FUNCTIONS.values()])
     return True
 
 

@@ -8,13 +8,15 @@ two can only disagree if a write bypassed the services — which the recompute t
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Protocol
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
 from fieldteam import locks
@@ -22,15 +24,19 @@ from fieldteam.choices import EthnicGroup, IndicatorKind, PopulationKind, Reside
 from fieldteam.models import (
     Area,
     CommuneCount,
+    Household,
     Indicator,
     IndicatorPopulationBound,
+    Resident,
     RetirementAge,
     RollupState,
     VillageCount,
 )
 from fieldteam.periods import month_index as month_index_of
 from fieldteam.periods import today
+from fieldteam.rollup import sqlfunctions
 from fieldteam.rollup.derivations import Derivations, HouseholdChange, load_derivations, refresh_households
+from fieldteam.rollup.sqlfunctions import SqlFunction
 
 WORKING_AGE_FROM_YEARS = 15
 
@@ -381,17 +387,98 @@ def commune_upsert_sql(source: str, columns: Sequence[str] = COUNT_COLUMNS) -> s
     )
 
 
+def _village_upsert_sql() -> str:
+    """The upsert adding the rows of ``delta`` to the village counts, in key order (``apply_deltas``)."""
+    table, columns = VillageCount._meta.db_table, ", ".join(COUNT_COLUMNS)
+    added = ", ".join(f"{column} = {table}.{column} + excluded.{column}" for column in COUNT_COLUMNS)
+    return (
+        f"INSERT INTO {table} (province_id, village_id, indicator_id, {columns}) "  # noqa: S608
+        "SELECT * FROM delta WHERE true ORDER BY village_id, indicator_id "
+        f"ON CONFLICT (village_id, indicator_id) DO UPDATE SET {added}"
+    )
+
+
+def _deltas_statement() -> str:
+    """``apply_deltas``' one statement with its values as arrays: the function ``DELTAS_FUNCTION`` runs."""
+    columns = ", ".join(COUNT_COLUMNS)
+    arrays = ", ".join(f"%({column})s::bigint[]" for column in COUNT_COLUMNS)
+    masks = " ".join(
+        f"{name} AS (UPDATE {model._meta.db_table} SET capability_mask = %(mask)s::bigint "  # noqa: S608
+        f"WHERE {model._meta.pk.column} = %({name})s::bigint),"
+        for name, model in (("resident_mask", Resident), ("household_mask", Household))
+    )
+    return (
+        f"WITH {masks} delta (province_id, village_id, indicator_id, {columns}) AS ("  # noqa: S608
+        f"SELECT %(province)s::bigint, u.* FROM unnest(%(villages)s::bigint[], %(indicators)s::bigint[], {arrays}) u), "
+        f"village AS ({_village_upsert_sql()} RETURNING village_id, indicator_id) "
+        f"{commune_upsert_sql('delta d JOIN village USING (village_id, indicator_id)')}"
+    )
+
+
+# On PostgreSQL ``apply_deltas`` calls its statement as a function (``fieldteam.rollup.sqlfunctions``):
+# planned once per session, where the statement sent as text (its VALUES as long as the deltas) was
+# planned on every write, ~2 ms of an adoption's ~5 (``bench/rollup.py``, section 3).
+DELTAS_FUNCTION = SqlFunction.of("fieldteam_apply_deltas", _deltas_statement(), returns="void", body="BEGIN\n{statement};\nEND")
+
+
+def install_deltas_function(connection_: BaseDatabaseWrapper, *, digest: str) -> bool:
+    """Create this code's ``DELTAS_FUNCTION`` and drop any other ``fieldteam_apply_deltas_*``; for
+    migrations. ``digest``: the one the calling migration was written for; when the code has moved on
+    since, nothing is installed (the later migration written for it does). Returns whether it installed.
+    """
+    if DELTAS_FUNCTION.digest != digest:
+        return False
+    sqlfunctions.install(connection_, "fieldteam_apply_deltas", [DELTAS_FUNCTION.create_sql])
+    return True
+
+
+# Whether a connection's database (by name: a test run renames it) holds this code's function.
+_DELTAS_INSTALLED: weakref.WeakKeyDictionary[BaseDatabaseWrapper, tuple[str, bool]] = weakref.WeakKeyDictionary()
+
+
+def _deltas_function_installed() -> bool:
+    """Whether this code's ``DELTAS_FUNCTION`` is installed: asked once per connection (a process started
+    before the migration that installs it keeps sending the statement as text until it restarts)."""
+    wrapper = connections[DEFAULT_DB_ALIAS]  # ``connection`` is a proxy (not weakly referenceable)
+    database = wrapper.settings_dict["NAME"]
+    known = _DELTAS_INSTALLED.get(wrapper)
+    if known is None or known[0] != database:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = %s)", [DELTAS_FUNCTION.name])
+            row = cursor.fetchone()
+        known = _DELTAS_INSTALLED[wrapper] = (database, bool(row and row[0]))
+    return known[1]
+
+
 def apply_deltas(province_id: int, deltas: Deltas, *, mask: MaskWrite | None = None) -> None:
     """Add the deltas to the village counts and their communes' counts (rows in key order, so no deadlocks).
 
     On PostgreSQL one statement: the village upsert and the commune upsert of the same deltas in
     a data-modifying ``WITH`` (the communes' fed by the villages' ``RETURNING``, so all village rows
-    are written before any commune row); on SQLite, which has no such ``WITH``, two statements.
-    ``mask``: also write that subject's new ``capability_mask`` (a derived column, not audited),
-    on PostgreSQL in the same statement: one round trip less for every adoption.
+    are written before any commune row), run by the function ``DELTAS_FUNCTION`` (or sent as text
+    where the migrations have not installed it yet); on SQLite, which has no such ``WITH``, two
+    statements. ``mask``: also write that subject's new ``capability_mask`` (a derived column, not
+    audited), on PostgreSQL in the same statement: one round trip less for every adoption.
     """
     rows = sorted((key, cell) for key, cell in deltas.items() if any(cell))
     postgresql = connection.vendor == "postgresql"
+    if rows and postgresql and _deltas_function_installed():
+        model, pk, value = mask if mask is not None else (None, None, None)
+        if model not in (Resident, Household, None):
+            raise ValueError(f"no capability mask on {model}")  # the function updates these two tables only
+        params: dict[str, int | list[int] | None] = {
+            "mask": value,
+            "resident_mask": pk if model is Resident else None,
+            "household_mask": pk if model is Household else None,
+            "province": province_id,
+            "villages": [village_id for (village_id, _indicator), _cell in rows],
+            "indicators": [indicator_id for (_village, indicator_id), _cell in rows],
+        }
+        for position, column in enumerate(COUNT_COLUMNS):
+            params[column] = [cell[position] for _key, cell in rows]
+        with connection.cursor() as cursor:
+            cursor.execute(DELTAS_FUNCTION.call_sql, params)
+        return
     prefix, prefix_params = "", []
     if mask is not None:
         model, pk, value = mask
@@ -403,29 +490,23 @@ def apply_deltas(province_id: int, deltas: Deltas, *, mask: MaskWrite | None = N
                 cursor.execute(update, [value, pk])
     if not rows:
         return
-    table, columns = VillageCount._meta.db_table, ", ".join(COUNT_COLUMNS)
+    columns = ", ".join(COUNT_COLUMNS)
     values = ", ".join(["(" + ", ".join(["%s"] * (3 + CELL_WIDTH)) + ")"] * len(rows))
-    params: list[int] = []
+    values_params: list[int] = []
     for (village_id, indicator_id), cell in rows:
-        params += [province_id, village_id, indicator_id, *cell]
+        values_params += [province_id, village_id, indicator_id, *cell]
     delta = f"delta (province_id, village_id, indicator_id, {columns}) AS (VALUES {values})"
-    added = ", ".join(f"{column} = {table}.{column} + excluded.{column}" for column in COUNT_COLUMNS)
-    villages = (
-        f"INSERT INTO {table} (province_id, village_id, indicator_id, {columns}) "  # noqa: S608
-        "SELECT * FROM delta WHERE true ORDER BY village_id, indicator_id "
-        f"ON CONFLICT (village_id, indicator_id) DO UPDATE SET {added}"
-    )
     with connection.cursor() as cursor:
         if postgresql:
             written = "delta d JOIN village USING (village_id, indicator_id)"
             cursor.execute(
-                f"WITH {prefix}{delta}, village AS ({villages} RETURNING village_id, indicator_id) "
+                f"WITH {prefix}{delta}, village AS ({_village_upsert_sql()} RETURNING village_id, indicator_id) "
                 f"{commune_upsert_sql(written)}",
-                [*prefix_params, *params],
+                [*prefix_params, *values_params],
             )
         else:
-            cursor.execute(f"WITH {delta} {villages}", params)
-            cursor.execute(f"WITH {delta} {commune_upsert_sql('delta d')}", params)
+            cursor.execute(f"WITH {delta} {_village_upsert_sql()}", values_params)
+            cursor.execute(f"WITH {delta} {commune_upsert_sql('delta d')}", values_params)
 
 
 class CountedResident(Protocol):

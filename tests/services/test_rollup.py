@@ -15,7 +15,7 @@ from freezegun import freeze_time
 from fieldteam.choices import AdoptionSource, PopulationKind, ResidentStatus, Sex
 from fieldteam.models import CommuneCount, IndicatorValue, RollupState, VillageCount
 from fieldteam.periods import Period, today
-from fieldteam.rollup import recompute
+from fieldteam.rollup import recompute, rules
 from fieldteam.services import adoption as adoption_services
 from fieldteam.services import areas as area_services
 from fieldteam.services import people
@@ -39,7 +39,7 @@ def count(village, indicator) -> tuple[int, int]:
     return (row.numerator, row.denominator) if row else (0, 0)
 
 
-def test_an_adoption_moves_the_village_numerator_once(area_tree, smartphone_indicator):
+def test_an_adoption_moves_the_village_numerator_once(area_tree, smartphone_indicator, deltas_path):
     resident = ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_year=1990)
     assert count(area_tree.village, smartphone_indicator) == (0, 1)
 
@@ -60,7 +60,7 @@ def test_a_child_is_outside_the_adult_population(area_tree, smartphone_indicator
     assert count(area_tree.village, smartphone_indicator) == (0, 0)
 
 
-def test_moving_a_resident_moves_their_counts(area_tree, smartphone_indicator):
+def test_moving_a_resident_moves_their_counts(area_tree, smartphone_indicator, deltas_path):
     resident = ResidentFactory(household=HouseholdFactory(village=area_tree.village), birth_year=1980)
     adoption_services.set_adoption(
         actor=None,
@@ -143,7 +143,7 @@ def commune_count(commune, indicator) -> tuple[int, int]:
     return (row.numerator, row.denominator) if row else (0, 0)
 
 
-def test_the_communes_stored_sums_move_with_their_villages_counts(area_tree, smartphone_indicator):
+def test_the_communes_stored_sums_move_with_their_villages_counts(area_tree, smartphone_indicator, deltas_path):
     """Issue 18: a commune's row is the sum of its villages' rows, kept by the same writes."""
     residents = [
         ResidentFactory(household=HouseholdFactory(village=village), birth_year=1990)
@@ -312,7 +312,7 @@ def logging_of(resident, indicator):
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_logging_in_one_village_loses_nothing(area_tree, smartphone_indicator):
+def test_concurrent_logging_in_one_village_loses_nothing(area_tree, smartphone_indicator, deltas_path):
     household = HouseholdFactory(village=area_tree.village)
     residents = [ResidentFactory(household=household, birth_year=1970 + i, sex=Sex.FEMALE) for i in range(12)]
     # Some members log the same person at the same moment: that person is counted once.
@@ -327,7 +327,7 @@ def test_concurrent_logging_in_one_village_loses_nothing(area_tree, smartphone_i
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_recompute_and_concurrent_writes_agree(area_tree, smartphone_indicator):
+def test_recompute_and_concurrent_writes_agree(area_tree, smartphone_indicator, deltas_path):
     household = HouseholdFactory(village=area_tree.village)
     residents = [ResidentFactory(household=household, birth_year=1980) for _ in range(10)]
     calls = [logging_of(r, smartphone_indicator) for r in residents]
@@ -338,6 +338,16 @@ def test_recompute_and_concurrent_writes_agree(area_tree, smartphone_indicator):
     assert errors == []
     assert count(area_tree.village, smartphone_indicator) == (10, 10)
     assert recompute.recompute_province(province_id=area_tree.province.pk).drift == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db
+def test_the_counts_function_of_this_code_is_installed_by_the_migrations():
+    """A changed incremental write needs a migration installing its function (see 0032)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proname FROM pg_proc WHERE proname LIKE 'fieldteam\\_apply\\_deltas\\_%%'")
+        installed = {name for (name,) in cursor.fetchall()}
+    assert installed == {rules.DELTAS_FUNCTION.name}
 
 
 # Statements of one ``set_adoption`` of a resident (the transaction's BEGIN and COMMIT, the locks,

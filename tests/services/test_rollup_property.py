@@ -624,7 +624,7 @@ class Run:
     },
 )
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-def test_incremental_counts_equal_recompute_and_brute_force(world, sequence, figures):
+def test_incremental_counts_equal_recompute_and_brute_force(world, sequence, figures, deltas_path):
     with freeze_time(START) as clock, transaction.atomic():
         areas = [world["province"], *world["communes"], *world["villages"]]
         for (at, year), figure in figures.items():
