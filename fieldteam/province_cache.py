@@ -47,11 +47,10 @@ class ProvinceCache(Generic[T]):
     """Entries of one kind (``name``), per province and key, valid while the province's version holds.
 
     ``model``: the label of a model whose rows the entries are read from (this module sits below the
-    models); its primary database (``db_for_write``)
-    is where they are read and whose transactions ``changed`` follows. Entries are filled from the
-    primary, never a replica, so that a version moved on commit is never paired with a replica's
-    older rows; the version is read before the rows, so rows read before a commit are stored under
-    the version that commit replaces.
+    models); its primary database (``db_for_write``) is where they are read and whose transactions
+    ``changed`` follows. Entries are filled from the primary, never a replica, so that a version
+    moved on commit is never paired with a replica's older rows; the version is read before the
+    rows, so rows read before a commit are stored under the version that commit replaces.
     """
 
     def __init__(self, name: str, *, model: str, local_size: int = 32) -> None:
