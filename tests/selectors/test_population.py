@@ -13,6 +13,7 @@ from freezegun import freeze_time
 
 from fieldteam.choices import AdoptionSource, AreaRoleKind, PopulationKind
 from fieldteam.periods import Period
+from fieldteam.province_cache import MONTH_HISTORY
 from fieldteam.selectors.indicators import area_indicator_values, child_indicator_values, official_figures_for
 from fieldteam.selectors.population import (
     CHILDREN,
@@ -223,6 +224,7 @@ def test_figures_read_once_serve_both_the_area_and_its_children(area_tree, indic
     OfficialPopulationFactory(area=area_tree.village, year=2026, total=20, age_18_plus=10)
     period = Period.parse(MONTH)
     figures = official_figures_for(user=superuser, area=area_tree.commune, period=period)
+    MONTH_HISTORY.changed(area_tree.province.pk)  # the history read by both calls (not one from the cache)
 
     with CaptureQueriesContext(connection) as given:
         area_indicator_values(user=superuser, area=area_tree.commune, period=period, figures=figures)
