@@ -398,3 +398,20 @@ def test_identifiers_need_the_consent_box_after_the_notice_in_vietnamese(
         web_world.member,
     )
     assert resident.phone_masked.endswith("122")
+
+
+def test_signing_in_survives_a_new_csrf_cookie_given_while_the_page_was_open(
+    live_server, phone, web_world: WebWorld
+) -> None:
+    """After cookies are cleared (a session lost), a request made without a cookie while the sign-in page
+    is open (the service worker's, another tab's) is given a new CSRF cookie: the form must send that
+    cookie's token, not the one written in the page, or signing in is refused with a 403."""
+    page = phone.new_page()
+    page.goto(f"{live_server.url}/login/")
+    phone.clear_cookies()
+    page.evaluate("fetch('/login/', {credentials: 'same-origin'})")  # answered with a new csrftoken cookie
+    page.wait_for_function("document.cookie.includes('csrftoken=')")
+    page.fill("input[name=username]", web_world.member.username)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
