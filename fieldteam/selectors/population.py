@@ -335,8 +335,13 @@ def _cached_resolution(anchor: Area, year: int) -> dict[int, dict[str, OfficialF
     province_id = anchor.province_id or anchor.pk
     if province_id is None or (not anchor.is_active and anchor.pk != province_id):
         return None
-    province = Area(pk=province_id, path=anchor.path[: Area.steplen])  # provinces are the roots
-    return OFFICIAL_FIGURES.get(province_id, year, lambda using: _resolve(province, _figure_rows(province, year, using), year))
+
+    def read(using: str) -> dict[int, dict[str, OfficialFigure]]:
+        """On a miss only (a hit, every view, builds nothing)."""
+        province = Area(pk=province_id, path=anchor.path[: Area.steplen])  # provinces are the roots
+        return _resolve(province, _figure_rows(province, year, using), year)
+
+    return OFFICIAL_FIGURES.get(province_id, year, read)
 
 
 def clear_caches() -> None:
