@@ -100,11 +100,12 @@ def clear_process_caches() -> None:
     from fieldteam import identifiers, province_cache
     from fieldteam.resources import base as resources_base
     from fieldteam.rollup import fastlog, rules
-    from fieldteam.selectors import population
+    from fieldteam.selectors import frames, population
     from fieldteam.web import common as web_common
 
     rules.clear_caches()
     population.clear_caches()
+    frames.clear_caches()
     province_cache.MONTH_HISTORY.clear()
     fastlog.clear_caches()
     ContentType.objects.clear_cache()

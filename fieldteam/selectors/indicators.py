@@ -9,22 +9,20 @@ stored sums, ``CommuneCount``), closed periods read the frozen snapshots.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
 from django.db import connections, router
-from django.db.models import F, FilteredRelation, Q, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
-from fieldteam.choices import IndicatorKind, PeriodKind, TargetComparison
+from fieldteam.choices import IndicatorKind, PeriodKind
 from fieldteam.models import (
     Area,
     CommuneCount,
     Indicator,
     IndicatorValue,
-    Target,
     User,
     VillageCount,
 )
@@ -32,10 +30,10 @@ from fieldteam.periods import Period, month_end, month_index, month_start, today
 from fieldteam.permissions import OutOfScope, ensure_visible, scope_for
 from fieldteam.province_cache import MONTH_HISTORY
 from fieldteam.rollup.rules import COMMUNE_DEPTH
+from fieldteam.selectors.frames import TargetInfo, Targets, active_indicators, frame_of, own_bounds, targets_in_force
 from fieldteam.selectors.population import (
     NO_FIGURE,
     WARNING_LABELS,
-    Bounds,
     OfficialFigure,
     OfficialFiguresByYear,
     band_of,
@@ -59,20 +57,6 @@ MEASURE_LABELS = {
     MEASURED_REGISTER: _("over the register"),
     MEASURED_REPORTED: _("as reported"),
 }
-
-
-@dataclass(frozen=True)
-class TargetInfo:
-    year: int
-    value: Decimal
-    comparison: str
-    area_id: int
-    inherited: bool
-
-    def is_met_by(self, value: Decimal | None) -> bool:
-        if value is None:
-            return False
-        return value > self.value if self.comparison == TargetComparison.MORE_THAN else value >= self.value
 
 
 @dataclass
@@ -244,62 +228,12 @@ def _live_counts_by_child(area: Area) -> dict[tuple[int, int], tuple[int, int]]:
         return {(area_id, indicator_id): (n, d) for area_id, indicator_id, n, d in cursor.fetchall()}
 
 
-def _targets(areas: list[Area], anchor: Area) -> dict[int, dict[int, dict[int, TargetInfo]]]:
-    """area_id -> indicator_id -> year -> the target in force.
-
-    Among the area's own targets and its ancestors', per indicator and year, the one with the
-    latest ``effective_from``; at the same date the nearer (deeper) one (the rule of ``Target``).
-    A plan applied from a later date is not in force before it.
-    """
-    paths = set(Area.ancestor_paths(anchor.path)) | {a.path for a in areas}
-    in_force = Q(plan__isnull=True) | Q(effective_from__lte=today())
-    rows = list(Target.objects.filter(in_force, area__path__in=paths).values_list(
-        "indicator_id", "year", "value", "comparison", "area_id", "area__path", "effective_from"
-    ))
-    by_path: dict[str, list[tuple]] = defaultdict(list)
-    for row in rows:
-        by_path[row[5]].append(row)
-    # Targets sit on a handful of areas: walk each area's own ancestor chain (shallow to deep)
-    # instead of testing every row against every area, and share the TargetInfo.
-    infos: dict[tuple, TargetInfo] = {}
-    result: dict[int, dict[int, dict[int, TargetInfo]]] = {}
-    # An area with no target of its own inherits exactly what its ancestors with targets give: the
-    # 135 communes of a province share one answer (read only: callers never change it).
-    inherited_by_chain: dict[tuple[str, ...], dict[int, dict[int, TargetInfo]]] = {}
-    for area in areas:
-        area_pk, path = area.pk, area.path
-        chain: tuple[str, ...] | None = None
-        if path not in by_path:
-            chain = tuple(p for end in range(Area.steplen, len(path), Area.steplen) if (p := path[:end]) in by_path)
-            if (shared := inherited_by_chain.get(chain)) is not None:
-                result[area_pk] = shared
-                continue
-        per_indicator: dict[int, dict[int, TargetInfo]] = defaultdict(dict)
-        dates: dict[tuple[int, int], date] = {}
-        for end in range(Area.steplen, len(path) + 1, Area.steplen):
-            for indicator_id, year, value, comparison, target_area_id, _path, since in by_path.get(path[:end], ()):
-                # Deeper rows come later: at the same date they replace the shallower one.
-                if dates.get((indicator_id, year), since) > since:
-                    continue
-                dates[(indicator_id, year)] = since
-                inherited = target_area_id != area_pk
-                key = (target_area_id, indicator_id, year, inherited)
-                info = infos.get(key)
-                if info is None:
-                    info = infos[key] = TargetInfo(year, value, comparison, target_area_id, inherited=inherited)
-                per_indicator[indicator_id][year] = info
-        result[area_pk] = per_indicator
-        if chain is not None:
-            inherited_by_chain[chain] = per_indicator
-    return result
-
-
 # (baselines, pace months) by (area id, indicator id): each a month as (start, numerator, value).
 Month = tuple[date, int | None, Decimal]
 History = tuple[dict[tuple[int, int], Month], dict[tuple[int, int], Month]]
 
 
-def _cached_history(anchor: Area, areas: list[Area], indicator_ids: list[int], period: Period) -> History:
+def _cached_history(anchor: Area, areas: list[Area] | tuple[Area, ...], indicator_ids: list[int], period: Period) -> History:
     """``_history`` of ``areas`` (all in ``anchor``'s province), from the province's cache when it may
     serve it (``MONTH_HISTORY``: moved by every writer of indicator values), else read.
 
@@ -460,12 +394,13 @@ def _assess_against_target(
 
 
 def build_readings(
-    areas: list[Area],
+    areas: list[Area] | tuple[Area, ...],
     anchor: Area,
     period: Period,
     live: dict,
-    indicators: list[Indicator],
+    indicators: list[Indicator] | tuple[Indicator, ...],
     figures: OfficialFiguresByYear | None = None,
+    targets: Targets | None = None,
 ) -> dict[int, list[IndicatorReading]]:
     """Each area's readings of ``indicators`` for ``period``: computed ones from ``live`` (summed counts by
     area id and indicator id) while the period is open, else the stored values; with targets, official
@@ -476,8 +411,8 @@ def build_readings(
     """
     is_live = period.is_open()
     history = figures if figures is not None else official_figures_by_year(anchor, period.start.year)
-    if (own_bounds := _own_bounds(indicators)) is not None:
-        history.provide_bounds(own_bounds)  # read with the indicators: no query of their own
+    if (bounds_of_province := own_bounds(indicators)) is not None:
+        history.provide_bounds(bounds_of_province)  # read with the indicators: no query of their own
     figures_now, bounds = history.year(period.start.year), history.bounds
     # The stored values of the indicators not read live (all of them once the period is closed).
     not_live = [i.pk for i in indicators if not (is_live and i.kind == IndicatorKind.COMPUTED)]
@@ -490,7 +425,8 @@ def build_readings(
             period_start=period.start,
         ).values_list("area_id", "indicator_id", "numerator", "denominator", "value", "reported_by_id", "reported_at"):
             stored[(area_id, indicator_id)] = tuple(values)
-    targets = _targets(areas, anchor)
+    if targets is None:
+        targets = targets_in_force(areas, anchor)
     baseline, earlier = _cached_history(anchor, areas, [i.pk for i in indicators], period)
     result: dict[int, list[IndicatorReading]] = {}
     # Hoisted out of the areas × indicators loop (2,430 readings for a province's communes): per
@@ -542,7 +478,7 @@ def build_readings(
                 warnings=official.warnings,
                 official_history=history,
             )
-            # Areas share their targets' mapping (``_targets``): the next target found once per mapping.
+            # Areas share their targets' mapping (``targets_in_force``): the next target found once per mapping.
             indicator_targets = reading.targets
             found = next_by_targets.get(id(indicator_targets))
             if found is None:
@@ -552,33 +488,6 @@ def build_readings(
             readings.append(reading)
         result[area_pk] = readings
     return result
-
-
-def active_indicators(province_id: int | None = None) -> list[Indicator]:
-    """The active indicators; with ``province_id``, each with that province's own age bounds
-    (``own_bound_id``, ``own_min_age``, ``own_max_age``: ``None`` where it has none) read in the same
-    query (see ``_own_bounds``).
-
-    The bounds are left-joined (at most one row per indicator and province): cheaper to build and
-    run than the three correlated subqueries this once had, which a ranking paid on every view.
-    """
-    rows = Indicator.objects.filter(is_active=True).select_related("capability")
-    if province_id is not None:
-        rows = rows.annotate(
-            own=FilteredRelation("province_bounds", condition=Q(province_bounds__province_id=province_id))
-        ).annotate(own_bound_id=F("own__id"), own_min_age=F("own__min_age"), own_max_age=F("own__max_age"))
-    return list(rows.order_by("sort_order", "code"))
-
-
-def _own_bounds(indicators: list[Indicator]) -> Bounds | None:
-    """The province's own age bounds as ``active_indicators(province_id)`` read them, or ``None`` if it did not."""
-    if not indicators or not hasattr(indicators[0], "own_bound_id"):
-        return None
-    return {
-        i.pk: (getattr(i, "own_min_age"), getattr(i, "own_max_age"))  # noqa: B009 - query annotations
-        for i in indicators
-        if getattr(i, "own_bound_id") is not None  # noqa: B009 - a query annotation
-    }
 
 
 def official_figures_for(*, user: User, area: Area, period: Period) -> OfficialFiguresByYear:
@@ -601,10 +510,9 @@ def area_indicator_values(
     ``official_figures_for`` of the same area and period; read here when not given).
     """
     ensure_visible(user, area)
-    # None measured only above it; with the province's own age bounds (which decide official bands).
-    indicators = [i for i in active_indicators(area.province_id or area.pk) if i.applies_to(area)]
+    frame = frame_of(area)
     live = _live_counts(area) if period.is_open() else {}
-    return build_readings([area], area, period, live, indicators, figures)[area.pk]
+    return build_readings([area], area, period, live, frame.indicators, figures, frame.targets)[area.pk]
 
 
 def child_indicator_values(
@@ -619,18 +527,19 @@ def child_indicator_values(
     """The same for each child of ``area``, largest gap first.
 
     Ranked by the gap of ``indicator`` if given, else by the mean gap over indicators with a target.
-    ``indicators``: those of ``area_indicator_values`` of the same area (its readings' indicators),
-    which spares reading them again; read here when not given.
+    ``indicators``: those of ``area_indicator_values`` of the same area (its readings' indicators), so
+    that the children's columns are the parent's readings'; the area's frame's when not given.
     """
     ensure_visible(user, area)
-    children = list(Area.objects.filter(path__startswith=area.path, depth=area.depth + 1).order_by("path"))
+    frame = frame_of(area, children=True)
+    children = frame.areas
     if not children:
         return []
-    # The parent's indicators, so that the children's readings line up with the parent's.
-    if indicators is None:
-        indicators = [i for i in active_indicators(area.province_id or area.pk) if i.applies_to(area)]
+    # The parent's indicators (the frame's are the area's own), so the children's readings line up with the parent's.
     live = _live_counts(area, group_by_child=True) if period.is_open() else {}
-    per_area = build_readings(children, area, period, live, indicators, figures)
+    per_area = build_readings(
+        children, area, period, live, frame.indicators if indicators is None else indicators, figures, frame.targets
+    )
     rows = []
     for child in children:
         readings = per_area[child.pk]
