@@ -31,9 +31,10 @@ from fieldteam.periods import today
 from fieldteam.selectors.population import Bounds
 
 FRAME_VERSION_SQL = "SELECT version FROM fieldteam_indicatorframe_version WHERE id = 1"
-# Frames kept per process: a province page and its ranking take two; a national deployment's officers
-# look at a few hundred areas a day.
-FRAMES_KEPT = 512
+# Frames kept per process (least recently used dropped): a page takes one or two (its area's, its
+# children's). A commune's frame holds its ~40 villages, a province's its ~135 communes (~200 KB):
+# at most a few tens of MB per process.
+FRAMES_KEPT = 256
 
 
 @dataclass(frozen=True)
