@@ -152,6 +152,8 @@ def frame_of(area: Area, *, children: bool = False) -> Frame:
     """
     using = router.db_for_read(Target)
     day = today()
+    # The version before the rows: rows a writer commits in between are stored under the version its
+    # commit replaced (newer rows under an older number, never the other way round).
     version = _frame_version(using)
     if version is None:
         return _read_frame(area, children=children, day=day, using=using)
