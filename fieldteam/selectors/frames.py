@@ -30,7 +30,13 @@ from fieldteam.models import Area, Indicator, Target
 from fieldteam.periods import today
 from fieldteam.selectors.population import Bounds
 
-FRAME_VERSION_SQL = "SELECT version FROM fieldteam_indicatorframe_version WHERE id = 1"
+# The version, with what tells this database apart from a restored copy of it or a promoted replica
+# that missed some commits (where the sequence may hand out a number again): its oid (a database
+# created anew gets another) and the server's start (a restart or a promotion moves it).
+FRAME_VERSION_SQL = (
+    "SELECT version, (SELECT oid FROM pg_database WHERE datname = current_database()), pg_postmaster_start_time() "
+    "FROM fieldteam_indicatorframe_version WHERE id = 1"
+)
 # Frames kept per process (least recently used dropped): a page takes one or two (its area's, its
 # children's). A commune's frame holds its ~40 villages, a province's its ~135 communes (~200 KB):
 # at most a few tens of MB per process.
@@ -138,17 +144,19 @@ def targets_in_force(
                 if info is None:
                     info = infos[key] = TargetInfo(year, value, comparison, target_area_id, inherited=inherited)
                 per_indicator[indicator_id][year] = info
-        result[area_pk] = per_indicator
+        # A plain dict: a lookup of a missing indicator must not add one to a frame other views share.
+        result[area_pk] = found = dict(per_indicator)
         if chain is not None:
-            inherited_by_chain[chain] = per_indicator
+            inherited_by_chain[chain] = found
     return result
 
 
-def frame_of(area: Area, *, children: bool = False) -> Frame:
+def frame_of(area: Area, *, children: bool = False, indicators: bool = True) -> Frame:
     """The frame of ``area``'s readings (``children``: of its children's), read on the database the
     view reads, from this process's copy under the rows' current version when it has one.
 
-    Not scoped: the caller has checked that the user sees ``area``.
+    ``indicators=False``: the caller has its own (a frame read for it alone then leaves them out; one
+    kept for every view has them). Not scoped: the caller has checked that the user sees ``area``.
     """
     using = router.db_for_read(Target)
     day = today()
@@ -156,15 +164,15 @@ def frame_of(area: Area, *, children: bool = False) -> Frame:
     # commit replaced (newer rows under an older number, never the other way round).
     version = _frame_version(using)
     if version is None:
-        return _read_frame(area, children=children, day=day, using=using)
-    key = (connections[using].settings_dict["NAME"], version, area.pk, children, day)
+        return _read_frame(area, children=children, day=day, using=using, indicators=indicators)
+    key = (version, area.pk, children, day)
     with _LOCK:
         frame = _FRAMES.get(key)
         if frame is not None:
             _FRAMES.move_to_end(key)
             return frame
     # Read outside the lock (a threaded server's other views go on); two may read the same frame once.
-    frame = _read_frame(area, children=children, day=day, using=using)
+    frame = _read_frame(area, children=children, day=day, using=using, indicators=True)
     with _LOCK:
         _FRAMES[key] = frame
         while len(_FRAMES) > FRAMES_KEPT:
@@ -172,19 +180,28 @@ def frame_of(area: Area, *, children: bool = False) -> Frame:
     return frame
 
 
-def _frame_version(using: str) -> int | None:
-    """The frame rows' version on ``using``; ``None`` where none is kept (SQLite)."""
+Version = tuple[int, int, object]  # the rows' version, the database's oid, the server's start
+
+
+def _frame_version(using: str) -> Version | None:
+    """The frame rows' version on ``using`` (``FRAME_VERSION_SQL``); ``None`` where none is kept (SQLite)."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
         cursor.execute(FRAME_VERSION_SQL)
         row = cursor.fetchone()
-    return None if row is None else int(row[0])
+    return None if row is None else (int(row[0]), int(row[1]), row[2])
 
 
-def _read_frame(area: Area, *, children: bool, day: date, using: str) -> Frame:
-    """``frame_of`` read from the database: three queries."""
+def _read_frame(area: Area, *, children: bool, day: date, using: str, indicators: bool) -> Frame:
+    """``frame_of`` read from the database: three queries (four on PostgreSQL).
+
+    The area is read again where the frame may be kept: the caller's copy may be older than the
+    version just read (a move committed since the view loaded it) and would frame every later view.
+    """
+    if connections[using].vendor == "postgresql":
+        area = Area.objects.using(using).filter(pk=area.pk).first() or area
     if children:
         areas = tuple(
             Area.objects.using(using).filter(path__startswith=area.path, depth=area.depth + 1).order_by("path")
@@ -192,14 +209,18 @@ def _read_frame(area: Area, *, children: bool, day: date, using: str) -> Frame:
     else:
         areas = (area,)
     # None measured only above it; with the province's own age bounds (which decide official bands).
-    indicators = tuple(i for i in active_indicators(area.province_id or area.pk, using=using) if i.applies_to(area))
+    chosen = (
+        tuple(i for i in active_indicators(area.province_id or area.pk, using=using) if i.applies_to(area))
+        if indicators
+        else ()
+    )
     targets = targets_in_force(areas, area, on=day, using=using) if areas else {}
-    return Frame(areas=areas, indicators=indicators, targets=targets)
+    return Frame(areas=areas, indicators=chosen, targets=targets)
 
 
-# The frames this process read, by (database, version, area, children, day); the version is a number
-# drawn by that database's own sequence, so another database is never served this one's frames.
-_FRAMES: OrderedDict[tuple[str, int, int, bool, date], Frame] = OrderedDict()
+# The frames this process read, by (version, area, children, day); the version names its database
+# (``FRAME_VERSION_SQL``), so another database is never served this one's frames.
+_FRAMES: OrderedDict[tuple[Version, int, bool, date], Frame] = OrderedDict()
 _LOCK = threading.Lock()
 
 

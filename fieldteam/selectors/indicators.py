@@ -546,7 +546,7 @@ def child_indicator_values(
     that the children's columns are the parent's readings'; the area's frame's when not given.
     """
     ensure_visible(user, area)
-    frame = frame_of(area, children=True)
+    frame = frame_of(area, children=True, indicators=indicators is None)
     children = frame.areas
     if not children:
         return []

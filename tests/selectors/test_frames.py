@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from fieldteam.choices import PeriodKind, TargetComparison
-from fieldteam.models import Indicator, Plan, PlanTarget, Target
+from fieldteam.models import Area, Capability, Indicator, Plan, PlanTarget, Target
 from fieldteam.periods import Period, today
 from fieldteam.selectors import frames
 from fieldteam.selectors.indicators import area_indicator_values, child_indicator_values
@@ -37,14 +37,15 @@ def this_month() -> Period:
 
 
 def ranking(user, tree) -> list[tuple]:
-    """What the province's ranking shows: each commune's name, and each reading's indicator, 2030
-    target and its area, and official band."""
+    """What the province's ranking shows: each commune's name, and each reading's indicator (and what
+    it counts), 2030 target and its area, and official band."""
     return [
         (
             row.area.name,
             [
                 (
                     r.indicator.code,
+                    r.indicator.capability.name,
                     None if r.target is None else (r.target.year, r.target.value, r.target.area_id),
                     r.official_band,
                 )
@@ -98,6 +99,9 @@ WRITERS: dict[str, Callable] = {
     ),
     "a plan applied (bulk)": _plan_on_the_communes,
     "targets changed by hand-made SQL": _raw_sql,
+    "a capability renamed (queryset update)": lambda tree, framed: Capability.objects.filter(
+        pk=framed[0].capability_id
+    ).update(name="Tài khoản thanh toán"),
     "an indicator deactivated (queryset update)": lambda tree, framed: Indicator.objects.filter(
         pk=framed[1].pk
     ).update(is_active=False),
@@ -160,6 +164,10 @@ def test_a_rolled_back_write_is_never_served(area_tree, superuser, framed):
         write_and_roll_back()
     assert seen_by_the_writer[0] != before  # the writer saw its own write
     assert ranking(superuser, area_tree) == before
+    # The number the rolled-back write drew is never drawn again: a committed write's frame is its own.
+    set_target(actor=None, indicator=framed[1], area=area_tree.other_commune, year=2030, value=Decimal(60))
+    shown = {target[1] for _name, readings in ranking(superuser, area_tree) for *_r, target, _band in readings if target}
+    assert Decimal(10) not in shown and Decimal(60) in shown
 
 
 def test_a_plan_in_force_from_tomorrow_frames_tomorrows_views(area_tree, superuser, framed, monkeypatch):
@@ -186,3 +194,19 @@ def test_an_area_and_its_children_have_frames_of_their_own(area_tree, superuser,
     assert {r.target.value for row in rows for r in row.readings if r.indicator.code == "adults"} == {Decimal(95)}
     other = child_indicator_values(user=superuser, area=area_tree.other_commune, period=this_month())
     assert {r.target.value for row in other for r in row.readings if r.indicator.code == "adults"} == {Decimal(90)}
+
+
+@pytest.mark.postgres_only
+def test_a_view_holding_an_area_older_than_the_frame_keeps_no_stale_frame(area_tree, superuser, framed):
+    adults, _elders = framed
+    held = Area.objects.get(pk=area_tree.village2.pk)  # loaded by a view before the move below
+    area_services.move_area(actor=None, area=area_tree.village2, parent=area_tree.other_commune)
+
+    readings = area_indicator_values(user=superuser, area=held, period=this_month())
+    # Under the other commune, which has no target of its own: the province's 90, not the first commune's 95.
+    assert next(r.target.value for r in readings if r.indicator.pk == adults.pk) == Decimal(90)
+    fresh = Area.objects.get(pk=area_tree.village2.pk)
+    assert next(
+        r.target.value for r in area_indicator_values(user=superuser, area=fresh, period=this_month())
+        if r.indicator.pk == adults.pk
+    ) == Decimal(90)
