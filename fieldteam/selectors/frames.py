@@ -16,8 +16,8 @@ be out of step. On SQLite (no triggers) the frame is read on every view.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict, defaultdict
+import functools
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -151,6 +151,9 @@ def targets_in_force(
     return result
 
 
+Version = tuple[int, int, object]  # the rows' version, the database's oid, the server's start
+
+
 def frame_of(area: Area, *, children: bool = False, indicators: bool = True) -> Frame:
     """The frame of ``area``'s readings (``children``: of its children's), read on the database the
     view reads, from this process's copy under the rows' current version when it has one.
@@ -165,22 +168,19 @@ def frame_of(area: Area, *, children: bool = False, indicators: bool = True) -> 
     version = _frame_version(using)
     if version is None:
         return _read_frame(area, children=children, day=day, using=using, indicators=indicators)
-    key = (version, area.pk, children, day)
-    with _LOCK:
-        frame = _FRAMES.get(key)
-        if frame is not None:
-            _FRAMES.move_to_end(key)
-            return frame
-    # Read outside the lock (a threaded server's other views go on); two may read the same frame once.
-    frame = _read_frame(area, children=children, day=day, using=using, indicators=True)
-    with _LOCK:
-        _FRAMES[key] = frame
-        while len(_FRAMES) > FRAMES_KEPT:
-            _FRAMES.popitem(last=False)
-    return frame
+    return _kept_frame(version, area, children, day, using)
 
 
-Version = tuple[int, int, object]  # the rows' version, the database's oid, the server's start
+@functools.lru_cache(maxsize=FRAMES_KEPT)
+def _kept_frame(version: Version, area: Area, children: bool, day: date, using: str) -> Frame:
+    """``_read_frame`` kept per (version, area, children, day); two threads may read one frame once.
+
+    An ``Area`` is equal to any copy of the same row, so the area is read again: the caller's copy may
+    be older than the version just read (a move committed since the view loaded it) and would frame
+    every later view.
+    """
+    fresh = Area.objects.using(using).filter(pk=area.pk).first() or area
+    return _read_frame(fresh, children=children, day=day, using=using, indicators=True)
 
 
 def _frame_version(using: str) -> Version | None:
@@ -195,13 +195,7 @@ def _frame_version(using: str) -> Version | None:
 
 
 def _read_frame(area: Area, *, children: bool, day: date, using: str, indicators: bool) -> Frame:
-    """``frame_of`` read from the database: three queries (four on PostgreSQL).
-
-    The area is read again where the frame may be kept: the caller's copy may be older than the
-    version just read (a move committed since the view loaded it) and would frame every later view.
-    """
-    if connections[using].vendor == "postgresql":
-        area = Area.objects.using(using).filter(pk=area.pk).first() or area
+    """``frame_of`` read from the database: three queries."""
     if children:
         areas = tuple(
             Area.objects.using(using).filter(path__startswith=area.path, depth=area.depth + 1).order_by("path")
@@ -218,13 +212,6 @@ def _read_frame(area: Area, *, children: bool, day: date, using: str, indicators
     return Frame(areas=areas, indicators=chosen, targets=targets)
 
 
-# The frames this process read, by (version, area, children, day); the version names its database
-# (``FRAME_VERSION_SQL``), so another database is never served this one's frames.
-_FRAMES: OrderedDict[tuple[Version, int, bool, date], Frame] = OrderedDict()
-_LOCK = threading.Lock()
-
-
 def clear_caches() -> None:
     """Forget the frames this process read (tests, between databases)."""
-    with _LOCK:
-        _FRAMES.clear()
+    _kept_frame.cache_clear()
